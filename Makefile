@@ -1,0 +1,54 @@
+# make demo   - create .venv, install toolsafe with its CLI, run the doctor on the bundled examples
+# make test   - create .venv, install toolsafe with test and framework extras, run lint, types, tests
+#
+# Everything pip downloads is cached inside the repo (.cache/), never in $HOME.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+export PIP_CACHE_DIR := $(CURDIR)/.cache/pip
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export PIP_PROGRESS_BAR := off
+
+.PHONY: demo test lint typecheck pytest bench clean venv
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+# Base install: the package, its CLI and the test tools.
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e ".[test,cli,tokens,otel,redis]"
+	touch $@
+
+# Framework extras (CrewAI alone pulls ~1 GB): one pip step.
+$(VENV)/.installed-frameworks: pyproject.toml $(VENV)/.installed-test
+	$(BIN)/pip install -q -e ".[test,cli,tokens,otel,redis,frameworks]"
+	touch $@
+
+$(VENV)/.installed-cli: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e ".[cli]"
+	touch $@
+
+venv: $(VENV)/.installed-test
+
+demo: $(VENV)/.installed-cli
+	$(BIN)/python examples/quickstart.py
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff format --check src
+
+typecheck: $(VENV)/.installed-test
+	$(BIN)/mypy
+
+pytest: $(VENV)/.installed-frameworks
+	$(BIN)/python -m pytest -q
+
+test: lint typecheck pytest
+
+bench: $(VENV)/.installed-frameworks
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,56 @@
+"""toolsafe: reliable LLM-agent tool calls at scale.
+
+Validate, isolate, limit, time out, retry what is retryable, trim, record, and
+always answer with a result or a structured error.
+"""
+
+from toolsafe._call import CallContext, Outcome, ToolCall
+from toolsafe._clock import Clock, FakeClock, SystemClock
+from toolsafe._runtime import Runtime
+from toolsafe._tool import Tool, ToolOptions, tool
+from toolsafe.errors import (
+    ERROR_PREFIX,
+    Classification,
+    ConfigurationError,
+    InvalidArguments,
+    ToolCallError,
+    ToolError,
+    ToolFailure,
+    ToolsafeError,
+    UnknownTool,
+    classify,
+    format_tool_error,
+    parse_tool_error,
+    register_classifier,
+    unregister_classifier,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ERROR_PREFIX",
+    "CallContext",
+    "Classification",
+    "Clock",
+    "ConfigurationError",
+    "FakeClock",
+    "InvalidArguments",
+    "Outcome",
+    "Runtime",
+    "SystemClock",
+    "Tool",
+    "ToolCall",
+    "ToolCallError",
+    "ToolError",
+    "ToolFailure",
+    "ToolOptions",
+    "ToolsafeError",
+    "UnknownTool",
+    "__version__",
+    "classify",
+    "format_tool_error",
+    "parse_tool_error",
+    "register_classifier",
+    "tool",
+    "unregister_classifier",
+]

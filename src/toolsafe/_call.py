@@ -1,0 +1,103 @@
+"""The unit of work (ToolCall), its per-call context, and its Outcome."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from toolsafe.errors import ToolCallError, ToolError
+
+if TYPE_CHECKING:
+    from toolsafe._tool import Tool
+
+__all__ = ["CallContext", "Outcome", "ToolCall", "new_call_id"]
+
+_ids = itertools.count(1)
+_PREFIX = f"call_{os.getpid():x}_"
+
+
+def new_call_id() -> str:
+    """A cheap id, unique within the process (pid-prefixed, so unique across workers)."""
+    return f"{_PREFIX}{next(_ids)}"
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """What the model asked for: a tool by name, with raw arguments (dict or JSON text)."""
+
+    id: str | None
+    name: str
+    arguments: Any = None
+
+    def with_id(self) -> ToolCall:
+        return self if self.id else ToolCall(new_call_id(), self.name, self.arguments)
+
+
+@dataclass(slots=True)
+class CallContext:
+    """Per-call state handed to every policy step. Mutable by design, owned by one call."""
+
+    call: ToolCall
+    tool: Tool
+    arguments: dict[str, Any]
+    started: float
+    deadline: float | None
+    attempt: int = 0
+    #: Free room for policies (keyed by the policy's name).
+    state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def call_id(self) -> str:
+        return self.call.id or ""
+
+    def remaining(self, now: float) -> float | None:
+        """Seconds left before the call's deadline (None: no deadline)."""
+        if self.deadline is None:
+            return None
+        return self.deadline - now
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The end of a call: a result or a ToolError, and the text the model should see."""
+
+    call_id: str
+    tool: str
+    ok: bool
+    value: Any = None
+    error: ToolError | None = None
+    text: str = ""
+    attempts: int = 0
+    elapsed_ms: float = 0.0
+    #: The untrimmed result when an output budget trimmed ``text`` (else None).
+    full_text: str | None = None
+    trimmed: bool = False
+
+    def unwrap(self) -> Any:
+        """The value, or raise ``ToolCallError`` carrying the ToolError."""
+        if self.ok:
+            return self.value
+        assert self.error is not None
+        raise ToolCallError(self.error)
+
+    @classmethod
+    def failure(
+        cls,
+        call_id: str,
+        tool: str,
+        error: ToolError,
+        *,
+        attempts: int = 0,
+        elapsed_ms: float = 0.0,
+    ) -> Outcome:
+        return cls(
+            call_id=call_id,
+            tool=tool,
+            ok=False,
+            error=error,
+            text=error.to_text(),
+            attempts=attempts,
+            elapsed_ms=elapsed_ms,
+        )

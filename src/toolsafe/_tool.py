@@ -1,0 +1,701 @@
+"""Tools: ``@tool`` on functions, class-based tools, foreign schemas, per-call instances.
+
+The argument model, the exported schemas and every contract check are computed
+once, at definition. A class-based tool (an object with a run method and,
+optionally, an ``args_schema``) gets its own copy per call by default so that
+nothing written on ``self`` leaks between concurrent calls.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import re
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Literal, TypeVar, cast, overload
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from toolsafe._arguments import parse_arguments
+from toolsafe._call import CallContext
+from toolsafe._schema import (
+    SignatureModel,
+    clean_schema,
+    export_name,
+    model_from_signature,
+    parse_docstring,
+    strict_schema,
+)
+from toolsafe._validation import invalid_arguments
+from toolsafe.errors import ConfigurationError, InvalidArguments
+
+__all__ = ["Isolation", "Tool", "ToolOptions", "tool"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+Isolation = Literal["copy", "shared"]
+
+_RUN_METHODS = ("_run", "run", "__call__")
+_ASYNC_RUN_METHODS = ("_arun", "arun")
+
+
+@dataclass(frozen=True)
+class ToolOptions:
+    """Per-tool policy options. ``None`` means "use the runtime's default"."""
+
+    timeout: float | None = None
+    deadline: float | None = None
+    retry: Any = None
+    idempotent: bool | None = None
+    breaker: Any = None
+    concurrency: int | None = None
+    rate: Any = None
+    cache: Any = None
+    upstream: str | None = None
+    max_output_chars: int | None = None
+    max_output_tokens: int | None = None
+    summarizer: Callable[..., Any] | None = None
+    strict: bool = True
+    repair: bool = False
+    isolation: Isolation | Callable[[], Any] | None = None
+    #: Attributes of a class-based tool that are documented thread-safe: kept, not copied.
+    shared: tuple[str, ...] = ()
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def merged(self, **changes: Any) -> ToolOptions:
+        known = {f.name for f in fields(self)}
+        unknown = set(changes) - known
+        if unknown:
+            raise ConfigurationError([f"unknown tool option '{name}'" for name in sorted(unknown)])
+        return replace(self, **changes)
+
+
+_OPTION_NAMES = frozenset(f.name for f in fields(ToolOptions))
+
+
+def _split_options(options: Mapping[str, Any]) -> ToolOptions:
+    unknown = sorted(set(options) - _OPTION_NAMES)
+    if unknown:
+        raise ConfigurationError([f"unknown tool option '{name}'" for name in unknown])
+    return ToolOptions(**options)
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+class Tool:
+    """A callable the model may ask for: name, description, argument model, policies.
+
+    Build one with ``@toolsafe.tool``, ``Tool.from_object(instance)`` or
+    ``Tool.from_schema(definition, fn)``. Calling the Tool object directly runs
+    the underlying function with no policies, as if it were not decorated.
+    """
+
+    def __init__(
+        self,
+        fn: Callable[..., Any] | None,
+        *,
+        name: str,
+        description: str,
+        model: type[BaseModel],
+        json_schema: Mapping[str, Any] | None = None,
+        options: ToolOptions | None = None,
+        signature: SignatureModel | None = None,
+        instance: Any = None,
+        method_name: str | None = None,
+        is_async: bool | None = None,
+        dump_arguments: bool = False,
+    ) -> None:
+        self.fn = fn
+        self.name = name
+        self.description = description
+        self.model = model
+        self.options = options or ToolOptions()
+        self.export_name = export_name(name)
+        self._signature = signature
+        self.instance = instance
+        self.method_name = method_name
+        self._dump_arguments = dump_arguments
+        if is_async is None:
+            is_async = fn is not None and inspect.iscoroutinefunction(fn)
+        self.is_async = is_async
+        base = json_schema if json_schema is not None else model.model_json_schema()
+        self.json_schema: dict[str, Any] = clean_schema(base)
+        self.strict_json_schema, self.strict_compatible = strict_schema(self.json_schema)
+        self._field_names = tuple((info.alias or name) for name, info in model.model_fields.items())
+        self._null_is_default = frozenset(_optional_not_nullable(model))
+        self._not_isolated: tuple[str, ...] = ()
+        self._isolation_lock = threading.Lock()
+        self._mutation_reported: set[str] = set()
+        if instance is not None:
+            self._check_isolation()
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def from_function(
+        cls,
+        fn: Callable[..., Any],
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        **options: Any,
+    ) -> Tool:
+        opts = _split_options(options)
+        doc = parse_docstring(fn.__doc__)
+        tool_name = name or getattr(fn, "__name__", None) or "tool"
+        sig = model_from_signature(
+            fn,
+            model_name=_model_name(tool_name),
+            param_docs=doc.params,
+            strict=opts.strict,
+        )
+        desc = description if description is not None else doc.description
+        return cls(
+            fn,
+            name=tool_name,
+            description=desc,
+            model=sig.model,
+            options=opts,
+            signature=sig,
+        )
+
+    @classmethod
+    def from_object(
+        cls,
+        obj: Any,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        **options: Any,
+    ) -> Tool:
+        """Wrap a class-based tool: an object with ``_run``/``run``/``__call__``/``_arun``.
+
+        ``args_schema`` (a pydantic model class), when present, must agree with the run
+        method's parameters; every disagreement is reported in one ConfigurationError.
+        """
+        opts = _split_options(options)
+        label = name or _attr_str(obj, "name") or _snake(type(obj).__name__)
+        method_name, method = _find_run_method(obj)
+        if method is None:
+            raise ConfigurationError(
+                [
+                    "no run method found: define one of "
+                    + ", ".join(_RUN_METHODS + _ASYNC_RUN_METHODS)
+                ],
+                subject=label,
+            )
+        doc = parse_docstring(method.__doc__)
+        class_doc = parse_docstring(type(obj).__doc__)
+        params_doc = {**class_doc.params, **doc.params}
+        desc = (
+            description
+            if description is not None
+            else (_attr_str(obj, "description") or class_doc.description or doc.description)
+        )
+        sig = model_from_signature(
+            method,
+            model_name=_model_name(label),
+            param_docs=params_doc,
+            strict=opts.strict,
+        )
+        schema_cls = getattr(obj, "args_schema", None)
+        model: type[BaseModel] = sig.model
+        if isinstance(schema_cls, type) and issubclass(schema_cls, BaseModel):
+            problems = contract_problems(schema_cls, sig)
+            if problems:
+                raise ConfigurationError(problems, subject=label)
+            model = _strict_subclass(schema_cls, strict=opts.strict)
+        return cls(
+            None,
+            name=label,
+            description=desc,
+            model=model,
+            options=opts,
+            signature=sig,
+            instance=obj,
+            method_name=method_name,
+            is_async=inspect.iscoroutinefunction(method),
+        )
+
+    @classmethod
+    def from_schema(
+        cls,
+        definition: Mapping[str, Any],
+        fn: Callable[..., Any] | None = None,
+        **options: Any,
+    ) -> Tool:
+        """Build a tool (or a validator only, when ``fn`` is None) from a foreign definition.
+
+        Accepts OpenAI (``{"type": "function", "function": {...}}`` or the bare
+        function object), Anthropic (``input_schema``), MCP (``inputSchema``) and
+        BFCL (``"type": "dict"`` and friends) definitions.
+        """
+        from toolsafe._foreign import model_from_json_schema, normalize_schema, parse_definition
+
+        opts = _split_options(options)
+        name, description, parameters = parse_definition(definition)
+        schema = normalize_schema(parameters)
+        model = model_from_json_schema(schema, name=_model_name(name), strict=opts.strict)
+        return cls(
+            fn,
+            name=name,
+            description=description,
+            model=model,
+            json_schema=schema,
+            options=opts,
+            dump_arguments=True,
+        )
+
+    def with_options(self, **options: Any) -> Tool:
+        """A copy of this tool with some options changed (the original is untouched)."""
+        clone = copy.copy(self)
+        clone.options = self.options.merged(**options)
+        return clone
+
+    # ------------------------------------------------------------------ validation
+
+    def validate(
+        self,
+        arguments: Any,
+        *,
+        strict: bool | None = None,
+        repair: bool | None = None,
+    ) -> dict[str, Any]:
+        """Parse and validate ``arguments`` (a dict or JSON text); return them parsed.
+
+        Raises ``InvalidArguments`` whose ``.details`` lists every problem. Strict by
+        default: unknown keys are rejected and ``"3"`` is not an integer.
+        """
+        return self.validate_with_repairs(arguments, strict=strict, repair=repair)[0]
+
+    def validate_with_repairs(
+        self,
+        arguments: Any,
+        *,
+        strict: bool | None = None,
+        repair: bool | None = None,
+    ) -> tuple[dict[str, Any], list[str]]:
+        """Like ``validate``, and also the list of repairs made (repair mode only)."""
+        use_repair = self.options.repair if repair is None else repair
+        data, repairs = parse_arguments(arguments, tool=self.name, repair=use_repair)
+        if self._null_is_default:
+            data = {k: v for k, v in data.items() if not (v is None and k in self._null_is_default)}
+        use_strict = self.options.strict if strict is None else strict
+        instance: BaseModel | None = None
+        try:
+            instance = self.model.model_validate(data, strict=use_strict)
+        except ValidationError as first:
+            error = first
+            if use_strict:
+                # JSON-mode strictness accepts what JSON cannot carry natively
+                # (enum values, dates, UUIDs, tuples as arrays); Python mode does not.
+                try:
+                    text = _dumps(data)
+                except (TypeError, ValueError):
+                    text = None
+                if text is not None:
+                    try:
+                        instance = self.model.model_validate_json(text, strict=True)
+                    except ValidationError as second:
+                        error = second
+            if instance is None:
+                raise invalid_arguments(
+                    error, tool=self.name, allowed=self._field_names, repairs=repairs
+                ) from None
+        assert instance is not None
+        if self._dump_arguments:
+            return instance.model_dump(by_alias=True, exclude_unset=True), repairs
+        return {name: getattr(instance, name) for name in type(instance).model_fields}, repairs
+
+    def validate_or_none(self, arguments: Any) -> InvalidArguments | None:
+        """The validation problem, or None when the arguments are valid."""
+        try:
+            self.validate(arguments)
+        except InvalidArguments as exc:
+            return exc
+        return None
+
+    # ------------------------------------------------------------------ export
+
+    def to_openai(self, *, strict: bool | None = None) -> dict[str, Any]:
+        """OpenAI Chat Completions tool (strict mode when the schema allows it)."""
+        use_strict = self.strict_compatible if strict is None else strict
+        params = self.strict_json_schema if use_strict else self.json_schema
+        return {
+            "type": "function",
+            "function": {
+                "name": self.export_name,
+                "description": self.description,
+                "parameters": params,
+                "strict": use_strict,
+            },
+        }
+
+    def to_openai_responses(self, *, strict: bool | None = None) -> dict[str, Any]:
+        """OpenAI Responses API function tool (flat shape)."""
+        fn = self.to_openai(strict=strict)["function"]
+        return {"type": "function", **fn}
+
+    def to_anthropic(self) -> dict[str, Any]:
+        """Anthropic Messages API tool definition."""
+        return {
+            "name": self.export_name,
+            "description": self.description,
+            "input_schema": self.json_schema_closed(),
+        }
+
+    def to_mcp(self) -> dict[str, Any]:
+        """MCP ``Tool`` definition (``inputSchema``); names may keep dots in MCP."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "inputSchema": self.json_schema_closed(),
+        }
+
+    def json_schema_closed(self) -> dict[str, Any]:
+        """The JSON Schema with ``additionalProperties: false`` on the top object."""
+        schema = dict(self.json_schema)
+        schema.setdefault("additionalProperties", False)
+        return schema
+
+    # ------------------------------------------------------------------ running
+
+    @property
+    def runnable(self) -> bool:
+        return self.fn is not None or self.instance is not None
+
+    def bind(self, arguments: Mapping[str, Any], ctx: CallContext | None) -> Callable[[], Any]:
+        """A zero-argument callable that runs the tool body once with ``arguments``.
+
+        For class-based tools this is where per-call isolation happens.
+        """
+        target, after = self._target()
+        sig = self._signature
+        if sig is None or self._dump_arguments:
+            kwargs = dict(arguments)
+            args: tuple[Any, ...] = ()
+        else:
+            kwargs = {}
+            for field_name, value in arguments.items():
+                kwargs[sig.field_to_param.get(field_name, field_name)] = value
+            args = tuple(kwargs.pop(p) for p in sig.positional if p in kwargs)
+            if sig.context_param is not None:
+                kwargs[sig.context_param] = ctx
+        if after is None:
+            return lambda: target(*args, **kwargs)
+
+        def run() -> Any:
+            try:
+                return target(*args, **kwargs)
+            finally:
+                after()
+
+        if self.is_async:
+
+            async def arun() -> Any:
+                try:
+                    return await target(*args, **kwargs)
+                finally:
+                    after()
+
+            return arun
+        return run
+
+    def _target(self) -> tuple[Callable[..., Any], Callable[[], None] | None]:
+        if self.instance is None:
+            if self.fn is None:
+                raise ConfigurationError(
+                    ["this tool was built from a schema without a function: it only validates"],
+                    subject=self.name,
+                )
+            return self.fn, None
+        isolation = self.options.isolation or "copy"
+        assert self.method_name is not None
+        if isolation == "shared":
+            return getattr(self.instance, self.method_name), None
+        if callable(isolation):
+            fresh = isolation()
+            return getattr(fresh, self.method_name), None
+        fresh, originals = isolate(self.instance, keep=self.options.shared)
+        return getattr(fresh, self.method_name), lambda: self._note_mutations(fresh, originals)
+
+    def _note_mutations(self, fresh: Any, originals: Mapping[str, Any]) -> None:
+        state = _state_dict(fresh)
+        changed = [k for k, v in originals.items() if state.get(k, _MISSING) is not v]
+        changed += [k for k in state if k not in originals]
+        new = [k for k in changed if k not in self._mutation_reported]
+        if new:
+            with self._isolation_lock:
+                self._mutation_reported.update(new)
+            from toolsafe.observe._log import logger
+
+            logger.info(
+                "tool %s wrote instance state during a call (isolated per call): %s",
+                self.name,
+                ", ".join(sorted(new)),
+            )
+
+    @property
+    def mutated_attributes(self) -> frozenset[str]:
+        """Attributes a call rebound on its per-call copy (evidence of shared-state use)."""
+        return frozenset(self._mutation_reported)
+
+    @property
+    def not_isolated(self) -> tuple[str, ...]:
+        """Instance attributes that could not be copied per call and are shared as-is."""
+        return self._not_isolated
+
+    def _check_isolation(self) -> None:
+        if (self.options.isolation or "copy") != "copy":
+            return
+        _, _, failed = _copy_state(self.instance, keep=self.options.shared)
+        self._not_isolated = tuple(failed)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the body directly, with no validation and no policies."""
+        if self.fn is not None:
+            return self.fn(*args, **kwargs)
+        if self.instance is not None and self.method_name is not None:
+            return getattr(self.instance, self.method_name)(*args, **kwargs)
+        raise ConfigurationError(["this tool only validates"], subject=self.name)
+
+    def __repr__(self) -> str:
+        kind = "async " if self.is_async else ""
+        return f"<{kind}Tool {self.name!r}>"
+
+
+# --------------------------------------------------------------------------- decorator
+
+
+@overload
+def tool(fn: F, /) -> Tool: ...
+
+
+@overload
+def tool(
+    fn: None = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    **options: Any,
+) -> Callable[[Any], Tool]: ...
+
+
+def tool(
+    fn: Any = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    **options: Any,
+) -> Tool | Callable[[Any], Tool]:
+    """Make a tool from a function (sync or async) or a class-based tool instance.
+
+    Bare (``@tool``) or with options (``@tool(timeout=5, retry=Retry(3))``).
+    """
+
+    def make(target: Any) -> Tool:
+        if isinstance(target, Tool):
+            return target.with_options(**options) if options else target
+        if inspect.isfunction(target) or inspect.ismethod(target) or inspect.isbuiltin(target):
+            return Tool.from_function(target, name=name, description=description, **options)
+        if isinstance(target, type):
+            raise ConfigurationError(
+                [f"got the class {target.__name__}; pass an instance of it instead"]
+            )
+        return Tool.from_object(target, name=name, description=description, **options)
+
+    if fn is None:
+        return make
+    return make(fn)
+
+
+def as_tool(obj: Any) -> Tool:
+    """Coerce a function, instance or Tool into a Tool."""
+    if isinstance(obj, Tool):
+        return obj
+    made: Tool = tool(obj)
+    return made
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _model_name(name: str) -> str:
+    cleaned = re.sub(r"\W", "_", name)
+    return "".join(part[:1].upper() + part[1:] for part in cleaned.split("_") if part) + "Args"
+
+
+def _attr_str(obj: Any, attr: str) -> str | None:
+    value = getattr(obj, attr, None)
+    return value if isinstance(value, str) and value else None
+
+
+def _find_run_method(obj: Any) -> tuple[str | None, Callable[..., Any] | None]:
+    for method_name in _RUN_METHODS + _ASYNC_RUN_METHODS:
+        method = getattr(obj, method_name, None)
+        if method is None or not callable(method):
+            continue
+        if method_name == "__call__" and not _defines(obj, "__call__"):
+            continue
+        if _is_not_implemented(method):
+            continue
+        return method_name, method
+    return None, None
+
+
+def _defines(obj: Any, attr: str) -> bool:
+    return any(attr in vars(klass) for klass in type(obj).__mro__ if klass is not object)
+
+
+def _is_not_implemented(method: Any) -> bool:
+    """True when a base-class stub just raises NotImplementedError."""
+    try:
+        source = inspect.getsource(method)
+    except (OSError, TypeError):
+        return False
+    body = [
+        line.strip()
+        for line in source.splitlines()
+        if line.strip() and not line.strip().startswith(("def ", "async def ", "@", '"""', "#"))
+    ]
+    return len(body) <= 2 and any(line.startswith("raise NotImplementedError") for line in body)
+
+
+def contract_problems(schema: type[BaseModel], sig: SignatureModel) -> list[str]:
+    """Disagreements between an ``args_schema`` and the run method's parameters."""
+    problems: list[str] = []
+    schema_fields = {(info.alias or n): info for n, info in schema.model_fields.items()}
+    code_fields = {sig.field_to_param.get(n, n): info for n, info in sig.model.model_fields.items()}
+    for name, info in schema_fields.items():
+        if name not in code_fields:
+            problems.append(
+                f"args_schema declares '{name}' but the run method has no parameter '{name}'"
+                + _closest_hint(name, code_fields)
+            )
+            continue
+        code = code_fields[name]
+        if info.is_required() and not code.is_required():
+            problems.append(
+                f"'{name}' is required in args_schema but has a default in the run method"
+            )
+        elif not info.is_required() and code.is_required():
+            problems.append(
+                f"'{name}' is optional in args_schema but required by the run method "
+                "(a call without it will crash)"
+            )
+    for name, code in code_fields.items():
+        if name not in schema_fields and code.is_required():
+            problems.append(
+                f"the run method requires '{name}' but args_schema does not declare it"
+                + _closest_hint(name, schema_fields)
+            )
+    return problems
+
+
+def _closest_hint(name: str, candidates: Mapping[str, Any]) -> str:
+    import difflib
+
+    match = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.0)
+    return f" (did you mean '{match[0]}'?)" if match and len(candidates) else ""
+
+
+def _strict_subclass(schema: type[BaseModel], *, strict: bool) -> type[BaseModel]:
+    """A subclass of the user's model that forbids unknown keys (pydantic merges configs)."""
+    namespace = {
+        "model_config": ConfigDict(extra="forbid", strict=strict),
+        "__module__": schema.__module__,
+    }
+    return cast("type[BaseModel]", type(schema.__name__, (schema,), namespace))
+
+
+def _optional_not_nullable(model: type[BaseModel]) -> list[str]:
+    """Top-level optional fields that do not accept null (strict exports make them nullable)."""
+    out = []
+    schema = model.model_json_schema()
+    props = schema.get("properties", {})
+    required = set(schema.get("required", []))
+    for name, prop in props.items():
+        if name in required:
+            continue
+        if _allows_null(prop):
+            continue
+        out.append(name)
+    return out
+
+
+def _allows_null(prop: Mapping[str, Any]) -> bool:
+    kind = prop.get("type")
+    if kind == "null" or (isinstance(kind, list) and "null" in kind):
+        return True
+    return any(_allows_null(alt) for alt in prop.get("anyOf", ()))
+
+
+def _dumps(data: Any) -> str:
+    import json
+
+    return json.dumps(data)
+
+
+# --------------------------------------------------------------------------- isolation
+
+_MISSING = object()
+
+
+def _state_dict(obj: Any) -> dict[str, Any]:
+    state = dict(getattr(obj, "__dict__", {}) or {})
+    private = getattr(obj, "__pydantic_private__", None)
+    if isinstance(private, dict):
+        state.update({f"__private__.{k}": v for k, v in private.items()})
+    return state
+
+
+def _copy_state(
+    obj: Any, *, keep: Sequence[str] = ()
+) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    """Deep-copy each attribute on its own; keep what cannot be copied (and say so)."""
+    memo: dict[int, Any] = {}
+    copied: dict[str, Any] = {}
+    originals: dict[str, Any] = {}
+    failed: list[str] = []
+    for key, value in _state_dict(obj).items():
+        if key in keep or key.removeprefix("__private__.") in keep:
+            copied[key] = value
+        else:
+            try:
+                copied[key] = copy.deepcopy(value, memo)
+            except Exception:
+                copied[key] = value
+                failed.append(key)
+        originals[key] = copied[key]
+    return copied, originals, failed
+
+
+def isolate(obj: Any, *, keep: Sequence[str] = ()) -> tuple[Any, dict[str, Any]]:
+    """A per-call copy of ``obj``: every attribute deep-copied on its own.
+
+    A shallow copy (``copy.copy``, pydantic's ``model_copy()``) would still share
+    lists and dicts; a whole-object deep copy fails on locks, sockets and clients.
+    Attributes that cannot be copied are shared as they are; ``Tool.not_isolated``
+    names them.
+    """
+    fresh = copy.copy(obj)
+    state, originals, _ = _copy_state(obj, keep=keep)
+    private = {
+        k.removeprefix("__private__."): v for k, v in state.items() if k.startswith("__private__.")
+    }
+    plain = {k: v for k, v in state.items() if not k.startswith("__private__.")}
+    if hasattr(fresh, "__dict__"):
+        try:
+            object.__setattr__(fresh, "__dict__", plain)
+        except (AttributeError, TypeError):
+            for key, value in plain.items():
+                object.__setattr__(fresh, key, value)
+    if private:
+        object.__setattr__(fresh, "__pydantic_private__", private)
+    return fresh, originals

@@ -1,0 +1,48 @@
+"""What a backend is: something that runs one attempt of a tool body."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from toolsafe._call import CallContext
+    from toolsafe._tool import Tool
+
+__all__ = ["AttemptTimeout", "Backend"]
+
+
+class AttemptTimeout(TimeoutError):
+    """An attempt ran past its timeout (or the call's deadline). Retryable by classification.
+
+    Reported as ``"type": "TimeoutError"``, the rejection family's name.
+    """
+
+    error_type = "TimeoutError"
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """Runs one attempt. Returns the tool's value or raises what the tool raised.
+
+    ``timeout`` is the seconds this attempt may take (None: no limit). On expiry the
+    backend raises ``AttemptTimeout`` and must return control at once, whatever the
+    tool body is doing. ``key`` names the tool or upstream, for fair sharing.
+    """
+
+    name: str
+
+    async def run(
+        self,
+        tool: Tool,
+        arguments: dict[str, Any],
+        ctx: CallContext,
+        *,
+        timeout: float | None,
+        key: str,
+    ) -> Any: ...
+
+    def check(self, tool: Tool) -> list[str]:
+        """Problems that stop ``tool`` from running on this backend (checked at registration)."""
+        ...
+
+    def close(self) -> None: ...

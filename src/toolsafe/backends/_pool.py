@@ -1,0 +1,271 @@
+"""A bounded pool of worker threads for sync tools, built for calls that may never return.
+
+``concurrent.futures.ThreadPoolExecutor`` cannot tell a busy thread from one stuck
+forever in a call whose caller already gave up, and it gives every key the whole
+pool. This pool:
+
+- runs each item under a *key* (a tool or named upstream) that may hold at most
+  ``share`` threads at once, counting stuck ones, so one hanging upstream cannot
+  starve the others;
+- when a caller abandons a running item (its timeout passed), counts that thread
+  as stuck and starts a replacement, up to ``max_abandoned`` stuck threads in all;
+  past that cap the pool says so (``cap_reached``) and new work waits in the queue,
+  where the caller's own deadline ends the wait with a TimeoutError;
+- retires idle threads after ``idle_timeout`` seconds.
+
+Python threads cannot be killed; the process backend is the answer when a stuck
+call must really be stopped.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["PoolStats", "WorkItem", "WorkerPool"]
+
+_QUEUED, _RUNNING, _DONE, _CANCELLED = 0, 1, 2, 3
+
+Done = Callable[["WorkItem"], None]
+
+
+class WorkItem:
+    """One unit of work; ``on_done`` is called in the worker thread when it ends."""
+
+    __slots__ = ("abandoned", "context", "error", "fn", "key", "on_done", "state", "value")
+
+    def __init__(self, fn: Callable[[], Any], key: str, on_done: Done) -> None:
+        self.fn = fn
+        self.key = key
+        self.on_done = on_done
+        self.context = contextvars.copy_context()
+        self.state = _QUEUED
+        self.abandoned = False
+        self.value: Any = None
+        self.error: BaseException | None = None
+
+    @property
+    def started(self) -> bool:
+        return self.state != _QUEUED
+
+
+@dataclass(frozen=True)
+class PoolStats:
+    threads: int
+    busy: int
+    queued: int
+    stuck: int
+    abandoned_total: int
+    replaced_total: int
+    cap_reached_total: int
+    max_workers: int
+    max_abandoned: int
+    stuck_by_key: dict[str, int]
+
+
+class WorkerPool:
+    def __init__(
+        self,
+        max_workers: int = 256,
+        *,
+        share: int | None = None,
+        max_abandoned: int | None = None,
+        idle_timeout: float = 30.0,
+        name: str = "toolsafe-worker",
+        on_event: Callable[[str, dict[str, Any]], None] | None = None,
+    ) -> None:
+        if max_workers < 1:
+            raise ValueError("max_workers must be >= 1")
+        self.max_workers = max_workers
+        self.share = max(1, share if share is not None else max(1, max_workers // 2))
+        self.max_abandoned = max_abandoned if max_abandoned is not None else max_workers
+        self.idle_timeout = idle_timeout
+        self.name = name
+        self._on_event = on_event
+        self._cond = threading.Condition(threading.Lock())
+        self._ready: deque[WorkItem] = deque()
+        self._waiting: dict[str, deque[WorkItem]] = {}
+        self._per_key: dict[str, int] = {}
+        self._stuck_by_key: dict[str, int] = {}
+        self._threads = 0
+        self._idle = 0
+        self._busy = 0
+        self._stuck = 0
+        self._abandoned_total = 0
+        self._replaced_total = 0
+        self._cap_reached_total = 0
+        self._shutdown = False
+        self._counter = 0
+
+    # ------------------------------------------------------------------ public
+
+    def submit(
+        self, fn: Callable[[], Any], on_done: Done, *, key: str = "", share: int | None = None
+    ) -> WorkItem:
+        item = WorkItem(fn, key, on_done)
+        limit = self.share if share is None else max(1, share)
+        with self._cond:
+            if self._shutdown:
+                raise RuntimeError("worker pool is shut down")
+            if self._per_key.get(key, 0) >= limit:
+                self._waiting.setdefault(key, deque()).append(item)
+            else:
+                self._per_key[key] = self._per_key.get(key, 0) + 1
+                self._ready.append(item)
+                self._wake_or_spawn()
+        return item
+
+    def abandon(self, item: WorkItem) -> bool:
+        """The caller gave up on ``item``. Returns True when its thread is now stuck."""
+        event: tuple[str, dict[str, Any]] | None = None
+        cap: tuple[str, dict[str, Any]] | None = None
+        with self._cond:
+            if item.state == _QUEUED:
+                item.state = _CANCELLED
+                waiting = self._waiting.get(item.key)
+                if waiting is not None and item in waiting:
+                    waiting.remove(item)
+                # an item still in ``_ready`` is skipped by the worker that pops it
+                return False
+            if item.state != _RUNNING or item.abandoned:
+                return False
+            item.abandoned = True
+            self._stuck += 1
+            self._stuck_by_key[item.key] = self._stuck_by_key.get(item.key, 0) + 1
+            self._abandoned_total += 1
+            detail = {
+                "key": item.key,
+                "stuck": self._stuck,
+                "stuck_for_key": self._stuck_by_key[item.key],
+                "threads": self._threads,
+            }
+            event = ("thread_abandoned", detail)
+            if self._stuck > self.max_abandoned:
+                self._cap_reached_total += 1
+                cap = ("abandon_cap_reached", {**detail, "max_abandoned": self.max_abandoned})
+            elif self._ready and self._idle == 0 and self._threads < self._capacity():
+                self._spawn()
+                self._replaced_total += 1
+        self._notify(*event)
+        if cap is not None:
+            self._notify(*cap)
+        return True
+
+    def stats(self) -> PoolStats:
+        with self._cond:
+            return PoolStats(
+                threads=self._threads,
+                busy=self._busy,
+                queued=len(self._ready) + sum(len(q) for q in self._waiting.values()),
+                stuck=self._stuck,
+                abandoned_total=self._abandoned_total,
+                replaced_total=self._replaced_total,
+                cap_reached_total=self._cap_reached_total,
+                max_workers=self.max_workers,
+                max_abandoned=self.max_abandoned,
+                stuck_by_key={k: v for k, v in self._stuck_by_key.items() if v},
+            )
+
+    def stuck_for(self, key: str) -> int:
+        with self._cond:
+            return self._stuck_by_key.get(key, 0)
+
+    def shutdown(self) -> None:
+        """Stop accepting work and let idle threads exit (stuck ones exit when they return)."""
+        with self._cond:
+            self._shutdown = True
+            for waiting in self._waiting.values():
+                for item in waiting:
+                    item.state = _CANCELLED
+            self._waiting.clear()
+            self._cond.notify_all()
+
+    # ------------------------------------------------------------------ internals
+
+    def _capacity(self) -> int:
+        return self.max_workers + min(self._stuck, self.max_abandoned)
+
+    def _wake_or_spawn(self) -> None:
+        if self._idle > 0:
+            self._cond.notify()
+        elif self._threads < self._capacity():
+            self._spawn()
+
+    def _spawn(self) -> None:
+        self._threads += 1
+        self._counter += 1
+        thread = threading.Thread(
+            target=self._worker, name=f"{self.name}-{self._counter}", daemon=True
+        )
+        thread.start()
+
+    def _notify(self, kind: str, detail: dict[str, Any]) -> None:
+        if self._on_event is not None:
+            try:
+                self._on_event(kind, detail)
+            except Exception:
+                pass
+
+    def _worker(self) -> None:
+        cond = self._cond
+        while True:
+            with cond:
+                while not self._ready:
+                    if self._shutdown:
+                        self._threads -= 1
+                        return
+                    self._idle += 1
+                    woke = cond.wait(self.idle_timeout)
+                    self._idle -= 1
+                    if not woke and not self._ready:
+                        self._threads -= 1
+                        return
+                item = self._ready.popleft()
+                if item.state == _CANCELLED:
+                    self._release_key(item.key)
+                    continue
+                item.state = _RUNNING
+                self._busy += 1
+            try:
+                item.value = item.context.run(item.fn)
+            except BaseException as exc:  # a tool may raise anything; it all goes back
+                item.error = exc
+            with cond:
+                item.state = _DONE
+                self._busy -= 1
+                if item.abandoned:
+                    self._stuck -= 1
+                    self._stuck_by_key[item.key] -= 1
+                self._release_key(item.key)
+                retire = self._threads > self._capacity()
+                if retire:
+                    self._threads -= 1
+            try:
+                item.on_done(item)
+            except BaseException:
+                pass
+            item.fn = _noop  # drop references held by the closure
+            if retire:
+                return
+
+    def _release_key(self, key: str) -> None:
+        waiting = self._waiting.get(key)
+        while waiting:
+            nxt = waiting.popleft()
+            if nxt.state == _CANCELLED:
+                continue
+            self._ready.append(nxt)
+            self._wake_or_spawn()
+            return
+        self._per_key[key] -= 1
+        if not self._per_key[key]:
+            del self._per_key[key]
+            self._waiting.pop(key, None)
+
+
+def _noop() -> None:
+    return None

@@ -1,0 +1,163 @@
+"""The default backend: async tools on the caller's loop, sync tools on a bounded thread pool.
+
+Sync tools are usually I/O-bound (HTTP, databases), so the pool is sized for I/O
+(256 threads by default), not for CPUs. A sync tool that ignores its timeout
+cannot be killed: its call returns a TimeoutError at once, its thread is counted
+as stuck and replaced up to a cap (see ``WorkerPool``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from toolsafe.backends._base import AttemptTimeout
+from toolsafe.backends._pool import WorkerPool, WorkItem
+
+if TYPE_CHECKING:
+    from toolsafe._call import CallContext
+    from toolsafe._tool import Tool
+
+__all__ = ["DEFAULT_SYNC_WORKERS", "ThreadBackend", "run_async_with_timeout"]
+
+DEFAULT_SYNC_WORKERS = 256
+
+
+def _transfer(fut: asyncio.Future[Any], item: WorkItem) -> None:
+    if fut.done():
+        return
+    if item.error is not None:
+        fut.set_exception(item.error)
+    else:
+        fut.set_result(item.value)
+
+
+def _expire(fut: asyncio.Future[Any], exc: BaseException) -> None:
+    if not fut.done():
+        fut.set_exception(exc)
+
+
+def _fmt(seconds: float) -> str:
+    return f"{seconds:.3g}s"
+
+
+async def run_async_with_timeout(
+    make: Callable[[], Any], timeout: float | None, tool_name: str
+) -> Any:
+    """Await the coroutine ``make()`` on this loop, cancelling it at ``timeout``."""
+    coro = make()
+    if timeout is None:
+        return await coro
+    if timeout <= 0:
+        coro.close()
+        raise AttemptTimeout(f"tool '{tool_name}' had no time left before its deadline")
+    if sys.version_info >= (3, 11):
+        cm = asyncio.timeout(timeout)
+        try:
+            async with cm:
+                return await coro
+        except TimeoutError:
+            if cm.expired():
+                raise AttemptTimeout(
+                    f"tool '{tool_name}' did not finish within {_fmt(timeout)} and was cancelled"
+                ) from None
+            raise
+    try:  # pragma: no cover - Python 3.10
+        return await asyncio.wait_for(coro, timeout)
+    except asyncio.TimeoutError:  # pragma: no cover
+        raise AttemptTimeout(
+            f"tool '{tool_name}' did not finish within {_fmt(timeout)} and was cancelled"
+        ) from None
+
+
+class ThreadBackend:
+    """Async tools run on the calling loop; sync tools on a shared ``WorkerPool``."""
+
+    name = "thread"
+
+    def __init__(
+        self,
+        max_workers: int = DEFAULT_SYNC_WORKERS,
+        *,
+        share: int | None = None,
+        max_abandoned: int | None = None,
+        on_event: Callable[[str, dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.pool = WorkerPool(
+            max_workers, share=share, max_abandoned=max_abandoned, on_event=on_event
+        )
+
+    def check(self, tool: Tool) -> list[str]:
+        return []
+
+    async def run(
+        self,
+        tool: Tool,
+        arguments: dict[str, Any],
+        ctx: CallContext,
+        *,
+        timeout: float | None,
+        key: str,
+    ) -> Any:
+        bound = tool.bind(arguments, ctx)
+        if tool.is_async:
+            return await run_async_with_timeout(bound, timeout, tool.name)
+        return await self.run_sync(bound, timeout=timeout, key=key, tool_name=tool.name)
+
+    async def run_sync(
+        self,
+        fn: Callable[[], Any],
+        *,
+        timeout: float | None,
+        key: str,
+        tool_name: str,
+        share: int | None = None,
+    ) -> Any:
+        if timeout is not None and timeout <= 0:
+            raise AttemptTimeout(f"tool '{tool_name}' had no time left before its deadline")
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
+
+        def done(item: WorkItem) -> None:
+            loop.call_soon_threadsafe(_transfer, fut, item)
+
+        item = self.pool.submit(fn, done, key=key, share=share)
+        handle = None
+        if timeout is not None:
+            handle = loop.call_later(timeout, _expire, fut, AttemptTimeout())
+        try:
+            return await fut
+        except AttemptTimeout:
+            raise self._timeout_error(item, timeout or 0.0, tool_name, key) from None
+        except asyncio.CancelledError:
+            self.pool.abandon(item)
+            raise
+        finally:
+            if handle is not None:
+                handle.cancel()
+
+    def _timeout_error(
+        self, item: WorkItem, timeout: float, tool_name: str, key: str
+    ) -> AttemptTimeout:
+        started = item.started
+        stuck = self.pool.abandon(item)
+        if started or stuck:
+            return AttemptTimeout(
+                f"tool '{tool_name}' did not finish within {_fmt(timeout)}; "
+                "its worker thread was abandoned (sync code cannot be interrupted)"
+            )
+        stats = self.pool.stats()
+        why = (
+            f"{stats.stuck_by_key.get(key, 0)} of this tool's threads are stuck in calls "
+            f"that ignored their timeout, {stats.stuck} in all"
+            if stats.stuck
+            else f"all {stats.busy} workers were busy"
+        )
+        return AttemptTimeout(
+            f"tool '{tool_name}' waited {_fmt(timeout)} for a worker thread and never started: {why}"
+        )
+
+    def close(self) -> None:
+        self.pool.shutdown()

@@ -1,0 +1,555 @@
+"""Structured tool errors: the payload, its wire format, classification and exceptions.
+
+One error, one shape everywhere. ``ToolError`` is the data object carried by
+outcomes, events, logs, recordings and traces; its text form is the wire format
+that agents and frameworks already parse::
+
+    Error executing tool: {"error": true, "type": "TimeoutError", "message": "...", "retryable": true}
+
+The prefix and the first four keys, in that order, are a compatibility contract.
+Optional keys follow (tool, call_id, attempts, elapsed_ms, retry_after_s, cause,
+details, hint, traceback).
+
+Exceptions raised by toolsafe itself::
+
+    ToolsafeError
+    ├── ConfigurationError      a tool or runtime is defined wrongly (all problems at once)
+    ├── InvalidArguments        the model's arguments do not fit the schema (.details)
+    ├── ToolFailure             raised by a tool to state its own error and retryability
+    ├── ToolCallError           raised by Outcome.unwrap(); carries the ToolError (.error)
+    └── UnknownTool             no tool of that name is registered (also a KeyError)
+
+Rejections produced by the pipeline are ToolErrors (not exceptions) of one family,
+all retryable: ``TimeoutError``, ``CircuitOpen``, ``RateLimited``, ``ConcurrencyLimited``.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import errno
+import json
+import sys
+import time
+import traceback as _traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+__all__ = [
+    "ERROR_PREFIX",
+    "Classification",
+    "ConfigurationError",
+    "InvalidArguments",
+    "ToolCallError",
+    "ToolError",
+    "ToolFailure",
+    "ToolsafeError",
+    "UnknownTool",
+    "classify",
+    "format_tool_error",
+    "parse_tool_error",
+    "register_classifier",
+    "unregister_classifier",
+]
+
+ERROR_PREFIX = "Error executing tool: "
+
+#: Names of the pipeline's rejection family (all retryable).
+REJECTION_TYPES = frozenset({"TimeoutError", "CircuitOpen", "RateLimited", "ConcurrencyLimited"})
+
+_MAX_DETAIL_REPR = 200
+
+
+# --------------------------------------------------------------------------- exceptions
+
+
+class ToolsafeError(Exception):
+    """Base of every exception toolsafe raises."""
+
+
+class ConfigurationError(ToolsafeError):
+    """A tool or runtime is defined wrongly. ``problems`` lists every issue found."""
+
+    def __init__(self, problems: Sequence[str] | str, *, subject: str | None = None) -> None:
+        self.problems: list[str] = [problems] if isinstance(problems, str) else list(problems)
+        self.subject = subject
+        head = f"{subject}: " if subject else ""
+        if len(self.problems) == 1:
+            text = head + self.problems[0]
+        else:
+            lines = "\n".join(f"  - {p}" for p in self.problems)
+            text = f"{head}{len(self.problems)} problems:\n{lines}"
+        super().__init__(text)
+
+
+class InvalidArguments(ToolsafeError):
+    """The arguments do not fit the tool's schema.
+
+    ``details`` is a list of dicts, one per problem, each with ``field`` (a dotted
+    path, ``""`` for the whole input), ``expected``, ``received`` and ``message``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        details: Sequence[Mapping[str, Any]] = (),
+        *,
+        hint: str | None = None,
+        repairs: Sequence[str] = (),
+    ) -> None:
+        self.details: list[dict[str, Any]] = [dict(d) for d in details]
+        self.hint = hint
+        self.repairs: list[str] = list(repairs)
+        super().__init__(message)
+
+
+class ToolFailure(ToolsafeError):
+    """Raise from a tool to state the error yourself, including whether a retry can help.
+
+    >>> raise ToolFailure("quota exhausted", retryable=True, retry_after_s=30)
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool = False,
+        retry_after_s: float | None = None,
+        type: str | None = None,
+        hint: str | None = None,
+        details: Any = None,
+    ) -> None:
+        self.message = message
+        self.retryable = retryable
+        self.retry_after_s = retry_after_s
+        self.type = type
+        self.hint = hint
+        self.details = details
+        super().__init__(message)
+
+
+class ToolCallError(ToolsafeError):
+    """Raised by ``Outcome.unwrap()`` when the call failed; ``.error`` is the ToolError."""
+
+    def __init__(self, error: ToolError) -> None:
+        self.error = error
+        super().__init__(f"{error.type}: {error.message}")
+
+
+class UnknownTool(ToolsafeError, KeyError):
+    """No tool of that name is registered."""
+
+    def __init__(self, name: str, known: Sequence[str], suggestion: str | None = None) -> None:
+        self.name = name
+        self.known = list(known)
+        self.suggestion = suggestion
+        super().__init__(name)
+
+    def __str__(self) -> str:
+        known = ", ".join(self.known) if self.known else "(none)"
+        tip = f" Did you mean '{self.suggestion}'?" if self.suggestion else ""
+        return f"Unknown tool '{self.name}'.{tip} Available tools: {known}."
+
+
+# --------------------------------------------------------------------------- payload
+
+
+@dataclass(frozen=True, slots=True)
+class ToolError:
+    """The structured error: what the model sees, and what listeners and logs carry."""
+
+    type: str
+    message: str
+    retryable: bool
+    tool: str | None = None
+    call_id: str | None = None
+    attempts: int | None = None
+    elapsed_ms: float | None = None
+    retry_after_s: float | None = None
+    cause: str | None = None
+    details: Any = None
+    hint: str | None = None
+    traceback: str | None = None
+    #: The original exception, when this process saw it. Never serialized.
+    exception: BaseException | None = field(default=None, compare=False, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The wire dict: contract keys first, optional keys only when set."""
+        out: dict[str, Any] = {
+            "error": True,
+            "type": self.type,
+            "message": self.message,
+            "retryable": self.retryable,
+        }
+        for key in (
+            "tool",
+            "call_id",
+            "attempts",
+            "elapsed_ms",
+            "retry_after_s",
+            "cause",
+            "details",
+            "hint",
+            "traceback",
+        ):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+        return out
+
+    def to_text(self) -> str:
+        """The line the model sees: ``Error executing tool: {...}``."""
+        return ERROR_PREFIX + json.dumps(self.to_dict(), ensure_ascii=False, default=_json_default)
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+    def with_(self, **changes: Any) -> ToolError:
+        """A copy with some fields changed (the object is frozen)."""
+        return replace(self, **changes)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ToolError:
+        """Rebuild from ``to_dict()`` output (unknown keys are ignored)."""
+        known = {
+            "tool",
+            "call_id",
+            "attempts",
+            "elapsed_ms",
+            "retry_after_s",
+            "cause",
+            "details",
+            "hint",
+            "traceback",
+        }
+        extra = {k: data[k] for k in known if k in data}
+        return cls(
+            type=str(data["type"]),
+            message=str(data["message"]),
+            retryable=bool(data["retryable"]),
+            **extra,
+        )
+
+    @classmethod
+    def from_exception(
+        cls,
+        exc: BaseException,
+        *,
+        tool: str | None = None,
+        call_id: str | None = None,
+        include_traceback: bool = False,
+        traceback_frames: int = 5,
+    ) -> ToolError:
+        """Classify ``exc`` and build its ToolError."""
+        verdict = classify(exc)
+        if isinstance(exc, ToolFailure):
+            type_name = exc.type or "ToolFailure"
+            message, hint, details = exc.message, exc.hint, exc.details
+        elif isinstance(exc, InvalidArguments):
+            type_name, message, hint, details = "InvalidArguments", str(exc), exc.hint, exc.details
+        else:
+            type_name = getattr(type(exc), "error_type", None) or type(exc).__name__
+            message, hint, details = _message_of(exc), None, None
+        tb = format_traceback(exc, traceback_frames) if include_traceback else None
+        return cls(
+            type=type_name,
+            message=message,
+            retryable=verdict.retryable,
+            tool=tool,
+            call_id=call_id,
+            retry_after_s=verdict.retry_after_s,
+            cause=_cause_name(exc),
+            details=details,
+            hint=hint,
+            traceback=tb,
+            exception=exc,
+        )
+
+
+def _message_of(exc: BaseException) -> str:
+    text = str(exc)
+    if text:
+        return text
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    return type(exc).__name__
+
+
+def _cause_name(exc: BaseException) -> str | None:
+    inner = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+    if inner is None:
+        return None
+    return type(inner).__name__
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    return repr(value)
+
+
+def format_traceback(exc: BaseException, frames: int = 5) -> str:
+    """Format the last ``frames`` frames of ``exc``'s own traceback (never ambient state)."""
+    lines = _traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-frames)
+    return "".join(lines).rstrip()
+
+
+def format_tool_error(
+    exc: BaseException,
+    include_traceback: bool = False,
+    *,
+    tool: str | None = None,
+    call_id: str | None = None,
+) -> str:
+    """``Error executing tool: {"error": true, "type": ..., "message": ..., "retryable": ...}``.
+
+    The traceback, when asked for, comes from ``exc.__traceback__`` so this is
+    correct outside an ``except`` block too.
+    """
+    return ToolError.from_exception(
+        exc, tool=tool, call_id=call_id, include_traceback=include_traceback
+    ).to_text()
+
+
+def parse_tool_error(text: str) -> ToolError | None:
+    """Read a structured error line back; ``None`` for anything else (a normal result)."""
+    if not isinstance(text, str):
+        return None
+    stripped = text.lstrip()
+    if not stripped.startswith(ERROR_PREFIX):
+        return None
+    try:
+        data = json.loads(stripped[len(ERROR_PREFIX) :])
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or data.get("error") is not True:
+        return None
+    if list(data)[:4] != ["error", "type", "message", "retryable"]:
+        return None
+    if not (
+        isinstance(data["type"], str)
+        and isinstance(data["message"], str)
+        and isinstance(data["retryable"], bool)
+    ):
+        return None
+    try:
+        return ToolError.from_dict(data)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+# --------------------------------------------------------------------------- classification
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    """Whether a retry can help, and how long the upstream asked us to wait."""
+
+    retryable: bool
+    retry_after_s: float | None = None
+    status: int | None = None
+
+
+#: A user classifier returns a verdict, or None to let the next one decide.
+Classifier = Callable[[BaseException], "Classification | bool | None"]
+
+_classifiers: list[Classifier] = []
+
+TRANSIENT_ERRNOS = frozenset(
+    code
+    for code in (
+        getattr(errno, name, None)
+        for name in (
+            "ECONNRESET",
+            "ECONNREFUSED",
+            "ECONNABORTED",
+            "ETIMEDOUT",
+            "EAGAIN",
+            "EWOULDBLOCK",
+            "EPIPE",
+            "ENETDOWN",
+            "ENETUNREACH",
+            "ENETRESET",
+            "EHOSTDOWN",
+            "EHOSTUNREACH",
+            "EBUSY",
+            "EINTR",
+            "ENOBUFS",
+            "EADDRNOTAVAIL",
+        )
+    )
+    if code is not None
+)
+
+RETRYABLE_STATUS = frozenset({408, 425, 429})
+
+
+def register_classifier(classifier: Classifier, *, first: bool = True) -> Classifier:
+    """Add a classifier. It returns a ``Classification``, a bool, or None to pass.
+
+    Usable as a decorator. User classifiers run before the built-in rules.
+    """
+    if first:
+        _classifiers.insert(0, classifier)
+    else:
+        _classifiers.append(classifier)
+    return classifier
+
+
+def unregister_classifier(classifier: Classifier) -> None:
+    """Remove a classifier added with ``register_classifier``."""
+    if classifier in _classifiers:
+        _classifiers.remove(classifier)
+
+
+def classify(exc: BaseException) -> Classification:
+    """Decide whether ``exc`` is transient (worth retrying) or permanent."""
+    for classifier in tuple(_classifiers):
+        try:
+            verdict = classifier(exc)
+        except Exception:  # a broken classifier must not break the call
+            continue
+        if verdict is None:
+            continue
+        if isinstance(verdict, bool):
+            return Classification(verdict)
+        return verdict
+    return _builtin_classify(exc, depth=0)
+
+
+def _builtin_classify(exc: BaseException, depth: int) -> Classification:
+    if isinstance(exc, ToolFailure):
+        return Classification(exc.retryable, exc.retry_after_s)
+    if isinstance(exc, (InvalidArguments, ConfigurationError, UnknownTool)):
+        return Classification(False)
+
+    http = _http_classification(exc)
+    if http is not None:
+        return http
+
+    if isinstance(exc, TimeoutError) or type(exc).__name__ == "TimeoutError":
+        return Classification(True)
+    if isinstance(exc, ConnectionError):
+        return Classification(True)
+    if isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)):
+        return Classification(False)
+    if isinstance(exc, OSError) and not _is_library_io_error(exc):
+        return Classification(exc.errno in TRANSIENT_ERRNOS)
+
+    # An explicit ``raise X from transient`` keeps the cause's verdict.
+    if exc.__cause__ is not None and depth < 5 and type(exc) in (Exception, RuntimeError):
+        return _builtin_classify(exc.__cause__, depth + 1)
+    return Classification(False)
+
+
+def _is_library_io_error(exc: BaseException) -> bool:
+    # requests' exceptions subclass OSError (IOError); they are handled by name below.
+    return type(exc).__module__.split(".")[0] in {"requests", "urllib3"}
+
+
+_HTTPX_TRANSIENT = frozenset(
+    {
+        "TimeoutException",
+        "ConnectTimeout",
+        "ReadTimeout",
+        "WriteTimeout",
+        "PoolTimeout",
+        "NetworkError",
+        "ConnectError",
+        "ReadError",
+        "WriteError",
+        "CloseError",
+        "RemoteProtocolError",
+    }
+)
+_REQUESTS_TRANSIENT = frozenset(
+    {"ConnectionError", "Timeout", "ConnectTimeout", "ReadTimeout", "ChunkedEncodingError"}
+)
+_URLLIB3_TRANSIENT = frozenset(
+    {"TimeoutError", "ProtocolError", "NewConnectionError", "ReadTimeoutError", "MaxRetryError"}
+)
+
+
+def _mro_names(exc: BaseException) -> set[str]:
+    return {cls.__name__ for cls in type(exc).__mro__}
+
+
+def _http_classification(exc: BaseException) -> Classification | None:
+    """Classify HTTP and HTTP-client errors without importing the client libraries."""
+    root = type(exc).__module__.split(".")[0]
+    status, headers = _status_and_headers(exc)
+    if status is not None:
+        return classify_status(status, headers)
+    if root == "httpx":
+        return Classification(bool(_mro_names(exc) & _HTTPX_TRANSIENT))
+    if root == "requests":
+        return Classification(bool(_mro_names(exc) & _REQUESTS_TRANSIENT))
+    if root == "urllib3":
+        return Classification(bool(_mro_names(exc) & _URLLIB3_TRANSIENT))
+    if root == "aiohttp":
+        names = _mro_names(exc)
+        return Classification(
+            bool(names & {"ClientConnectionError", "ServerTimeoutError", "ServerDisconnectedError"})
+        )
+    if "urllib" in sys.modules and type(exc).__name__ == "URLError":
+        reason = getattr(exc, "reason", None)
+        if isinstance(reason, BaseException):
+            return _builtin_classify(reason, depth=1)
+        return Classification(True)
+    return None
+
+
+def _status_and_headers(exc: BaseException) -> tuple[int | None, Mapping[str, str] | None]:
+    response = getattr(exc, "response", None)
+    status = None
+    headers: Any = None
+    if response is not None:
+        status = getattr(response, "status_code", None) or getattr(response, "status", None)
+        headers = getattr(response, "headers", None)
+    if status is None:
+        for attr in ("status_code", "status"):
+            value = getattr(exc, attr, None)
+            if isinstance(value, int):
+                status = value
+                break
+    if status is None and type(exc).__name__ == "HTTPError":
+        code = getattr(exc, "code", None)  # urllib.error.HTTPError
+        if isinstance(code, int):
+            status = code
+            headers = getattr(exc, "headers", None)
+    if headers is None:
+        headers = getattr(exc, "headers", None)
+    if isinstance(status, int) and 100 <= status <= 599:
+        return status, headers if _is_mapping_like(headers) else None
+    return None, None
+
+
+def _is_mapping_like(value: Any) -> bool:
+    return value is not None and hasattr(value, "get")
+
+
+def classify_status(status: int, headers: Mapping[str, str] | None = None) -> Classification:
+    """HTTP 408, 425, 429 and 5xx are transient; other 4xx are permanent."""
+    retryable = status in RETRYABLE_STATUS or 500 <= status <= 599
+    retry_after = parse_retry_after(headers.get("Retry-After") if headers else None)
+    return Classification(retryable, retry_after if retryable else None, status)
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date)."""
+    if value is None:
+        return None
+    value = str(value).strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            moment = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if moment is None:
+            return None
+        seconds = moment.timestamp() - (time.time() if now is None else now)
+    if seconds != seconds:  # NaN
+        return None
+    return max(0.0, seconds)

@@ -1,0 +1,1 @@
+"""Observability: events, logging, recording, tracing, metrics."""
