@@ -1,0 +1,69 @@
+"""Load toolsafe Tools from a file, folder or module for the CLI commands.
+
+This is the simple loader (toolsafe tools and plain typed functions); the doctor's
+discovery (``toolsafe.doctor.discover``) extends it to CrewAI and LangChain tools.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import sys
+from pathlib import Path
+from types import ModuleType
+
+from toolsafe._tool import Tool
+
+__all__ = ["import_target", "load_tools"]
+
+
+def import_target(target: str) -> list[ModuleType]:
+    """Import a ``.py`` file, every ``.py`` file in a folder, or a dotted module name."""
+    from toolsafe.cli import UsageError
+
+    path = Path(target)
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*.py") if not p.name.startswith("_"))
+        return [_import_file(p) for p in files]
+    if path.suffix == ".py":
+        if not path.exists():
+            raise UsageError(f"no such file: {target}")
+        return [_import_file(path)]
+    try:
+        return [importlib.import_module(target)]
+    except ImportError as exc:
+        raise UsageError(f"cannot import '{target}': {exc}") from exc
+
+
+def _import_file(path: Path) -> ModuleType:
+    name = "toolsafe_user_" + "_".join(path.resolve().with_suffix("").parts[-3:]).replace("-", "_")
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        from toolsafe.cli import UsageError
+
+        raise UsageError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    sys.path.insert(0, str(path.parent))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(path.parent))
+    return module
+
+
+def load_tools(target: str) -> list[Tool]:
+    """Every toolsafe Tool defined at the top level of the target's modules."""
+    from toolsafe.cli import UsageError
+
+    tools: list[Tool] = []
+    for module in import_target(target):
+        for _, value in inspect.getmembers(module):
+            if isinstance(value, Tool) and value not in tools:
+                tools.append(value)
+    if not tools:
+        raise UsageError(f"no toolsafe tools found in {target}")
+    return tools

@@ -1,0 +1,119 @@
+"""The ``toolsafe`` command: a thin shell over the public API, and the only place that prints.
+
+``main(argv) -> int`` is pure (no ``sys.exit``) so it can be tested directly;
+``run()`` is the console entry point. Each command lives in ``toolsafe._cli.<name>``
+and registers itself on the Typer app. Exit codes are decided here, in one place:
+
+    0  clean / success
+    1  problems found (doctor, lint, stress, replay differences)
+    2  usage error (bad path, bad option, unknown module)
+    3  internal error (a bug in toolsafe: please report it)
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = [
+    "COMMAND_MODULES",
+    "EXIT_INTERNAL",
+    "EXIT_OK",
+    "EXIT_PROBLEMS",
+    "EXIT_USAGE",
+    "main",
+    "run",
+]
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+#: Modules under ``toolsafe._cli`` that each define ``register(app)``.
+COMMAND_MODULES: tuple[str, ...] = ("schema", "doctor", "replay", "serve")
+
+
+class UsageError(Exception):
+    """Bad input from the user: printed without a traceback, exit code 2."""
+
+
+def _missing_cli(exc: ImportError) -> int:
+    print(
+        "The toolsafe command needs its CLI extra: pip install 'toolsafe[cli]'"
+        f" (missing: {exc.name})",
+        file=sys.stderr,
+    )
+    return EXIT_USAGE
+
+
+def build_app() -> Any:
+    import typer
+
+    app = typer.Typer(
+        name="toolsafe",
+        help="Find and fix why LLM-agent tools fail at scale.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+
+    @app.callback()
+    def _root() -> None:
+        """toolsafe: validate, isolate, limit, time out, retry, trim and record tool calls."""
+
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"toolsafe._cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"toolsafe._cli.{name}":
+                continue  # command not built yet
+            raise
+        module.register(app)
+    return app
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
+    try:
+        import click
+        import typer  # noqa: F401
+    except ImportError as exc:
+        return _missing_cli(exc)
+    app = build_app()
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        result = app(args=args, standalone_mode=False, prog_name="toolsafe")
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.exceptions.Abort:
+        print("Aborted.", file=sys.stderr)
+        return EXIT_USAGE
+    except click.ClickException as exc:
+        exc.show()
+        return EXIT_USAGE
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("Interrupted.", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        from toolsafe.errors import ConfigurationError
+
+        if isinstance(exc, (ConfigurationError, FileNotFoundError)):
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        import traceback
+
+        traceback.print_exc()
+        print("toolsafe: internal error (please report it)", file=sys.stderr)
+        return EXIT_INTERNAL
+    return int(result) if isinstance(result, int) else EXIT_OK
+
+
+def run() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()
