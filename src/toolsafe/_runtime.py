@@ -22,7 +22,7 @@ from toolsafe._clock import Clock, SystemClock
 from toolsafe._serialize import serialize_result
 from toolsafe._sync import SyncBridge
 from toolsafe._tool import Tool, ToolOptions, as_tool
-from toolsafe.backends._base import Backend
+from toolsafe.backends._base import Backend, EscapedBaseException
 from toolsafe.errors import (
     ConfigurationError,
     InvalidArguments,
@@ -240,6 +240,8 @@ class Runtime:
             except KeyboardInterrupt:
                 raise
             except BaseException as exc:
+                if isinstance(exc, EscapedBaseException):
+                    exc = exc.original
                 result = Result(
                     error=ToolError.from_exception(
                         exc, tool=name, call_id=ctx.call_id, include_traceback=include_tb

@@ -8,7 +8,7 @@ if TYPE_CHECKING:
     from toolsafe._call import CallContext
     from toolsafe._tool import Tool
 
-__all__ = ["AttemptTimeout", "Backend"]
+__all__ = ["AttemptTimeout", "Backend", "EscapedBaseException"]
 
 
 class AttemptTimeout(TimeoutError):
@@ -18,6 +18,18 @@ class AttemptTimeout(TimeoutError):
     """
 
     error_type = "TimeoutError"
+
+
+class EscapedBaseException(Exception):
+    """Carries a SystemExit/KeyboardInterrupt/... that a tool raised in a worker.
+
+    Handed to an asyncio future as is, such an exception would stop the event loop;
+    wrapped, it travels like any error and the runtime reports the original.
+    """
+
+    def __init__(self, original: BaseException) -> None:
+        self.original = original
+        super().__init__(str(original))
 
 
 @runtime_checkable

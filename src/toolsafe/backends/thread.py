@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from toolsafe.backends._base import AttemptTimeout
+from toolsafe.backends._base import AttemptTimeout, EscapedBaseException
 from toolsafe.backends._pool import WorkerPool, WorkItem
 
 if TYPE_CHECKING:
@@ -29,7 +29,8 @@ def _transfer(fut: asyncio.Future[Any], item: WorkItem) -> None:
     if fut.done():
         return
     if item.error is not None:
-        fut.set_exception(item.error)
+        error = item.error
+        fut.set_exception(error if isinstance(error, Exception) else EscapedBaseException(error))
     else:
         fut.set_result(item.value)
 
