@@ -51,6 +51,8 @@ class _Entry:
     key: str
     call_policies: list[Policy]
     attempt_policies: list[Policy]
+    #: Seconds for the whole call (None: only per-attempt timeouts bound it).
+    deadline: float | None
 
 
 def _env_flag(name: str) -> bool:
@@ -175,7 +177,15 @@ class Runtime:
             handler = policy.wrap(handler, tool=tool, runtime=self)
         for policy in reversed(call_policies):
             handler = policy.wrap(handler, tool=tool, runtime=self)
-        self._entries[tool.name] = _Entry(tool, handler, key, call_policies, attempt_policies)
+        deadline = self.option(tool, "deadline")
+        self._entries[tool.name] = _Entry(
+            tool,
+            handler,
+            key,
+            call_policies,
+            attempt_policies,
+            None if deadline is None else float(deadline),
+        )
         self._aliases[tool.export_name] = tool.name
 
     def option(self, tool: Tool, name: str) -> Any:
@@ -303,13 +313,12 @@ class Runtime:
                 listeners,
                 ev.CallValidated(call_id, tool.name, clock.now(), args, tuple(repairs)),
             )
-        deadline_opt = self.option(tool, "deadline")
         ctx = CallContext(
             ToolCall(call_id, tool.name, arguments),
             tool,
             args,
             started,
-            None if deadline_opt is None else started + float(deadline_opt),
+            None if entry.deadline is None else started + entry.deadline,
         )
         try:
             result = await entry.handler(ctx)
@@ -398,7 +407,9 @@ class Runtime:
 
     def call(self, name: str, arguments: Any = None, *, call_id: str | None = None) -> Outcome:
         """Sync twin of ``acall`` (usable from any thread, inside a running loop too)."""
-        return self._bridge.run(lambda: self.acall(name, arguments, call_id=call_id))
+        entry = self._entries.get(name)
+        eager = entry is not None and not entry.tool.is_async
+        return self._bridge.run(lambda: self.acall(name, arguments, call_id=call_id), eager=eager)
 
     def call_many(
         self, calls: Iterable[CallLike], *, max_concurrency: int | None = None

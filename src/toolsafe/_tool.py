@@ -9,6 +9,7 @@ nothing written on ``self`` leaks between concurrent calls.
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
 import re
 import threading
@@ -127,6 +128,15 @@ class Tool:
         self.strict_json_schema, self.strict_compatible = strict_schema(self.json_schema)
         self._field_names = tuple((info.alias or name) for name, info in model.model_fields.items())
         self._null_is_default = frozenset(_optional_not_nullable(model))
+        # Fast path: a function whose parameters are exactly the model's fields.
+        self._plain_kwargs = instance is None and (
+            signature is None
+            or (
+                not signature.positional
+                and signature.context_param is None
+                and all(k == v for k, v in signature.field_to_param.items())
+            )
+        )
         self._not_isolated: tuple[str, ...] = ()
         self._isolation_lock = threading.Lock()
         self._mutation_reported: set[str] = set()
@@ -309,7 +319,7 @@ class Tool:
         assert instance is not None
         if self._dump_arguments:
             return instance.model_dump(by_alias=True, exclude_unset=True), repairs
-        return {name: getattr(instance, name) for name in type(instance).model_fields}, repairs
+        return dict(instance.__dict__), repairs  # field values, nested objects kept
 
     def validate_or_none(self, arguments: Any) -> InvalidArguments | None:
         """The validation problem, or None when the arguments are valid."""
@@ -373,6 +383,8 @@ class Tool:
 
         For class-based tools this is where per-call isolation happens.
         """
+        if self._plain_kwargs and self.fn is not None:
+            return functools.partial(self.fn, **arguments)
         target, after = self._target()
         sig = self._signature
         if sig is None or self._dump_arguments:

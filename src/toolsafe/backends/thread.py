@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Callable
+import threading
+import types
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
+from toolsafe._sync import sync_driven
 from toolsafe.backends._base import AttemptTimeout, EscapedBaseException
 from toolsafe.backends._pool import WorkerPool, WorkItem
 
@@ -44,21 +47,55 @@ def _fmt(seconds: float) -> str:
     return f"{seconds:.3g}s"
 
 
+@types.coroutine
+def resume(coro: Any, yielded: Any) -> Generator[Any, Any, Any]:
+    """Go on awaiting ``coro`` after its first step was taken by hand.
+
+    The Task resumes us exactly as it would resume ``coro``: values and thrown
+    exceptions (cancellation) are forwarded until ``coro`` returns.
+    """
+    while True:
+        try:
+            sent = yield yielded
+        except GeneratorExit:
+            coro.close()
+            raise
+        except BaseException as exc:
+            try:
+                yielded = coro.throw(exc)
+            except StopIteration as stop:
+                return stop.value
+        else:
+            try:
+                yielded = coro.send(sent)
+            except StopIteration as stop:
+                return stop.value
+
+
 async def run_async_with_timeout(
     make: Callable[[], Any], timeout: float | None, tool_name: str
 ) -> Any:
-    """Await the coroutine ``make()`` on this loop, cancelling it at ``timeout``."""
+    """Await the coroutine ``make()`` on this loop, cancelling it at ``timeout``.
+
+    The first step runs eagerly: a tool that finishes without suspending (a cache
+    hit, a pure computation) never arms a timer, which is most of the per-call
+    cost of a timeout. Only a tool that actually waits gets one.
+    """
     coro = make()
-    if timeout is None:
-        return await coro
-    if timeout <= 0:
+    if timeout is not None and timeout <= 0:
         coro.close()
         raise AttemptTimeout(f"tool '{tool_name}' had no time left before its deadline")
+    try:
+        first = coro.send(None)
+    except StopIteration as stop:
+        return stop.value
+    if timeout is None:
+        return await resume(coro, first)
     if sys.version_info >= (3, 11):
         cm = asyncio.timeout(timeout)
         try:
             async with cm:
-                return await coro
+                return await resume(coro, first)
         except TimeoutError:
             if cm.expired():
                 raise AttemptTimeout(
@@ -66,7 +103,7 @@ async def run_async_with_timeout(
                 ) from None
             raise
     try:  # pragma: no cover - Python 3.10
-        return await asyncio.wait_for(coro, timeout)
+        return await asyncio.wait_for(resume(coro, first), timeout)
     except asyncio.TimeoutError:  # pragma: no cover
         raise AttemptTimeout(
             f"tool '{tool_name}' did not finish within {_fmt(timeout)} and was cancelled"
@@ -118,6 +155,10 @@ class ThreadBackend:
     ) -> Any:
         if timeout is not None and timeout <= 0:
             raise AttemptTimeout(f"tool '{tool_name}' had no time left before its deadline")
+        if sync_driven():
+            return self._run_blocking(
+                fn, timeout=timeout, key=key, tool_name=tool_name, share=share
+            )
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Any] = loop.create_future()
 
@@ -138,6 +179,26 @@ class ThreadBackend:
         finally:
             if handle is not None:
                 handle.cancel()
+
+    def _run_blocking(
+        self,
+        fn: Callable[[], Any],
+        *,
+        timeout: float | None,
+        key: str,
+        tool_name: str,
+        share: int | None,
+    ) -> Any:
+        """Sync caller driving by hand (see toolsafe._sync): wait on the worker directly."""
+        done = threading.Lock()
+        done.acquire()
+        item = self.pool.submit(fn, lambda _: done.release(), key=key, share=share)
+        if not done.acquire(timeout=-1 if timeout is None else timeout):
+            raise self._timeout_error(item, timeout or 0.0, tool_name, key)
+        if item.error is not None:
+            error = item.error
+            raise error if isinstance(error, Exception) else EscapedBaseException(error)
+        return item.value
 
     def _timeout_error(
         self, item: WorkItem, timeout: float, tool_name: str, key: str
