@@ -9,14 +9,12 @@ reports what it changed.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from toolsafe._validation import build_invalid, json_type_name
+from toolsafe.errors import InvalidArguments
 
 __all__ = ["parse_arguments"]
-
-_PY_LITERAL = re.compile(r"(?<![\"\w])(True|False|None)(?![\"\w])")
 
 
 def _snippet(text: str, pos: int, width: int = 30) -> str:
@@ -25,26 +23,37 @@ def _snippet(text: str, pos: int, width: int = 30) -> str:
 
 
 def _diagnose(text: str, err: json.JSONDecodeError) -> str:
-    stripped = text.strip()
-    if not stripped:
+    """One clear sentence on what is wrong with the JSON text (every known problem named)."""
+    if not text.strip():
         return "empty text"
-    if err.msg == "Extra data":
-        return f"trailing text after the JSON value at char {err.pos}: {_snippet(text, err.pos)!r}"
-    if stripped.startswith("```"):
-        return "the JSON is wrapped in a Markdown code fence"
-    if re.search(r"(^|[\s,{\[])(//|/\*|#)", stripped):
-        return f"JSON does not allow comments (near char {err.pos})"
-    if _PY_LITERAL.search(stripped):
-        return "Python literals (True/False/None) are not JSON: use true/false/null"
-    if err.msg.startswith("Expecting property name enclosed in double quotes") or (
-        "'" in stripped and '"' not in stripped
-    ):
-        if "'" in stripped:
-            return "single-quoted strings are not JSON (this looks like a Python dict repr)"
-        return f"a trailing comma or an unquoted key at char {err.pos}"
-    if err.pos >= len(stripped) - 1 or err.msg.startswith("Unterminated string"):
-        return f"the JSON looks truncated ({err.msg.lower()} at char {err.pos})"
+    from toolsafe._repair import diagnose
+
+    problems = diagnose(text)
+    if problems:
+        return "; ".join(problems)
+    if err.pos >= len(text.rstrip()):
+        return f"the JSON ends early ({err.msg.lower()} at char {err.pos})"
     return f"{err.msg} at char {err.pos}: {_snippet(text, err.pos)!r}"
+
+
+def _malformed(tool: str, problem: str) -> InvalidArguments:
+    return build_invalid(
+        tool,
+        [
+            {
+                "field": "",
+                "expected": "a JSON object",
+                "received": f"malformed JSON: {problem}",
+                "message": problem,
+            }
+        ],
+    )
+
+
+def _repair(text: str) -> tuple[Any, list[str]] | None:
+    from toolsafe._repair import repair_json
+
+    return repair_json(text)
 
 
 def parse_arguments(
@@ -60,31 +69,28 @@ def parse_arguments(
     if isinstance(raw, str):
         if not raw.strip():
             return {}, []
+        repairs: list[str] = []
         try:
             value = json.loads(raw)
         except json.JSONDecodeError as err:
-            if repair:
-                from toolsafe._repair import repair_json
-
-                fixed = repair_json(raw)
-                if fixed is not None:
-                    value, repairs = fixed
-                    if isinstance(value, dict):
-                        return value, repairs
-            problem = _diagnose(raw, err)
-            raise build_invalid(
-                tool,
-                [
-                    {
-                        "field": "",
-                        "expected": "a JSON object",
-                        "received": f"malformed JSON: {problem}",
-                        "message": problem,
-                    }
-                ],
-            ) from None
+            fixed = _repair(raw) if repair else None
+            if fixed is None or not isinstance(fixed[0], dict):
+                raise _malformed(tool, _diagnose(raw, err)) from None
+            value, repairs = fixed
+        if isinstance(value, str) and value.strip()[:1] == "{":
+            # double-encoded: a JSON string whose content is the JSON object
+            inner = _repair(value) if repair else None
+            if inner is None or not isinstance(inner[0], dict):
+                raise _malformed(
+                    tool,
+                    "the arguments are a JSON string holding JSON (double-encoded): "
+                    "send the object itself",
+                )
+            value = inner[0]
+            repairs = [*repairs, "decoded double-encoded JSON (a string holding the object)"]
+            repairs += inner[1]
         if isinstance(value, dict):
-            return value, []
+            return value, repairs
         raw = value
     raise build_invalid(
         tool,

@@ -22,9 +22,11 @@ from toolsafe.errors import ConfigurationError
 __all__ = [
     "ParsedDoc",
     "SignatureModel",
+    "contract_problems",
     "export_name",
     "model_from_signature",
     "parse_docstring",
+    "signature_for_schema",
     "strict_schema",
 ]
 
@@ -164,13 +166,136 @@ def model_from_signature(
     return SignatureModel(model, tuple(positional), context_param, field_to_param)
 
 
-def _json_schema_problem(name: str, annotation: Any) -> str | None:
+def signature_for_schema(
+    fn: Callable[..., Any], model: type[BaseModel], *, subject: str
+) -> SignatureModel:
+    """Check a run method against the ``args_schema`` that describes it; how to call it.
+
+    The schema gives the types, so unannotated parameters and ``**kwargs`` are
+    fine here. What must agree: every schema field reaches a parameter (by name,
+    or through ``**kwargs``), every required parameter is a schema field, and
+    required-ness and simple types match. Every problem is reported together.
+    """
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError([f"cannot read the signature: {exc}"], subject=subject) from exc
+    try:
+        hints = typing.get_type_hints(fn, include_extras=True)
+    except Exception:  # unresolved forward references: the schema has the types anyway
+        hints = {}
+    problems: list[str] = []
+    schema_fields = {(info.alias or name): info for name, info in model.model_fields.items()}
+    for key, info in schema_fields.items():
+        problem = _json_schema_problem(key, info.annotation, where="args_schema field")
+        if problem:
+            problems.append(problem)
+    params: dict[str, inspect.Parameter] = {}
+    takes_kwargs = False
+    positional: list[str] = []
+    context_param: str | None = None
+    for param in sig.parameters.values():
+        annotation = hints.get(param.name, param.annotation)
+        if param.kind is inspect.Parameter.VAR_POSITIONAL:
+            continue  # never filled: tools are called with named arguments
+        if param.kind is inspect.Parameter.VAR_KEYWORD:
+            takes_kwargs = True
+            continue
+        if _is_context_annotation(annotation):
+            context_param = param.name
+            continue
+        params[param.name] = param
+        if param.kind is inspect.Parameter.POSITIONAL_ONLY:
+            positional.append(param.name)
+    code = {
+        name: (param.default is inspect.Parameter.empty, hints.get(name))
+        for name, param in params.items()
+    }
+    problems.extend(_contract(schema_fields, code, takes_kwargs=takes_kwargs))
+    if not problems:
+        try:
+            model.model_json_schema()
+        except Exception as exc:
+            problems.append(f"args_schema cannot be exported as JSON Schema: {exc}")
+    if problems:
+        raise ConfigurationError(problems, subject=subject)
+    field_to_param = {name: (info.alias or name) for name, info in model.model_fields.items()}
+    return SignatureModel(model, tuple(positional), context_param, field_to_param)
+
+
+def contract_problems(schema: type[BaseModel], sig: SignatureModel) -> list[str]:
+    """Disagreements between an ``args_schema`` and a run method's signature model."""
+    schema_fields = {(info.alias or n): info for n, info in schema.model_fields.items()}
+    code = {
+        sig.field_to_param.get(n, n): (info.is_required(), info.annotation)
+        for n, info in sig.model.model_fields.items()
+    }
+    return _contract(schema_fields, code, takes_kwargs=False)
+
+
+def _contract(
+    schema_fields: Mapping[str, Any],
+    code: Mapping[str, tuple[bool, Any]],
+    *,
+    takes_kwargs: bool,
+) -> list[str]:
+    """Compare schema fields with parameters (name -> (required, annotation))."""
+    problems: list[str] = []
+    for key, info in schema_fields.items():
+        if key not in code:
+            if not takes_kwargs:
+                problems.append(
+                    f"args_schema declares '{key}' but the run method has no parameter "
+                    f"'{key}'" + _closest_hint(key, code)
+                )
+            continue
+        code_required, coded = code[key]
+        if info.is_required() and not code_required:
+            problems.append(
+                f"'{key}' is required in args_schema but has a default in the run method"
+            )
+        elif not info.is_required() and code_required:
+            problems.append(
+                f"'{key}' is optional in args_schema but required by the run method "
+                "(a call without it will crash)"
+            )
+        declared = info.annotation
+        if (
+            isinstance(declared, type)
+            and isinstance(coded, type)
+            and not issubclass(declared, coded)
+            and not issubclass(coded, declared)
+            and not (coded is float and declared is int)
+        ):
+            problems.append(
+                f"'{key}' is {declared.__name__} in args_schema but {coded.__name__} "
+                "in the run method"
+            )
+    for name, (required, _) in code.items():
+        if name not in schema_fields and required:
+            problems.append(
+                f"the run method requires '{name}' but args_schema does not declare it"
+                + _closest_hint(name, schema_fields)
+            )
+    return problems
+
+
+def _closest_hint(name: str, candidates: Mapping[str, Any]) -> str:
+    import difflib
+
+    match = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.0)
+    return f" (did you mean '{match[0]}'?)" if match else ""
+
+
+def _json_schema_problem(name: str, annotation: Any, *, where: str = "parameter") -> str | None:
     try:
         TypeAdapter(annotation).json_schema()
     except Exception as exc:
         text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         shown = getattr(annotation, "__name__", None) or repr(annotation)
-        return f"parameter '{name}' has type {shown}, which cannot be expressed in JSON Schema ({text})"
+        return (
+            f"{where} '{name}' has type {shown}, which cannot be expressed in JSON Schema ({text})"
+        )
     return None
 
 

@@ -27,9 +27,11 @@ from toolsafe._schema import (
     export_name,
     model_from_signature,
     parse_docstring,
+    signature_for_schema,
     strict_schema,
 )
-from toolsafe._validation import invalid_arguments
+from toolsafe._schema import contract_problems as contract_problems  # used by integrations
+from toolsafe._validation import compile_null_plan, invalid_arguments
 from toolsafe.errors import ConfigurationError, InvalidArguments
 
 __all__ = ["Isolation", "Tool", "ToolOptions", "tool"]
@@ -127,7 +129,8 @@ class Tool:
         self.json_schema: dict[str, Any] = clean_schema(base)
         self.strict_json_schema, self.strict_compatible = strict_schema(self.json_schema)
         self._field_names = tuple((info.alias or name) for name, info in model.model_fields.items())
-        self._null_is_default = frozenset(_optional_not_nullable(model))
+        self._null_plan = compile_null_plan(self.json_schema)
+        self._forbid_extra = not _allows_extra(self.json_schema)
         # Fast path: a function whose parameters are exactly the model's fields.
         self._plain_kwargs = instance is None and (
             signature is None
@@ -206,19 +209,19 @@ class Tool:
             if description is not None
             else (_attr_str(obj, "description") or class_doc.description or doc.description)
         )
-        sig = model_from_signature(
-            method,
-            model_name=_model_name(label),
-            param_docs=params_doc,
-            strict=opts.strict,
-        )
         schema_cls = getattr(obj, "args_schema", None)
-        model: type[BaseModel] = sig.model
         if isinstance(schema_cls, type) and issubclass(schema_cls, BaseModel):
-            problems = contract_problems(schema_cls, sig)
-            if problems:
-                raise ConfigurationError(problems, subject=label)
-            model = _strict_subclass(schema_cls, strict=opts.strict)
+            # the schema defines the arguments; the run method must agree with it
+            model: type[BaseModel] = _strict_subclass(schema_cls, strict=opts.strict)
+            sig = signature_for_schema(method, model, subject=label)
+        else:
+            sig = model_from_signature(
+                method,
+                model_name=_model_name(label),
+                param_docs=params_doc,
+                strict=opts.strict,
+            )
+            model = sig.model
         return cls(
             None,
             name=label,
@@ -289,37 +292,56 @@ class Tool:
         strict: bool | None = None,
         repair: bool | None = None,
     ) -> tuple[dict[str, Any], list[str]]:
-        """Like ``validate``, and also the list of repairs made (repair mode only)."""
+        """Like ``validate``, and also the list of repairs made (repair mode only).
+
+        Strict mode (the default) is pydantic's: no type coercion. Unknown keys are
+        rejected in lax mode too, at every level: silently dropping them hides a
+        model's mistake. An explicit null for an optional field (what a model
+        obeying the strict OpenAI export sends) means "not given", at any depth.
+        """
         use_repair = self.options.repair if repair is None else repair
         data, repairs = parse_arguments(arguments, tool=self.name, repair=use_repair)
-        if self._null_is_default:
-            data = {k: v for k, v in data.items() if not (v is None and k in self._null_is_default)}
+        if self._null_plan is not None:
+            data = self._null_plan.apply(data)
         use_strict = self.options.strict if strict is None else strict
-        instance: BaseModel | None = None
         try:
-            instance = self.model.model_validate(data, strict=use_strict)
-        except ValidationError as first:
-            error = first
-            if use_strict:
-                # JSON-mode strictness accepts what JSON cannot carry natively
-                # (enum values, dates, UUIDs, tuples as arrays); Python mode does not.
-                try:
-                    text = _dumps(data)
-                except (TypeError, ValueError):
-                    text = None
-                if text is not None:
-                    try:
-                        instance = self.model.model_validate_json(text, strict=True)
-                    except ValidationError as second:
-                        error = second
-            if instance is None:
+            instance = self._model_validate(data, use_strict)
+        except ValidationError as error:
+            fixed = None
+            if use_repair:
+                from toolsafe._repair import repair_containers
+
+                fixed = repair_containers(data, error.errors(include_url=False))
+            if fixed is None:
                 raise invalid_arguments(
-                    error, tool=self.name, allowed=self._field_names, repairs=repairs
+                    error, tool=self.name, allowed=self._field_names, repairs=repairs, data=data
                 ) from None
-        assert instance is not None
+            data, more = fixed
+            repairs = [*repairs, *more]
+            try:
+                instance = self._model_validate(data, use_strict)
+            except ValidationError as again:
+                raise invalid_arguments(
+                    again, tool=self.name, allowed=self._field_names, repairs=repairs, data=data
+                ) from None
         if self._dump_arguments:
             return instance.model_dump(by_alias=True, exclude_unset=True), repairs
         return dict(instance.__dict__), repairs  # field values, nested objects kept
+
+    def _model_validate(self, data: dict[str, Any], strict: bool) -> BaseModel:
+        extra: Literal["forbid"] | None = "forbid" if self._forbid_extra else None
+        try:
+            return self.model.model_validate(data, strict=strict, extra=extra)
+        except ValidationError as first:
+            if not strict:
+                raise
+            # JSON-mode strictness accepts what JSON cannot carry natively
+            # (enum values, dates, UUIDs, tuples as arrays); Python mode does not.
+            try:
+                text = _dumps(data)
+            except (TypeError, ValueError):
+                raise first from None
+            return self.model.model_validate_json(text, strict=True, extra=extra)
 
     def validate_or_none(self, arguments: Any) -> InvalidArguments | None:
         """The validation problem, or None when the arguments are valid."""
@@ -579,44 +601,6 @@ def _is_not_implemented(method: Any) -> bool:
     return len(body) <= 2 and any(line.startswith("raise NotImplementedError") for line in body)
 
 
-def contract_problems(schema: type[BaseModel], sig: SignatureModel) -> list[str]:
-    """Disagreements between an ``args_schema`` and the run method's parameters."""
-    problems: list[str] = []
-    schema_fields = {(info.alias or n): info for n, info in schema.model_fields.items()}
-    code_fields = {sig.field_to_param.get(n, n): info for n, info in sig.model.model_fields.items()}
-    for name, info in schema_fields.items():
-        if name not in code_fields:
-            problems.append(
-                f"args_schema declares '{name}' but the run method has no parameter '{name}'"
-                + _closest_hint(name, code_fields)
-            )
-            continue
-        code = code_fields[name]
-        if info.is_required() and not code.is_required():
-            problems.append(
-                f"'{name}' is required in args_schema but has a default in the run method"
-            )
-        elif not info.is_required() and code.is_required():
-            problems.append(
-                f"'{name}' is optional in args_schema but required by the run method "
-                "(a call without it will crash)"
-            )
-    for name, code in code_fields.items():
-        if name not in schema_fields and code.is_required():
-            problems.append(
-                f"the run method requires '{name}' but args_schema does not declare it"
-                + _closest_hint(name, schema_fields)
-            )
-    return problems
-
-
-def _closest_hint(name: str, candidates: Mapping[str, Any]) -> str:
-    import difflib
-
-    match = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.0)
-    return f" (did you mean '{match[0]}'?)" if match and len(candidates) else ""
-
-
 def _strict_subclass(schema: type[BaseModel], *, strict: bool) -> type[BaseModel]:
     """A subclass of the user's model that forbids unknown keys (pydantic merges configs)."""
     namespace = {
@@ -626,26 +610,29 @@ def _strict_subclass(schema: type[BaseModel], *, strict: bool) -> type[BaseModel
     return cast("type[BaseModel]", type(schema.__name__, (schema,), namespace))
 
 
-def _optional_not_nullable(model: type[BaseModel]) -> list[str]:
-    """Top-level optional fields that do not accept null (strict exports make them nullable)."""
-    out = []
-    schema = model.model_json_schema()
-    props = schema.get("properties", {})
-    required = set(schema.get("required", []))
-    for name, prop in props.items():
-        if name in required:
-            continue
-        if _allows_null(prop):
-            continue
-        out.append(name)
-    return out
+def _optional_not_nullable(schema: Mapping[str, Any]) -> list[str]:
+    """Top-level optional fields whose explicit null means "not given" (see NullPlan)."""
+    plan = compile_null_plan(schema)
+    return sorted(plan.drop) if plan is not None else []
 
 
-def _allows_null(prop: Mapping[str, Any]) -> bool:
-    kind = prop.get("type")
-    if kind == "null" or (isinstance(kind, list) and "null" in kind):
-        return True
-    return any(_allows_null(alt) for alt in prop.get("anyOf", ()))
+def _allows_extra(schema: Mapping[str, Any]) -> bool:
+    """True when some object in the schema declares properties and also admits others.
+
+    Then the user asked for open objects (pydantic ``extra="allow"``) and validation
+    must not override it; otherwise unknown keys are rejected at every level.
+    """
+
+    def walk(node: Any) -> bool:
+        if isinstance(node, dict):
+            if "properties" in node and node.get("additionalProperties") not in (None, False):
+                return True
+            return any(walk(v) for v in node.values())
+        if isinstance(node, list):
+            return any(walk(v) for v in node)
+        return False
+
+    return walk(schema)
 
 
 def _dumps(data: Any) -> str:

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import ValidationError
 
 from toolsafe.errors import InvalidArguments
 
-__all__ = ["describe_received", "invalid_arguments", "json_type_name"]
+__all__ = [
+    "NullPlan",
+    "build_invalid",
+    "compile_null_plan",
+    "describe_received",
+    "invalid_arguments",
+    "json_type_name",
+]
 
 _EXPECTED_BY_TYPE = {
     "int_type": "integer",
@@ -76,8 +83,52 @@ def _expected(err: Any, allowed: Sequence[str]) -> str:
     return msg or kind
 
 
-def _path(loc: Iterable[Any]) -> str:
-    return ".".join(str(part) for part in loc)
+_ABSENT = object()
+
+
+def _clean_loc(loc: Sequence[Any], data: Any) -> tuple[str, bool]:
+    """The field path of an error in the input's own terms, and whether union tags were cut.
+
+    pydantic puts the name of each union member tried into the location
+    (``x.int``, ``x.str``); those are not fields, so walk the input and keep only
+    the parts that are keys or indexes in it (and a final missing key).
+    """
+    node: Any = data
+    parts: list[str] = []
+    tagged = False
+    for index, part in enumerate(loc):
+        last = index == len(loc) - 1
+        if node is _ABSENT:
+            parts.append(str(part))
+        elif isinstance(node, dict):
+            if part in node:
+                parts.append(str(part))
+                node = node[part]
+            elif last:
+                parts.append(str(part))
+                node = _ABSENT
+            else:
+                tagged = True
+        elif isinstance(node, (list, tuple)) and isinstance(part, int):
+            parts.append(str(part))
+            node = node[part] if 0 <= part < len(node) else _ABSENT
+        else:
+            tagged = True
+    return ".".join(parts), tagged
+
+
+def _container_note(kind: str, value: Any) -> str | None:
+    """Say so when a string holds the list/dict repr the schema wanted as a real array/object."""
+    if not isinstance(value, str) or value.strip()[:1] not in ("[", "{", "("):
+        return None
+    from toolsafe._repair import ARRAY_ERRORS, OBJECT_ERRORS, parse_container
+
+    parsed = parse_container(value)
+    if kind in ARRAY_ERRORS and isinstance(parsed, list):
+        return "a string holding a list repr: send a JSON array, not a string"
+    if kind in OBJECT_ERRORS and isinstance(parsed, dict):
+        return "a string holding a dict repr: send a JSON object, not a string"
+    return None
 
 
 def invalid_arguments(
@@ -86,21 +137,39 @@ def invalid_arguments(
     tool: str,
     allowed: Sequence[str] = (),
     repairs: Sequence[str] = (),
+    data: Any = _ABSENT,
 ) -> InvalidArguments:
-    """One InvalidArguments listing every problem pydantic found, with a hint for the model."""
+    """One InvalidArguments listing every problem pydantic found, with a hint for the model.
+
+    ``data`` is the input that was validated; with it, union members tried are
+    merged into one detail per field (``expected: integer or string``).
+    """
     details: list[dict[str, Any]] = []
+    merged: dict[str, dict[str, Any]] = {}
     for err in exc.errors(include_url=False):
         kind = err.get("type", "")
-        field = _path(err.get("loc", ()))
-        received = "nothing" if kind == "missing" else describe_received(err.get("input"))
-        details.append(
-            {
-                "field": field,
-                "expected": _expected(err, allowed),
-                "received": received,
-                "message": str(err.get("msg", "")),
-            }
-        )
+        loc = err.get("loc", ())
+        if data is _ABSENT:
+            field, tagged = ".".join(str(p) for p in loc), False
+        else:
+            field, tagged = _clean_loc(loc, data)
+        value = err.get("input")
+        received = "nothing" if kind == "missing" else describe_received(value)
+        message = str(err.get("msg", ""))
+        note = _container_note(kind, value) if kind != "missing" else None
+        if note is not None:
+            received = f"{received}: {note}"
+            message = f"{message} ({note})"
+        expected = _expected(err, allowed)
+        if tagged and field in merged:
+            entry = merged[field]
+            if expected not in entry["expected"].split(" or "):
+                entry["expected"] = f"{entry['expected']} or {expected}"
+            continue
+        entry = {"field": field, "expected": expected, "received": received, "message": message}
+        if tagged:
+            merged[field] = entry
+        details.append(entry)
     return build_invalid(tool, details, repairs=repairs)
 
 
@@ -120,3 +189,181 @@ def build_invalid(
         + ("; ..." if count > 5 else "")
     )
     return InvalidArguments(message, details, hint=hint, repairs=repairs)
+
+
+# --------------------------------------------------------------------------- nulls
+
+
+class NullPlan:
+    """Where an explicit null means "not given", through nested objects and arrays.
+
+    OpenAI's strict mode wants every property listed as required, so optional
+    properties are exported as nullable and a model obeying that schema sends
+    ``null`` for what it leaves out. The validator must accept exactly that: for
+    each optional property whose own schema does not allow null, a null is
+    dropped (so the default applies), at every level of the schema.
+    """
+
+    __slots__ = ("drop", "items", "props", "values")
+
+    def __init__(self) -> None:
+        self.drop: frozenset[str] = frozenset()
+        self.props: dict[str, NullPlan] = {}
+        self.items: NullPlan | None = None
+        self.values: NullPlan | None = None
+
+    def apply(self, value: Any) -> Any:
+        """``value`` with the planned nulls removed (copies only what changes)."""
+        if isinstance(value, dict):
+            return self._apply_object(value)
+        if isinstance(value, list) and self.items is not None:
+            items = self.items
+            new = [items.apply(v) for v in value]
+            return new if any(a is not b for a, b in zip(new, value, strict=True)) else value
+        return value
+
+    def _apply_object(self, data: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] | None = None
+        for key in self.drop:
+            if key in data and data[key] is None:
+                if out is None:
+                    out = dict(data)
+                del out[key]
+        source = data if out is None else out
+        for key, child in self.props.items():
+            value = source.get(key)
+            if isinstance(value, (dict, list)):
+                new = child.apply(value)
+                if new is not value:
+                    if out is None:
+                        out = dict(data)
+                    out[key] = new
+        if self.values is not None:
+            values = self.values
+            for key, value in list(source.items()):
+                if key in self.props or not isinstance(value, (dict, list)):
+                    continue
+                new = values.apply(value)
+                if new is not value:
+                    if out is None:
+                        out = dict(data)
+                    out[key] = new
+        return data if out is None else out
+
+
+def compile_null_plan(schema: Mapping[str, Any]) -> NullPlan | None:
+    """The NullPlan for a JSON Schema (as exported), or None when no null needs dropping."""
+    builder = _PlanBuilder(schema)
+    plan = builder.build(schema)
+    builder.prune()
+    return plan if plan is not None and builder.useful(plan) else None
+
+
+class _PlanBuilder:
+    def __init__(self, root: Mapping[str, Any]) -> None:
+        self.root = root
+        self.by_ref: dict[str, NullPlan] = {}
+        self.plans: list[NullPlan] = []
+        self._useful: dict[int, bool] = {}
+
+    def resolve(self, node: Any, depth: int = 0) -> Any:
+        while isinstance(node, Mapping) and isinstance(node.get("$ref"), str) and depth < 50:
+            target: Any = self.root
+            for part in node["$ref"].lstrip("#").strip("/").split("/"):
+                if not part:
+                    continue
+                part = part.replace("~1", "/").replace("~0", "~")
+                target = target.get(part) if isinstance(target, Mapping) else None
+            node = target
+            depth += 1
+        return node
+
+    def allows_null(self, node: Any, depth: int = 0) -> bool:
+        node = self.resolve(node)
+        if not isinstance(node, Mapping) or depth > 20:
+            return True
+        kind = node.get("type")
+        if kind == "null" or (isinstance(kind, list) and "null" in kind):
+            return True
+        if isinstance(node.get("enum"), list):
+            return None in node["enum"]
+        if "const" in node:
+            return node["const"] is None
+        for key in ("anyOf", "oneOf"):
+            if isinstance(node.get(key), list):
+                return any(self.allows_null(alt, depth + 1) for alt in node[key])
+        if isinstance(node.get("allOf"), list):
+            return all(self.allows_null(alt, depth + 1) for alt in node["allOf"])
+        shaped = ("properties", "items", "prefixItems", "additionalProperties", "not")
+        return kind is None and not any(k in node for k in shaped)
+
+    def build(self, node: Any) -> NullPlan | None:
+        if isinstance(node, Mapping) and isinstance(node.get("$ref"), str):
+            ref = node["$ref"]
+            if ref in self.by_ref:
+                return self.by_ref[ref]
+            plan = NullPlan()
+            self.by_ref[ref] = plan
+            self.plans.append(plan)
+            self.fill(plan, self.resolve(node))
+            return plan
+        plan = NullPlan()
+        self.plans.append(plan)
+        self.fill(plan, node)
+        return plan
+
+    def fill(self, plan: NullPlan, node: Any) -> None:
+        if not isinstance(node, Mapping):
+            return
+        for key in ("anyOf", "oneOf"):
+            alternatives = node.get(key)
+            if isinstance(alternatives, list):
+                shaped = [alt for alt in alternatives if not self.allows_null(alt) or "$ref" in alt]
+                # only an unambiguous single shaped alternative can be followed safely
+                if len(shaped) == 1:
+                    self.fill(plan, self.resolve(shaped[0]))
+                return
+        all_of = node.get("allOf")
+        if isinstance(all_of, list) and len(all_of) == 1:
+            self.fill(plan, self.resolve(all_of[0]))
+            return
+        props = node.get("properties")
+        if isinstance(props, Mapping):
+            required = set(node.get("required", ()) or ())
+            plan.drop = frozenset(
+                name
+                for name, sub in props.items()
+                if name not in required and not self.allows_null(sub)
+            )
+            for name, sub in props.items():
+                child = self.build(sub)
+                if child is not None:
+                    plan.props[name] = child
+        extra = node.get("additionalProperties")
+        if isinstance(extra, Mapping) and extra:
+            plan.values = self.build(extra)
+        items = node.get("items")
+        if isinstance(items, Mapping) and items:
+            plan.items = self.build(items)
+
+    def useful(self, plan: NullPlan) -> bool:
+        return self._useful.get(id(plan), False)
+
+    def prune(self) -> None:
+        """Mark plans that drop something (themselves or below); cut the others away."""
+        changed = True
+        while changed:
+            changed = False
+            for plan in self.plans:
+                if self._useful.get(id(plan)):
+                    continue
+                children = [*plan.props.values(), plan.items, plan.values]
+                if plan.drop or any(c is not None and self._useful.get(id(c)) for c in children):
+                    self._useful[id(plan)] = True
+                    changed = True
+        for plan in self.plans:
+            plan.props = {k: c for k, c in plan.props.items() if self.useful(c)}
+            if plan.items is not None and not self.useful(plan.items):
+                plan.items = None
+            if plan.values is not None and not self.useful(plan.values):
+                plan.values = None
