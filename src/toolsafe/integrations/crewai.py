@@ -1,0 +1,487 @@
+"""CrewAI: hardened tools whose every call runs through a toolsafe Runtime.
+
+Adopt it where the agent gets its tools::
+
+    from toolsafe.integrations.crewai import harden
+
+    agent = Agent(..., tools=harden([SearchTool(), lookup], timeout=10, retry=Retry(3)))
+
+``harden`` returns CrewAI ``BaseTool`` objects with the same name, description
+and ``args_schema``. What CrewAI 1.15 does with a tool, and what a hardened one
+changes (checked in CrewAI's source; see docs/crewai.md):
+
+- Both tool paths call the public tool API: the native function-calling path
+  calls ``tool.run(**args)``, the ReAct text path calls
+  ``tool.to_structured_tool().invoke(args)``. A hardened tool overrides exactly
+  these (and their async twins), so validation, isolation, timeouts, retries,
+  limits, output budgets and recording happen in toolsafe, once per model call.
+- CrewAI re-executes a tool that raises (on the ReAct path: once more with the
+  unfiltered arguments, and up to three rounds, so six runs for one action). A
+  hardened tool never raises: a failure comes back as CrewAI's ``ToolFailure``
+  (message = the structured error line, ``retryable`` set), which CrewAI shows
+  the model as is, records in ``tool_failures`` and never caches. CrewAI
+  versions without ``ToolFailure`` get the structured error line as a string.
+- One usage is counted per model call (``max_usage_count``), whatever the
+  retries inside.
+
+This module is translation only: every policy lives in the toolsafe runtime.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import inspect
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import fields
+from typing import Any, overload
+
+try:
+    from crewai.tools import BaseTool
+    from crewai.tools.base_tool import Tool as CrewAIFunctionTool
+    from crewai.tools.structured_tool import CrewStructuredTool
+except ImportError as exc:  # pragma: no cover - exercised in a test with crewai hidden
+    raise ImportError(
+        "toolsafe.integrations.crewai needs CrewAI: pip install 'toolsafe[crewai]'"
+    ) from exc
+
+from pydantic import BaseModel, PrivateAttr
+
+from toolsafe._call import CallContext, Outcome
+from toolsafe._runtime import Runtime
+from toolsafe._tool import Tool, ToolOptions, _is_not_implemented, _strict_subclass, as_tool
+from toolsafe.errors import ConfigurationError, parse_tool_error
+
+try:  # CrewAI >= 1.15.9
+    from crewai.tools.tool_failure import ToolFailure as _CrewAIToolFailure
+    from crewai.tools.tool_failure import ToolFailureReason as _Reason
+except ImportError:  # pragma: no cover - older CrewAI: failures travel as strings
+    _CrewAIToolFailure = None  # type: ignore[assignment,misc]
+    _Reason = None  # type: ignore[assignment,misc]
+
+__all__ = ["HardenedTool", "harden", "to_crewai"]
+
+_TOOL_OPTIONS = frozenset(f.name for f in fields(ToolOptions))
+#: BaseTool's private usage lock: thread-safe by definition, so shared, not copied per call.
+_CREWAI_SHARED = ("_usage_lock",)
+
+
+# --------------------------------------------------------------------------- public API
+
+
+@overload
+def harden(
+    tool_or_tools: list[Any] | tuple[Any, ...], runtime: Runtime | None = None, **policy: Any
+) -> list[HardenedTool]: ...
+
+
+@overload
+def harden(tool_or_tools: Any, runtime: Runtime | None = None, **policy: Any) -> HardenedTool: ...
+
+
+def harden(
+    tool_or_tools: Any, runtime: Runtime | None = None, **policy: Any
+) -> HardenedTool | list[HardenedTool]:
+    """CrewAI tools (same name, description, args schema) that run through a toolsafe Runtime.
+
+    Takes one tool or a list: CrewAI ``BaseTool`` subclasses, ``@tool`` functions,
+    toolsafe ``Tool``s and plain functions. ``policy`` holds tool options
+    (``timeout=``, ``retry=``, ``breaker=``, ``max_output_chars=``, ...); without a
+    ``runtime`` one is made for these tools, and runtime options (``listeners=``,
+    ``backend=``, ...) may go in ``policy`` too. Every problem with every tool is
+    reported together in one ``ConfigurationError``.
+    """
+    if isinstance(tool_or_tools, (list, tuple)):
+        return _harden_all(list(tool_or_tools), runtime, policy)
+    return _harden_all([tool_or_tools], runtime, policy)[0]
+
+
+def to_crewai(tool: Any, runtime: Runtime | None = None, **policy: Any) -> HardenedTool:
+    """A CrewAI tool for a toolsafe ``Tool`` (or a plain function), running through ``runtime``.
+
+    When ``tool`` is already registered in ``runtime`` that registration is used.
+    """
+    return _harden_all([tool], runtime, policy)[0]
+
+
+def _harden_all(
+    items: list[Any], runtime: Runtime | None, policy: Mapping[str, Any]
+) -> list[HardenedTool]:
+    tool_opts, runtime_opts = _split_policy(policy)
+    problems: list[str] = []
+    if runtime is not None and runtime_opts:
+        problems.extend(
+            f"'{name}' is a runtime option: set it on the runtime you passed"
+            for name in runtime_opts
+        )
+    bodies: list[tuple[Tool, BaseTool | None]] = []
+    for item in items:
+        try:
+            bodies.append(_toolsafe_body(item, tool_opts))
+        except ConfigurationError as exc:
+            label = exc.subject or _label(item)
+            problems.extend(f"{label}: {p}" for p in exc.problems)
+    if problems:
+        raise ConfigurationError(problems)
+    if runtime is None:
+        runtime = Runtime(**runtime_opts)
+    return [_install(runtime, body, original) for body, original in bodies]
+
+
+# --------------------------------------------------------------------------- the CrewAI tool
+
+
+class HardenedTool(BaseTool):
+    """A CrewAI tool that hands every call to a toolsafe Runtime and never raises.
+
+    Overrides the public entry points CrewAI uses (``run``/``arun`` on the native
+    path, ``to_structured_tool().invoke/ainvoke`` on the ReAct path) so CrewAI's
+    lax validation and its re-execution on error never see the tool body.
+    """
+
+    _runtime: Runtime = PrivateAttr()
+    _target: str = PrivateAttr(default="")
+    _original: Any = PrivateAttr(default=None)
+
+    # ---------------------------------------------------------------- toolsafe side
+
+    @property
+    def runtime(self) -> Runtime:
+        """The runtime this tool's calls go through (shared by tools hardened together)."""
+        return self._runtime
+
+    @property
+    def toolsafe_tool(self) -> Tool:
+        """The toolsafe Tool behind this CrewAI tool (its options, isolation reports)."""
+        return self._runtime.get(self._target)
+
+    @property
+    def original(self) -> Any:
+        """What was hardened: the CrewAI tool, toolsafe Tool or function."""
+        return self._original
+
+    def call(self, arguments: Any) -> Outcome:
+        """Run one call (arguments as a dict or JSON text) and return its Outcome."""
+        return self._runtime.call(self._target, arguments)
+
+    async def acall(self, arguments: Any) -> Outcome:
+        """Async twin of ``call``."""
+        return await self._runtime.acall(self._target, arguments)
+
+    def _answer(self, outcome: Outcome) -> Any:
+        """The result CrewAI shows the model: the text, or a ToolFailure carrying the error line."""
+        if outcome.ok or outcome.error is None:
+            return outcome.text
+        if _CrewAIToolFailure is None:
+            return outcome.text
+        error = outcome.error
+        reason = (
+            _Reason.INVALID_INPUT if error.type == "InvalidArguments" else _Reason.TOOL_REPORTED
+        )
+        return _CrewAIToolFailure(
+            message=outcome.text,
+            reason=reason,
+            retryable=error.retryable,
+            details=json.loads(json.dumps(error.to_dict(), default=repr)),
+        )
+
+    def _execute(self, arguments: Any) -> Any:
+        try:
+            return self._answer(self.call(arguments))
+        except Exception as exc:  # an Outcome is the contract; never let CrewAI re-run us
+            return self._answer(self._crash(exc))
+
+    async def _aexecute(self, arguments: Any) -> Any:
+        try:
+            return self._answer(await self.acall(arguments))
+        except Exception as exc:
+            return self._answer(self._crash(exc))
+
+    def _crash(self, exc: Exception) -> Outcome:
+        from toolsafe._call import new_call_id
+        from toolsafe.errors import ToolError
+
+        error = ToolError.from_exception(exc, tool=self._target, call_id=new_call_id())
+        return Outcome.failure(error.call_id or "", self._target, error)
+
+    # ---------------------------------------------------------------- CrewAI side
+
+    def _run(self, *args: Any, **kwargs: Any) -> Any:
+        return self._execute(self._arguments(args, kwargs))
+
+    async def _arun(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._aexecute(self._arguments(args, kwargs))
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        """CrewAI's native path: one usage, then the runtime validates and runs the call."""
+        arguments = self._arguments(args, kwargs)
+        spent = self._claim()
+        if spent is not None:
+            return spent
+        return self._execute(arguments)
+
+    async def arun(self, *args: Any, **kwargs: Any) -> Any:
+        """Async twin of ``run``."""
+        arguments = self._arguments(args, kwargs)
+        spent = self._claim()
+        if spent is not None:
+            return spent
+        return await self._aexecute(arguments)
+
+    def to_structured_tool(self) -> CrewStructuredTool:
+        """CrewAI's ReAct path: a structured tool whose ``invoke`` hands raw arguments to us."""
+        structured = _HardenedStructuredTool(
+            name=self.name,
+            description=self.description,
+            args_schema=self.args_schema,
+            result_schema=self.result_schema,
+            func=self._run,
+            result_as_answer=self.result_as_answer,
+            max_usage_count=self.max_usage_count,
+            current_usage_count=self.current_usage_count,
+            cache_function=self.cache_function,
+            tool_failure_policy=self.tool_failure_policy,
+        )
+        structured._original_tool = self
+        return structured
+
+    def _arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        if not args:
+            return kwargs
+        names = list(self.args_schema.model_fields)
+        if len(args) > len(names):
+            # Too many to name: hand them over so validation reports the problem.
+            return {**kwargs, "__positional__": list(args)}
+        return {**dict(zip(names, args, strict=False)), **kwargs}
+
+    def _claim(self) -> Any:
+        """Count one usage per model call, as CrewAI's own ``run`` does (None: go ahead)."""
+        claim = getattr(self, "_claim_usage", None)
+        if callable(claim):
+            return claim()
+        if self.max_usage_count is not None and self.current_usage_count >= self.max_usage_count:
+            return (
+                f"Tool '{self.name}' has reached its usage limit of "
+                f"{self.max_usage_count} times and cannot be used anymore."
+            )
+        self.current_usage_count += 1
+        return None
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> HardenedTool:
+        # The runtime (locks, threads) is shared by design; fields are copied as usual.
+        clone = self.model_copy(deep=False)
+        object.__setattr__(clone, "__dict__", copy.deepcopy(self.__dict__, memo))
+        return clone
+
+
+class _HardenedStructuredTool(CrewStructuredTool):
+    """The ReAct path's view of a HardenedTool: no CrewAI validation, no double counting.
+
+    CrewAI's ToolUsage checks and counts usage around ``invoke`` itself, so this
+    one does neither; it never raises, so ToolUsage never re-runs it.
+    """
+
+    def invoke(
+        self, input: str | dict[str, Any], config: dict[str, Any] | None = None, **kwargs: Any
+    ) -> Any:
+        hardened: HardenedTool = self._original_tool
+        return hardened._execute(_merge(input, kwargs))
+
+    async def ainvoke(
+        self, input: str | dict[str, Any], config: dict[str, Any] | None = None, **kwargs: Any
+    ) -> Any:
+        hardened: HardenedTool = self._original_tool
+        return await hardened._aexecute(_merge(input, kwargs))
+
+
+def _merge(raw: Any, kwargs: Mapping[str, Any]) -> Any:
+    if not kwargs:
+        return raw
+    if isinstance(raw, dict):
+        return {**raw, **kwargs}
+    return raw
+
+
+class _CrewAIBody(Tool):
+    """A CrewAI tool body as a toolsafe Tool, called the way CrewAI calls it.
+
+    CrewAI passes ``args_schema(...).model_dump()`` values (nested models as dicts)
+    and runs a coroutine returned by a sync ``_run`` to completion; so does this.
+    """
+
+    def bind(self, arguments: Mapping[str, Any], ctx: CallContext | None) -> Callable[[], Any]:
+        inner = super().bind({k: _plain(v) for k, v in arguments.items()}, ctx)
+        if self.is_async:
+            return inner
+
+        def run() -> Any:
+            result = inner()
+            if inspect.iscoroutine(result):
+                return asyncio.run(result)  # a worker thread: no loop is running here
+            return result
+
+        return run
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump()
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+# --------------------------------------------------------------------------- translation
+
+
+def _split_policy(policy: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    tool_opts = {k: v for k, v in policy.items() if k in _TOOL_OPTIONS}
+    runtime_opts = {k: v for k, v in policy.items() if k not in _TOOL_OPTIONS}
+    return tool_opts, runtime_opts
+
+
+def _label(item: Any) -> str:
+    name = getattr(item, "name", None)
+    if isinstance(name, str) and name:
+        return name
+    return getattr(item, "__name__", type(item).__name__)
+
+
+def _toolsafe_body(item: Any, options: Mapping[str, Any]) -> tuple[Tool, BaseTool | None]:
+    """The toolsafe Tool that runs ``item``'s body, and the CrewAI tool it came from."""
+    if isinstance(item, HardenedTool):
+        raise ConfigurationError(["already hardened: pass the original tool"], subject=item.name)
+    if isinstance(item, CrewAIFunctionTool):
+        return _from_function_tool(item, options), item
+    if isinstance(item, BaseTool):
+        return _from_base_tool(item, options), item
+    if isinstance(item, CrewStructuredTool):
+        raise ConfigurationError(
+            ["a CrewStructuredTool is CrewAI's internal view of a tool: harden the BaseTool"],
+            subject=item.name,
+        )
+    tool = as_tool(item)
+    return (tool.with_options(**options) if options else tool), None
+
+
+def _options(options: Mapping[str, Any], *, shared: Iterable[str] = ()) -> ToolOptions:
+    base = ToolOptions().merged(**options)
+    keep = tuple(dict.fromkeys((*shared, *base.shared)))
+    return base.merged(shared=keep) if keep != base.shared else base
+
+
+def _from_function_tool(item: Any, options: Mapping[str, Any]) -> Tool:
+    """A CrewAI ``@tool`` function: a stateless function, validated by its args_schema."""
+    opts = _options(options)
+    fn = item.func
+    return _CrewAIBody(
+        fn,
+        name=item.name,
+        description=item.description,
+        model=_strict_subclass(item.args_schema, strict=opts.strict),
+        options=opts,
+        is_async=inspect.iscoroutinefunction(fn),
+    )
+
+
+def _from_base_tool(item: BaseTool, options: Mapping[str, Any]) -> Tool:
+    """A ``BaseTool`` subclass: an instance copied per call, validated by its args_schema."""
+    opts = _options(options, shared=_CREWAI_SHARED)
+    method_name = _body_method(item)
+    method = getattr(item, method_name)
+    problems = _contract(item, method)
+    if problems:
+        raise ConfigurationError(problems, subject=item.name)
+    return _CrewAIBody(
+        None,
+        name=item.name,
+        description=item.description,
+        model=_strict_subclass(item.args_schema, strict=opts.strict),
+        options=opts,
+        instance=item,
+        method_name=method_name,
+        is_async=inspect.iscoroutinefunction(method),
+    )
+
+
+def _body_method(item: BaseTool) -> str:
+    """``_run``, unless it is a stub and ``_arun`` is the real body (an async-only tool)."""
+    cls = type(item)
+    if not _is_not_implemented(cls._run):
+        return "_run"
+    if cls._arun is not BaseTool._arun and not _is_not_implemented(cls._arun):
+        return "_arun"
+    raise ConfigurationError(["defines neither _run nor _arun"], subject=item.name)
+
+
+def _contract(item: BaseTool, method: Callable[..., Any]) -> list[str]:
+    """Disagreements between ``args_schema`` and the run method, when its signature is typed."""
+    from toolsafe._schema import contract_problems, model_from_signature
+
+    try:
+        sig = model_from_signature(method, model_name="Body", strict=False)
+    except ConfigurationError:
+        return []  # **kwargs or untyped parameters: nothing precise to compare with
+    return contract_problems(item.args_schema, sig)
+
+
+def _install(runtime: Runtime, body: Tool, original: BaseTool | None) -> HardenedTool:
+    try:
+        registered: Tool | None = runtime.get(body.name)
+    except KeyError:
+        registered = None
+    if registered is None:
+        registered = runtime.register(body)
+    elif registered is not body:
+        raise ConfigurationError(
+            [f"the runtime already has another tool named '{body.name}'"], subject=body.name
+        )
+    if original is not None:
+        hardened = HardenedTool(
+            name=original.name,
+            description=original.description,
+            args_schema=original.args_schema,
+            env_vars=original.env_vars,
+            result_as_answer=original.result_as_answer,
+            max_usage_count=original.max_usage_count,
+            tool_failure_policy=original.tool_failure_policy,
+            cache_function=_cache_policy(original.cache_function),
+        )
+    else:
+        hardened = HardenedTool(
+            name=registered.name,
+            description=registered.description,
+            args_schema=registered.model,
+            cache_function=_cache_policy(None),
+        )
+    hardened._runtime = runtime
+    hardened._target = registered.name
+    hardened._original = original if original is not None else registered
+    return hardened
+
+
+def _cache_policy(inner: Callable[..., Any] | None) -> Callable[..., Any]:
+    """CrewAI's cache must never replay a failure.
+
+    CrewAI never caches a ``ToolFailure``; without it (older CrewAI) a failure is a
+    string, so the tool's own cache function is wrapped to refuse error lines.
+    """
+    if _CrewAIToolFailure is not None:
+        return inner if inner is not None else _cache_unless_error
+    if inner is None:
+        return _cache_unless_error
+
+    def cache_function(arguments: Any = None, result: Any = None) -> bool:
+        return _cache_unless_error(arguments, result) and bool(inner(arguments, result))
+
+    return cache_function
+
+
+def _cache_unless_error(arguments: Any = None, result: Any = None) -> bool:
+    """Cache a result unless it is a structured error line."""
+    return not (isinstance(result, str) and parse_tool_error(result) is not None)
