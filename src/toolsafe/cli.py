@@ -72,24 +72,42 @@ def build_app() -> Any:
     return app
 
 
+def _click_exception_types() -> tuple[tuple[type[BaseException], ...], ...]:
+    """Exit, Abort and ClickException classes from click and from typer's own copy of it.
+
+    Recent typer releases vendor click, so its exceptions are not click's.
+    """
+    found: dict[str, list[type[BaseException]]] = {"Exit": [], "Abort": [], "ClickException": []}
+    for name in ("click.exceptions", "typer._click.exceptions", "typer.exceptions"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        for kind, bucket in found.items():
+            cls = getattr(module, kind, None)
+            if isinstance(cls, type) and issubclass(cls, BaseException) and cls not in bucket:
+                bucket.append(cls)
+    return tuple(found["Exit"]), tuple(found["Abort"]), tuple(found["ClickException"])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
     try:
-        import click
         import typer  # noqa: F401
     except ImportError as exc:
         return _missing_cli(exc)
     app = build_app()
     args = list(sys.argv[1:] if argv is None else argv)
+    exits, aborts, click_errors = _click_exception_types()
     try:
         result = app(args=args, standalone_mode=False, prog_name="toolsafe")
-    except click.exceptions.Exit as exc:
-        return int(exc.exit_code)
-    except click.exceptions.Abort:
+    except exits as exc:
+        return int(getattr(exc, "exit_code", 0))
+    except aborts:
         print("Aborted.", file=sys.stderr)
         return EXIT_USAGE
-    except click.ClickException as exc:
-        exc.show()
+    except click_errors as exc:
+        exc.show()  # type: ignore[attr-defined]
         return EXIT_USAGE
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
