@@ -1,0 +1,422 @@
+"""Run tool attempts as Ray tasks, for when one machine is not enough.
+
+``Runtime(backend="ray")`` starts a small local Ray instance on first use (or
+reuses the connection this process already has); ``RayBackend(address=...)``
+joins an existing cluster. The guarantees are those of the local backends:
+
+- a timeout cancels the task with ``ray.cancel(force=True)``: the worker process
+  running a hung sync tool is killed, and the call returns at its timeout;
+- a worker that dies (``os._exit``, a segfault, an OOM kill, a lost node) gives
+  the call a structured ``WorkerCrashed`` error;
+- the tool's exception crosses back pickled, so its type name, message and
+  attributes (an HTTP status, a Retry-After) are classified in the caller's
+  process, with the caller's classifiers; an exception that cannot be pickled
+  comes back as a ToolFailure of the same type name and message;
+- tasks never retry on their own (``max_retries=0``): retrying is the pipeline's
+  job, and only for idempotent tools.
+
+Each task deserializes its own copy of a class-based tool, so per-call isolation
+is automatic (and ``isolation="shared"`` cannot share anything across workers).
+The tool body is shipped once per tool (``ray.put``); each call ships only its
+arguments. Results larger than the tool's ``max_output_chars`` are trimmed in the
+worker, before they cross the wire (the full text never leaves the worker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+import sys
+import threading
+import traceback
+import weakref
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
+from toolsafe.backends._base import AttemptTimeout, EscapedBaseException
+from toolsafe.errors import ConfigurationError, ToolFailure
+
+if TYPE_CHECKING:
+    from toolsafe._call import CallContext
+    from toolsafe._tool import Tool
+
+__all__ = ["WORKER_CRASHED", "RayBackend"]
+
+#: The ToolError type of a call whose Ray worker (or node) died under it.
+WORKER_CRASHED = "WorkerCrashed"
+
+#: Object store size of a local instance we start (Ray's own default takes 30% of RAM).
+_LOCAL_OBJECT_STORE_BYTES = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """What a worker calls: a function, or a method of a (fresh copy of an) instance."""
+
+    fn: Callable[..., Any] | None
+    instance: Any = None
+    method: str | None = None
+    #: ``instance`` is a factory called in the worker (``isolation=callable``).
+    factory: bool = False
+    is_async: bool = False
+    max_output_chars: int | None = None
+
+
+def _cloudpickle() -> Any:
+    from ray import cloudpickle
+
+    return cloudpickle
+
+
+def _execute(target_blob: bytes, call_blob: bytes) -> bytes:
+    """The Ray task body. Never raises: every outcome goes back as a pickled reply.
+
+    Replies: ``("ok", value, trimmed_from)`` or ``("err", exc_blob, type_name,
+    message, traceback_text)``; ``exc_blob`` is None when the exception cannot be
+    pickled. Unpickling happens here, not in Ray, so a tool whose module the
+    worker cannot import gets a clear error instead of a RaySystemError.
+    """
+    cloudpickle = _cloudpickle()
+    try:
+        target: _Target = cloudpickle.loads(target_blob)
+        args, kwargs = cloudpickle.loads(call_blob)
+        if target.fn is not None:
+            fn = target.fn
+        else:
+            owner = target.instance() if target.factory else target.instance
+            fn = getattr(owner, cast(str, target.method))
+        value = fn(*args, **kwargs)
+        if inspect.iscoroutine(value):
+            value = asyncio.run(value)
+        trimmed_from = None
+        if target.max_output_chars is not None:
+            value, trimmed_from = _trim(value, target.max_output_chars)
+        try:
+            return cast(bytes, cloudpickle.dumps(("ok", value, trimmed_from)))
+        except Exception as exc:
+            failure = ToolFailure(
+                f"the tool returned a {type(value).__name__} that cannot be pickled back "
+                f"from the Ray worker: {exc}",
+                type="ResultNotSerializable",
+                hint="Return plain data (str, dict, list, numbers, pydantic models).",
+            )
+            return _error_reply(failure, cloudpickle)
+    except BaseException as exc:
+        return _error_reply(exc, cloudpickle)
+
+
+def _error_reply(exc: BaseException, cloudpickle: Any) -> bytes:
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-5))
+    blob: bytes | None
+    try:
+        blob = cloudpickle.dumps(exc)
+        cloudpickle.loads(blob)  # a custom __init__ often breaks the default reduce
+    except Exception:
+        try:  # keep the type and attributes (an HTTP status) without calling __init__
+            blob = cloudpickle.dumps(("raw", type(exc), exc.args, dict(vars(exc))))
+        except Exception:
+            blob = None
+    name = getattr(type(exc), "error_type", None) or type(exc).__name__
+    return cast(bytes, cloudpickle.dumps(("err", blob, name, str(exc), text.rstrip())))
+
+
+def _load_exception(blob: bytes, cloudpickle: Any) -> BaseException | None:
+    try:
+        loaded = cloudpickle.loads(blob)
+    except Exception:
+        return None
+    if isinstance(loaded, BaseException):
+        return loaded
+    _, cls, args, state = loaded
+    exc: BaseException = cls.__new__(cls)
+    exc.args = args
+    exc.__dict__.update(state)
+    return exc
+
+
+def _trim(value: Any, limit: int) -> tuple[Any, int | None]:
+    """Fit a large result into ``limit`` characters before it leaves the worker.
+
+    Uses the output budget's structure-aware trimming (valid JSON stays valid)
+    when this install has it, else keeps the head of the text.
+    """
+    if isinstance(value, (str, bytes)) and len(value) <= limit:
+        return value, None
+    from toolsafe._serialize import serialize_result
+
+    try:
+        text = serialize_result(value)
+    except Exception:
+        return value, None  # the runtime reports unserializable results
+    if len(text) <= limit:
+        return value, None
+    try:
+        from toolsafe._budget import trim_output
+    except ImportError:  # pragma: no cover - output budgets not installed
+        note = f"\n[trimmed in the Ray worker: {len(text)} characters, {limit} kept]"
+        return text[: max(0, limit - len(note))] + note, len(text)
+    return trim_output(text, max_chars=limit).text, len(text)
+
+
+def _raise_reply(reply: tuple[Any, ...], tool_name: str, cloudpickle: Any) -> Any:
+    if reply[0] == "ok":
+        return reply[1]
+    _, blob, type_name, message, remote_tb = reply
+    exc = None if blob is None else _load_exception(blob, cloudpickle)
+    if exc is None:
+        exc = ToolFailure(
+            message or type_name,
+            type=type_name,
+            details={"note": "the exception could not be pickled back from the Ray worker"},
+        )
+    if remote_tb and hasattr(exc, "add_note"):
+        exc.add_note(f"raised in a Ray worker of tool '{tool_name}':\n{remote_tb}")
+    if not isinstance(exc, Exception):
+        raise EscapedBaseException(exc)
+    raise exc
+
+
+class RayBackend:
+    """Runs every attempt (sync or async tools) as a Ray task.
+
+    ``address``: a cluster to join (``"auto"``, ``"ray://host:10001"``); None starts a
+    local instance on first use unless this process is already connected.
+    ``num_cpus``: CPUs of that local instance (default ``min(4, cpu_count)``).
+    ``task_options``: passed to ``.options()`` of every task (``num_cpus=0.25`` for
+    I/O-bound tools packs more of them per core; ``resources``, ``runtime_env``).
+    ``init_options``: extra ``ray.init`` arguments. A local instance gets the
+    caller's ``sys.path`` as its workers' ``PYTHONPATH`` so tools defined in the
+    caller's modules import there too; on a real cluster, ship code with a
+    ``runtime_env`` as usual.
+    """
+
+    name = "ray"
+
+    def __init__(
+        self,
+        address: str | None = None,
+        *,
+        num_cpus: int | None = None,
+        task_options: Mapping[str, Any] | None = None,
+        init_options: Mapping[str, Any] | None = None,
+        on_event: Callable[[str, dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.address = address
+        self.num_cpus = num_cpus
+        self.task_options: dict[str, Any] = dict(task_options or {})
+        self.init_options: dict[str, Any] = dict(init_options or {})
+        self.on_event = on_event
+        self._lock = threading.Lock()
+        self._remote: Any = None
+        self._started_ray = False
+        self._targets: weakref.WeakKeyDictionary[Tool, Any] = weakref.WeakKeyDictionary()
+
+    # ------------------------------------------------------------------ set-up
+
+    def _ray(self) -> Any:
+        try:
+            import ray
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise ConfigurationError(
+                ["the ray backend needs Ray: pip install 'toolsafe[ray]'"]
+            ) from exc
+        return ray
+
+    def _ensure(self) -> Any:
+        """Connect to Ray once (lazily) and build the remote function."""
+        if self._remote is not None:
+            return self._remote
+        ray = self._ray()
+        with self._lock:
+            if self._remote is not None:
+                return self._remote
+            if not ray.is_initialized():
+                self._init(ray)
+            options: dict[str, Any] = {"max_retries": 0, "num_cpus": 1}
+            options.update(self.task_options)
+            self._remote = ray.remote(**options)(_execute)
+            return self._remote
+
+    def _init(self, ray: Any) -> None:
+        options: dict[str, Any] = {
+            "address": self.address,
+            "include_dashboard": False,
+            "log_to_driver": False,
+            "ignore_reinit_error": True,
+        }
+        if self.address is None:
+            options["num_cpus"] = self.num_cpus or min(4, os.cpu_count() or 1)
+            options["object_store_memory"] = _LOCAL_OBJECT_STORE_BYTES
+            env = dict(self.init_options.get("runtime_env") or {})
+            env_vars = dict(env.get("env_vars") or {})
+            env_vars.setdefault("PYTHONPATH", os.pathsep.join(p for p in sys.path if p))
+            env["env_vars"] = env_vars
+            options["runtime_env"] = env
+        options.update({k: v for k, v in self.init_options.items() if k != "runtime_env"})
+        ray.init(**options)
+        self._started_ray = True
+
+    def check(self, tool: Tool) -> list[str]:
+        """A tool must pickle (cloudpickle) to reach a worker: say so at registration."""
+        if not tool.runnable:
+            return []  # the runtime reports schema-only tools itself
+        try:
+            _cloudpickle().dumps(self._target(tool))
+        except Exception as exc:
+            return [
+                f"cannot run on the ray backend: the tool cannot be pickled ({exc}); "
+                "define it at module level and keep locks, sockets and clients out of "
+                "its instance (create them inside the call)"
+            ]
+        return []
+
+    def _target(self, tool: Tool) -> _Target:
+        # A summarizer needs the full text, in the caller's process: no trimming here.
+        limit = tool.options.max_output_chars if tool.options.summarizer is None else None
+        if tool.instance is None:
+            if tool.fn is None:
+                raise ConfigurationError(
+                    ["built from a schema without a function: it can only validate"]
+                )
+            return _Target(tool.fn, is_async=tool.is_async, max_output_chars=limit)
+        isolation = tool.options.isolation
+        if callable(isolation):
+            return _Target(None, isolation, tool.method_name, True, tool.is_async, limit)
+        return _Target(None, tool.instance, tool.method_name, False, tool.is_async, limit)
+
+    def _target_ref(self, tool: Tool) -> Any:
+        ref = self._targets.get(tool)
+        if ref is None:
+            ref = self._ray().put(_cloudpickle().dumps(self._target(tool)))
+            self._targets[tool] = ref
+        return ref
+
+    # ------------------------------------------------------------------ one attempt
+
+    async def run(
+        self,
+        tool: Tool,
+        arguments: dict[str, Any],
+        ctx: CallContext,
+        *,
+        timeout: float | None,
+        key: str,
+    ) -> Any:
+        if timeout is not None and timeout <= 0:
+            raise AttemptTimeout(f"tool '{tool.name}' had no time left before its deadline")
+        remote = self._ensure()
+        ray = self._ray()
+        cloudpickle = _cloudpickle()
+        args, kwargs = _call_arguments(tool, arguments, ctx)
+        try:
+            call_blob = cloudpickle.dumps((args, kwargs))
+        except Exception as exc:
+            raise ToolFailure(
+                f"the arguments of tool '{tool.name}' cannot be pickled for a Ray worker: {exc}",
+                type="ArgumentsNotSerializable",
+            ) from exc
+        ref = remote.remote(self._target_ref(tool), call_blob)
+        waiter = asyncio.wrap_future(ref.future())
+        try:
+            blob = await asyncio.wait_for(waiter, timeout)
+        except asyncio.TimeoutError:
+            ray.cancel(ref, force=True)
+            self._emit("task_cancelled", key, tool.name, timeout=timeout)
+            raise AttemptTimeout(
+                f"tool '{tool.name}' did not finish within {timeout:.3g}s; "
+                "its Ray task was cancelled and its worker killed"
+            ) from None
+        except asyncio.CancelledError:
+            ray.cancel(ref, force=True)
+            raise
+        except ray.exceptions.RayError as exc:
+            raise self._ray_error(exc, tool.name, key) from None
+        return _raise_reply(cloudpickle.loads(blob), tool.name, cloudpickle)
+
+    def _ray_error(self, exc: BaseException, tool_name: str, key: str) -> BaseException:
+        """Turn Ray's own failures (not the tool's) into structured errors."""
+        rex = self._ray().exceptions
+        crash = (
+            rex.WorkerCrashedError,
+            rex.NodeDiedError,
+            rex.OutOfMemoryError,
+            rex.ObjectLostError,
+            rex.OwnerDiedError,
+            rex.LocalRayletDiedError,
+        )
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        if isinstance(exc, crash):
+            self._emit("worker_crashed", key, tool_name, ray_error=type(exc).__name__)
+            return ToolFailure(
+                f"the Ray worker running tool '{tool_name}' died during the call "
+                f"({type(exc).__name__}: {first_line})",
+                type=WORKER_CRASHED,
+                retryable=isinstance(exc, (rex.NodeDiedError, rex.OutOfMemoryError)),
+                hint="The tool crashed its process (os._exit, a segfault, or memory).",
+            )
+        if isinstance(exc, rex.TaskCancelledError):
+            return ToolFailure(
+                f"the Ray task of tool '{tool_name}' was cancelled",
+                type="Cancelled",
+                retryable=True,
+            )
+        cause = getattr(exc, "cause", None)
+        if isinstance(cause, BaseException) and not isinstance(cause, rex.RayError):
+            return cause if isinstance(cause, Exception) else EscapedBaseException(cause)
+        return ToolFailure(
+            f"Ray could not run tool '{tool_name}': {type(exc).__name__}: {first_line}",
+            type="RayError",
+            retryable=isinstance(exc, (rex.ObjectStoreFullError, rex.RpcError)),
+        )
+
+    def _emit(self, kind: str, key: str, tool_name: str, **detail: Any) -> None:
+        if self.on_event is not None:
+            self.on_event(kind, {"key": key, "tool": tool_name, "backend": "ray", **detail})
+
+    def close(self) -> None:
+        """Shut Ray down only when this backend started it."""
+        self._targets = weakref.WeakKeyDictionary()
+        with self._lock:
+            self._remote = None
+            if self._started_ray:
+                self._started_ray = False
+                ray = self._ray()
+                if ray.is_initialized():
+                    ray.shutdown()
+
+
+def _call_arguments(
+    tool: Tool, arguments: Mapping[str, Any], ctx: CallContext
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """Positional and keyword arguments for the tool body, as ``Tool.bind`` builds them."""
+    sig = tool._signature
+    if sig is None or tool._dump_arguments:
+        return (), dict(arguments)
+    kwargs: dict[str, Any] = {}
+    for field_name, value in arguments.items():
+        kwargs[sig.field_to_param.get(field_name, field_name)] = value
+    args = tuple(kwargs.pop(p) for p in sig.positional if p in kwargs)
+    if sig.context_param is not None:
+        kwargs[sig.context_param] = _portable_context(ctx)
+    return args, kwargs
+
+
+def _portable_context(ctx: CallContext) -> CallContext:
+    """A copy of the call's context that can cross to a worker.
+
+    ``tool`` is None there (a Tool holds locks), ``state`` is a copy, and ``started``
+    and ``deadline`` are the caller's monotonic clock, not the worker's.
+    """
+    from toolsafe._call import CallContext
+
+    return CallContext(
+        ctx.call,
+        cast("Tool", None),
+        dict(ctx.arguments),
+        ctx.started,
+        ctx.deadline,
+        ctx.attempt,
+        {},
+    )
