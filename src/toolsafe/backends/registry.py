@@ -32,6 +32,15 @@ def _thread(**options: Any) -> Backend:
 register("thread", _thread)
 
 
+def _ray(**options: Any) -> Backend:
+    from toolsafe.backends.ray import RayBackend  # imports ray lazily, on first use
+
+    return RayBackend(on_event=options.get("on_event"))
+
+
+register("ray", _ray)
+
+
 def create(name: str, **options: Any) -> Backend:
     factory = _FACTORIES.get(name)
     if factory is None:
