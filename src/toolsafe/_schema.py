@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
+from pydantic.fields import FieldInfo
 
 from toolsafe.errors import ConfigurationError
 
@@ -142,7 +143,10 @@ def model_from_signature(
             field_name = f"p_{param.name}"
             extra["alias"] = param.name
         description = docs.get(param.name)
-        info = Field(default, description=description or None, **extra)
+        if description and not _annotated_description(annotation):
+            # never description=None: it would erase Annotated[..., Field(description=...)]
+            extra["description"] = description
+        info = Field(default, **extra)
         fields[field_name] = (annotation, info)
         field_to_param[field_name] = param.name
         if param.kind is inspect.Parameter.POSITIONAL_ONLY:
@@ -285,6 +289,16 @@ def _closest_hint(name: str, candidates: Mapping[str, Any]) -> str:
 
     match = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.0)
     return f" (did you mean '{match[0]}'?)" if match else ""
+
+
+def _annotated_description(annotation: Any) -> bool:
+    """True when ``Annotated[..., Field(description=...)]`` already describes the parameter."""
+    if typing.get_origin(annotation) is not typing.Annotated:
+        return False
+    return any(
+        isinstance(meta, FieldInfo) and bool(meta.description)
+        for meta in getattr(annotation, "__metadata__", ())
+    )
 
 
 def _json_schema_problem(name: str, annotation: Any, *, where: str = "parameter") -> str | None:

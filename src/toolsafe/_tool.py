@@ -313,20 +313,28 @@ class Tool:
 
                 fixed = repair_containers(data, error.errors(include_url=False))
             if fixed is None:
-                raise invalid_arguments(
-                    error, tool=self.name, allowed=self._field_names, repairs=repairs, data=data
-                ) from None
+                raise self._invalid(error, data, repairs) from None
             data, more = fixed
             repairs = [*repairs, *more]
             try:
                 instance = self._model_validate(data, use_strict)
             except ValidationError as again:
-                raise invalid_arguments(
-                    again, tool=self.name, allowed=self._field_names, repairs=repairs, data=data
-                ) from None
+                raise self._invalid(again, data, repairs) from None
         if self._dump_arguments:
             return instance.model_dump(by_alias=True, exclude_unset=True), repairs
         return dict(instance.__dict__), repairs  # field values, nested objects kept
+
+    def _invalid(
+        self, error: ValidationError, data: dict[str, Any], repairs: list[str]
+    ) -> InvalidArguments:
+        return invalid_arguments(
+            error,
+            tool=self.name,
+            allowed=self._field_names,
+            repairs=repairs,
+            data=data,
+            schema=self.json_schema,
+        )
 
     def _model_validate(self, data: dict[str, Any], strict: bool) -> BaseModel:
         extra: Literal["forbid"] | None = "forbid" if self._forbid_extra else None

@@ -66,9 +66,11 @@ def describe_received(value: Any, limit: int = 80) -> str:
     return f"{shown} ({json_type_name(value)})"
 
 
-def _expected(err: Any, allowed: Sequence[str]) -> str:
+def _expected(err: Any, allowed: Sequence[str] | None) -> str:
     kind = err.get("type", "")
     if kind == "extra_forbidden":
+        if allowed is None:
+            return "no such field"
         names = ", ".join(allowed) if allowed else "none"
         return f"no such field (allowed: {names})"
     if kind in _EXPECTED_BY_TYPE:
@@ -86,7 +88,7 @@ def _expected(err: Any, allowed: Sequence[str]) -> str:
 _ABSENT = object()
 
 
-def _clean_loc(loc: Sequence[Any], data: Any) -> tuple[str, bool]:
+def _clean_loc(loc: Sequence[Any], data: Any) -> tuple[list[str], bool]:
     """The field path of an error in the input's own terms, and whether union tags were cut.
 
     pydantic puts the name of each union member tried into the location
@@ -114,7 +116,58 @@ def _clean_loc(loc: Sequence[Any], data: Any) -> tuple[str, bool]:
             node = node[part] if 0 <= part < len(node) else _ABSENT
         else:
             tagged = True
-    return ".".join(parts), tagged
+    return parts, tagged
+
+
+def _allowed_at(schema: Mapping[str, Any], parts: Sequence[str]) -> list[str] | None:
+    """Property names of the object at ``parts`` in ``schema`` (None when unknown)."""
+    node: Any = schema
+    for part in parts:
+        node = _object_or_array(schema, node, want_array=part.isdigit())
+        if node is None:
+            return None
+        if part.isdigit() and isinstance(node.get("items"), Mapping):
+            node = node["items"]
+        elif isinstance(node.get("properties"), Mapping) and part in node["properties"]:
+            node = node["properties"][part]
+        elif isinstance(node.get("additionalProperties"), Mapping):
+            node = node["additionalProperties"]
+        else:
+            return None
+    node = _object_or_array(schema, node, want_array=False)
+    if node is None or not isinstance(node.get("properties"), Mapping):
+        return None
+    return list(node["properties"])
+
+
+def _object_or_array(root: Mapping[str, Any], node: Any, *, want_array: bool) -> Any:
+    """Follow $ref and pick the anyOf/oneOf alternative of the wanted shape."""
+    for _ in range(20):
+        if not isinstance(node, Mapping):
+            return None
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#"):
+            target: Any = root
+            for piece in ref.lstrip("#").strip("/").split("/"):
+                if piece:
+                    key = piece.replace("~1", "/").replace("~0", "~")
+                    target = target.get(key) if isinstance(target, Mapping) else None
+            node = target
+            continue
+        alternatives = node.get("anyOf") or node.get("oneOf")
+        if isinstance(alternatives, list):
+            shaped = [
+                alt
+                for alt in alternatives
+                if isinstance(alt, Mapping)
+                and ("$ref" in alt or ("items" in alt if want_array else "properties" in alt))
+            ]
+            if not shaped:
+                return None
+            node = shaped[0]
+            continue
+        return node
+    return None
 
 
 def _container_note(kind: str, value: Any) -> str | None:
@@ -138,11 +191,13 @@ def invalid_arguments(
     allowed: Sequence[str] = (),
     repairs: Sequence[str] = (),
     data: Any = _ABSENT,
+    schema: Mapping[str, Any] | None = None,
 ) -> InvalidArguments:
     """One InvalidArguments listing every problem pydantic found, with a hint for the model.
 
     ``data`` is the input that was validated; with it, union members tried are
-    merged into one detail per field (``expected: integer or string``).
+    merged into one detail per field (``expected: integer or string``). With the
+    JSON ``schema``, an unknown key deep inside lists the names allowed there.
     """
     details: list[dict[str, Any]] = []
     merged: dict[str, dict[str, Any]] = {}
@@ -150,9 +205,10 @@ def invalid_arguments(
         kind = err.get("type", "")
         loc = err.get("loc", ())
         if data is _ABSENT:
-            field, tagged = ".".join(str(p) for p in loc), False
+            parts, tagged = [str(p) for p in loc], False
         else:
-            field, tagged = _clean_loc(loc, data)
+            parts, tagged = _clean_loc(loc, data)
+        field = ".".join(parts)
         value = err.get("input")
         received = "nothing" if kind == "missing" else describe_received(value)
         message = str(err.get("msg", ""))
@@ -160,7 +216,10 @@ def invalid_arguments(
         if note is not None:
             received = f"{received}: {note}"
             message = f"{message} ({note})"
-        expected = _expected(err, allowed)
+        names: Sequence[str] | None = allowed
+        if kind == "extra_forbidden" and len(parts) > 1:
+            names = _allowed_at(schema, parts[:-1]) if schema is not None else None
+        expected = _expected(err, names)
         if tagged and field in merged:
             entry = merged[field]
             if expected not in entry["expected"].split(" or "):

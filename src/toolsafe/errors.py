@@ -25,9 +25,11 @@ all retryable: ``TimeoutError``, ``CircuitOpen``, ``RateLimited``, ``Concurrency
 
 from __future__ import annotations
 
+import datetime
 import email.utils
 import errno
 import json
+import math
 import sys
 import time
 import traceback as _traceback
@@ -403,7 +405,13 @@ def unregister_classifier(classifier: Classifier) -> None:
 
 
 def classify(exc: BaseException) -> Classification:
-    """Decide whether ``exc`` is transient (worth retrying) or permanent."""
+    """Decide whether ``exc`` is transient (worth retrying) or permanent.
+
+    A ``ToolFailure`` is the tool's own statement and is taken as it is; then
+    user classifiers run (newest first), then the built-in rules.
+    """
+    if isinstance(exc, ToolFailure):
+        return Classification(exc.retryable, exc.retry_after_s)
     for classifier in tuple(_classifiers):
         try:
             verdict = classifier(exc)
@@ -434,6 +442,10 @@ def _builtin_classify(exc: BaseException, depth: int) -> Classification:
     if isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)):
         return Classification(False)
     if isinstance(exc, OSError) and not _is_library_io_error(exc):
+        if type(exc).__name__ == "gaierror":  # DNS: only "try again later" is transient
+            import socket
+
+            return Classification(exc.errno == getattr(socket, "EAI_AGAIN", None))
         return Classification(exc.errno in TRANSIENT_ERRNOS)
 
     # An explicit ``raise X from transient`` keeps the cause's verdict.
@@ -483,7 +495,10 @@ def _http_classification(exc: BaseException) -> Classification | None:
     if root == "httpx":
         return Classification(bool(_mro_names(exc) & _HTTPX_TRANSIENT))
     if root == "requests":
-        return Classification(bool(_mro_names(exc) & _REQUESTS_TRANSIENT))
+        names = _mro_names(exc)
+        if "SSLError" in names:  # a certificate problem does not go away on retry
+            return Classification(False)
+        return Classification(bool(names & _REQUESTS_TRANSIENT))
     if root == "urllib3":
         return Classification(bool(_mro_names(exc) & _URLLIB3_TRANSIENT))
     if root == "aiohttp":
@@ -549,7 +564,9 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
             return None
         if moment is None:
             return None
+        if moment.tzinfo is None:  # "-0000": HTTP dates are always UTC
+            moment = moment.replace(tzinfo=datetime.timezone.utc)
         seconds = moment.timestamp() - (time.time() if now is None else now)
-    if seconds != seconds:  # NaN
+    if not math.isfinite(seconds):
         return None
     return max(0.0, seconds)
