@@ -1,0 +1,217 @@
+"""Anthropic tool use through the runtime: dicts and the real SDK's objects, and a round trip."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import pytest
+
+import toolsafe
+from toolsafe.errors import parse_tool_error
+from toolsafe.integrations.anthropic import aexecute_tool_use, execute_tool_use, read_tool_use
+
+
+@toolsafe.tool
+def get_weather(city: str, unit: str = "celsius") -> dict[str, Any]:
+    """Current weather for a city."""
+    return {"city": city, "temp": 21, "unit": unit}
+
+
+@toolsafe.tool(name="crm.lookup")
+def lookup(customer_id: str) -> str:
+    """Look a customer up."""
+    if customer_id == "gone":
+        raise FileNotFoundError(f"no customer {customer_id}")
+    return f"customer {customer_id}"
+
+
+@pytest.fixture
+def runtime() -> Any:
+    with toolsafe.Runtime([get_weather, lookup]) as rt:
+        yield rt
+
+
+MESSAGE = {
+    "role": "assistant",
+    "content": [
+        {"type": "text", "text": "Let me check."},
+        {"type": "tool_use", "id": "tu_1", "name": "get_weather", "input": {"city": "Oslo"}},
+        {"type": "server_tool_use", "id": "srv_1", "name": "web_search", "input": {"query": "x"}},
+        {"type": "tool_use", "id": "tu_2", "name": "crm_lookup", "input": {"customer_id": "gone"}},
+        {"type": "tool_use", "id": "tu_3", "name": "get_weather", "input": {"city": 5}},
+        {"type": "tool_use", "id": "tu_4", "name": "crm_lookup", "input": {"customer_id": "c9"}},
+    ],
+}
+
+
+def _check(blocks: list[dict[str, Any]]) -> None:
+    assert [b["type"] for b in blocks] == ["tool_result"] * 4
+    assert [b["tool_use_id"] for b in blocks] == ["tu_1", "tu_2", "tu_3", "tu_4"]
+    assert json.loads(blocks[0]["content"]) == {"city": "Oslo", "temp": 21, "unit": "celsius"}
+    assert "is_error" not in blocks[0]
+    assert [b.get("is_error", False) for b in blocks] == [False, True, True, False]
+    not_found = parse_tool_error(blocks[1]["content"])
+    assert not_found is not None
+    assert (not_found.type, not_found.retryable, not_found.tool) == (
+        "FileNotFoundError",
+        False,
+        "crm.lookup",
+    )
+    invalid = parse_tool_error(blocks[2]["content"])
+    assert invalid is not None and invalid.details[0]["field"] == "city"
+    assert blocks[3]["content"] == "customer c9"
+
+
+def test_message_dict(runtime: toolsafe.Runtime) -> None:
+    _check(execute_tool_use(runtime, MESSAGE))
+
+
+async def test_message_dict_async(runtime: toolsafe.Runtime) -> None:
+    _check(await aexecute_tool_use(runtime, MESSAGE))
+
+
+def test_sdk_message_object(runtime: toolsafe.Runtime) -> None:
+    from anthropic.types import Message
+
+    message = Message.model_validate(
+        {
+            "id": "msg_1",
+            "type": "message",
+            "role": "assistant",
+            "model": "scripted",
+            "stop_reason": "tool_use",
+            "stop_sequence": None,
+            "usage": {"input_tokens": 1, "output_tokens": 1},
+            "content": [b for b in MESSAGE["content"] if b["type"] != "server_tool_use"],
+        }
+    )
+    _check(execute_tool_use(runtime, message))
+    _check(execute_tool_use(runtime, message.content))
+    assert [c.name for c in read_tool_use(message)] == [
+        "get_weather",
+        "crm_lookup",
+        "get_weather",
+        "crm_lookup",
+    ]
+
+
+def test_text_only_messages_need_nothing(runtime: toolsafe.Runtime) -> None:
+    assert execute_tool_use(runtime, {"role": "assistant", "content": "Hello."}) == []
+    assert (
+        execute_tool_use(runtime, {"role": "assistant", "content": [{"type": "text", "text": "x"}]})
+        == []
+    )
+    with pytest.raises(TypeError, match="cannot read Anthropic tool use"):
+        execute_tool_use(runtime, object())
+
+
+def test_tool_use_runs_concurrently_in_model_order() -> None:
+    barrier = threading.Barrier(3, timeout=5)
+
+    @toolsafe.tool(timeout=10)
+    def meet(i: int) -> int:
+        """Returns once all three calls are in flight together."""
+        barrier.wait()
+        return i
+
+    blocks = [
+        {"type": "tool_use", "id": f"m{i}", "name": "meet", "input": {"i": i}} for i in range(3)
+    ]
+    with toolsafe.Runtime([meet]) as runtime:
+        results = execute_tool_use(runtime, {"role": "assistant", "content": blocks})
+    assert [(r["tool_use_id"], r["content"], r.get("is_error")) for r in results] == [
+        ("m0", "0", None),
+        ("m1", "1", None),
+        ("m2", "2", None),
+    ]
+
+
+class ScriptedClaude:
+    """A scripted model behind the real SDK's HTTP layer."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+
+    def __call__(self, request: Any) -> Any:
+        import httpx2  # the HTTP package the anthropic SDK uses
+
+        body = json.loads(request.content)
+        self.requests.append(body)
+        turn = len(self.requests)
+        if turn == 1:
+            content: list[dict[str, Any]] = [
+                {
+                    "type": "tool_use",
+                    "id": "a1",
+                    "name": "crm_lookup",
+                    "input": {"customer_id": "gone"},
+                },
+                {"type": "tool_use", "id": "a2", "name": "get_weather", "input": {"city": "Rome"}},
+            ]
+        elif turn == 2:
+            content = [
+                {
+                    "type": "tool_use",
+                    "id": "a3",
+                    "name": "crm_lookup",
+                    "input": {"customer_id": "c1"},
+                }
+            ]
+        else:
+            content = [{"type": "text", "text": "Done."}]
+        return httpx2.Response(
+            200,
+            json={
+                "id": f"msg_{turn}",
+                "type": "message",
+                "role": "assistant",
+                "model": body["model"],
+                "content": content,
+                "stop_reason": "tool_use" if turn < 3 else "end_turn",
+                "stop_sequence": None,
+                "usage": {"input_tokens": 1, "output_tokens": 1},
+            },
+        )
+
+
+def test_round_trip_with_the_sdk_client_and_a_scripted_model(runtime: toolsafe.Runtime) -> None:
+    anthropic = pytest.importorskip("anthropic")
+    httpx2 = pytest.importorskip("httpx2")
+    model = ScriptedClaude()
+    client = anthropic.Anthropic(
+        api_key="sk-test",
+        base_url="http://scripted.invalid",
+        http_client=httpx2.Client(transport=httpx2.MockTransport(model)),
+        max_retries=0,
+    )
+    tools = [t.to_anthropic() for t in runtime.tools]
+    messages: list[dict[str, Any]] = [
+        {"role": "user", "content": "Weather in Rome, and who is c1?"}
+    ]
+    for _ in range(5):
+        reply = client.messages.create(
+            model="scripted", max_tokens=256, messages=messages, tools=tools
+        )
+        messages.append(
+            {
+                "role": "assistant",
+                "content": [b.model_dump(exclude_none=True) for b in reply.content],
+            }
+        )
+        if reply.stop_reason != "tool_use":
+            break
+        messages.append({"role": "user", "content": execute_tool_use(runtime, reply)})
+
+    assert messages[-1]["content"][0]["text"] == "Done."
+    assert len(model.requests) == 3
+    assert [t["name"] for t in model.requests[0]["tools"]] == ["get_weather", "crm_lookup"]
+    first_results = model.requests[1]["messages"][2]["content"]
+    assert [r["tool_use_id"] for r in first_results] == ["a1", "a2"]
+    assert first_results[0]["is_error"] is True
+    assert parse_tool_error(first_results[0]["content"]).type == "FileNotFoundError"  # type: ignore[union-attr]
+    assert json.loads(first_results[1]["content"])["city"] == "Rome"
+    assert model.requests[2]["messages"][4]["content"] == [
+        {"type": "tool_result", "tool_use_id": "a3", "content": "customer c1"}
+    ]
