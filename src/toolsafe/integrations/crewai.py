@@ -43,7 +43,8 @@ try:
     from crewai.tools.structured_tool import CrewStructuredTool
 except ImportError as exc:  # pragma: no cover - exercised in a test with crewai hidden
     raise ImportError(
-        "toolsafe.integrations.crewai needs CrewAI: pip install 'toolsafe[crewai]'"
+        "toolsafe.integrations.crewai needs CrewAI: pip install 'toolsafe[crewai]'",
+        name=exc.name,
     ) from exc
 
 from pydantic import BaseModel, PrivateAttr

@@ -1,0 +1,201 @@
+"""CrewAI: what a hardened tool costs on CrewAI's own tool paths, and at crew scale.
+
+1. Per call: the same tool, plain and hardened, driven through the functions the
+   CrewAI executor itself uses (``execute_single_native_tool_call`` for native
+   function calling, ``execute_tool_and_check_finality`` for the ReAct path), so
+   the figures include CrewAI's events, hooks and bookkeeping around each call.
+2. At scale: wall time of 50 crews run with ``kickoff_for_each_async`` and with
+   ``akickoff_for_each``, each crew calling a tool that takes 200 ms (a scripted
+   LLM, no network), plain vs hardened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from typing import Any
+
+from bench._report import Report
+
+for _name, _value in {
+    "CREWAI_DISABLE_TELEMETRY": "true",
+    "CREWAI_DISABLE_TRACKING": "true",
+    "OTEL_SDK_DISABLED": "true",
+    "CREWAI_TRACING_ENABLED": "false",
+    "CREWAI_DISABLE_VERSION_CHECK": "true",
+    "CREWAI_TESTING": "true",
+}.items():
+    os.environ.setdefault(_name, _value)
+
+N_CALLS = 2000
+N_CREWS = 50
+TOOL_SECONDS = 0.2
+
+
+def _classes() -> tuple[Any, Any]:
+    from crewai.llms.base_llm import BaseLLM
+    from crewai.tools import BaseTool
+
+    class Echo(BaseTool):
+        name: str = "echo"
+        description: str = "Return the text."
+        delay: float = 0.0
+
+        def _run(self, text: str) -> str:
+            if self.delay:
+                time.sleep(self.delay)
+            return text
+
+    class BenchLLM(BaseLLM):
+        """Calls ``echo`` with the task's key, then answers with the tool's result."""
+
+        def supports_function_calling(self) -> bool:
+            return True
+
+        def call(self, messages: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+            results = [m["content"] for m in messages if m.get("role") == "tool"]
+            if results:
+                return f"ANSWER: {results[-1]}"
+            task = " ".join(str(m["content"]) for m in messages if m.get("role") == "user")
+            key = task.split("KEY<", 1)[1].split(">", 1)[0]
+            return [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "echo", "arguments": json.dumps({"text": key})},
+                }
+            ]
+
+    return Echo, BenchLLM
+
+
+def _best_us(fn: Any, n: int, repeat: int = 5) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        for _ in range(n):
+            fn()
+        best = min(best, (time.perf_counter() - start) / n)
+    return best * 1e6
+
+
+def _per_call() -> list[list[Any]]:
+    from crewai.agents.parser import AgentAction
+    from crewai.events.event_listener import event_listener
+    from crewai.utilities.agent_utils import (
+        convert_tools_to_openai_schema,
+        execute_single_native_tool_call,
+    )
+    from crewai.utilities.tool_utils import execute_tool_and_check_finality
+
+    from toolsafe.integrations.crewai import harden
+
+    # What a crew with verbose=False does before it runs (crew.py): no console panels.
+    event_listener.formatter.verbose = False
+    Echo, _ = _classes()
+    rows = []
+    figures: dict[str, dict[str, float]] = {}
+    for label, tool in (("plain", Echo()), ("hardened", harden(Echo()))):
+        _, functions, _ = convert_tools_to_openai_schema([tool])
+        structured = [tool.to_structured_tool()]
+        call = {
+            "id": "call_1",
+            "type": "function",
+            "function": {"name": "echo", "arguments": '{"text": "hello"}'},
+        }
+
+        def native(tool: Any = tool, functions: Any = functions, call: Any = call) -> Any:
+            out = execute_single_native_tool_call(
+                call,
+                available_functions=functions,
+                original_tools=[tool],
+                structured_tools=None,
+                tools_handler=None,
+                agent=None,
+                task=None,
+                crew=None,
+                event_source=tool,
+            )
+            assert out.result == "hello", out.result
+            return out
+
+        def react(structured: Any = structured) -> Any:
+            action = AgentAction(
+                thought="",
+                tool="echo",
+                tool_input='{"text": "hello"}',
+                text='Action: echo\nAction Input: {"text": "hello"}',
+            )
+            out = execute_tool_and_check_finality(agent_action=action, tools=structured)
+            assert out.result == "hello", out.result
+            return out
+
+        figures[label] = {
+            "direct": _best_us(lambda tool=tool: tool.run(text="hello"), N_CALLS),
+            "native": _best_us(native, N_CALLS),
+            "react": _best_us(react, N_CALLS),
+        }
+        if label == "hardened":
+            tool.runtime.close()
+    for path, title in (
+        ("direct", "`tool.run(...)` (what the native path calls)"),
+        ("native", "native path: `execute_single_native_tool_call`"),
+        ("react", "ReAct path: `execute_tool_and_check_finality`"),
+    ):
+        plain, hard = figures["plain"][path], figures["hardened"][path]
+        rows.append([title, f"{plain:.1f}", f"{hard:.1f}", f"+{hard - plain:.1f}"])
+    return rows
+
+
+def _crews(kickoff: str, hardened: bool) -> float:
+    from crewai import Agent, Crew, Task
+
+    from toolsafe.integrations.crewai import harden
+
+    Echo, BenchLLM = _classes()
+    tool = Echo(delay=TOOL_SECONDS)
+    tools = [harden(tool)] if hardened else [tool]
+    agent = Agent(role="r", goal="g", backstory="b", llm=BenchLLM(model="bench"), tools=tools)
+    task = Task(description="Echo KEY<{key}>", expected_output="the key", agent=agent)
+    crew = Crew(agents=[agent], tasks=[task])
+    inputs = [{"key": f"k{i}"} for i in range(N_CREWS)]
+    start = time.perf_counter()
+    outputs = asyncio.run(getattr(crew, kickoff)(inputs))
+    elapsed = time.perf_counter() - start
+    assert [o.raw for o in outputs] == [f"ANSWER: k{i}" for i in range(N_CREWS)]
+    return elapsed
+
+
+def run() -> Report:
+    import warnings
+
+    import crewai
+
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    report = Report("06_crewai", "CrewAI: hardened tools on CrewAI's own tool paths")
+    report.text(
+        f"crewai {crewai.__version__}. Per call: best of 5 runs of {N_CALLS} calls of a "
+        "trivial tool (microseconds per call). The hardened tool runs with toolsafe's "
+        "defaults: strict validation, a per-call copy of the tool instance, a 30 s timeout "
+        "on the sync worker pool."
+    )
+    report.table(["path", "plain (µs)", "hardened (µs)", "added (µs)"], _per_call())
+    rows = []
+    for kickoff in ("kickoff_for_each_async", "akickoff_for_each"):
+        plain = _crews(kickoff, hardened=False)
+        hard = _crews(kickoff, hardened=True)
+        rows.append([f"`{kickoff}`", f"{plain:.2f}", f"{hard:.2f}", f"{hard / plain:.2f}x"])
+    report.text(
+        f"At scale: wall time of {N_CREWS} crews (one agent, one task, one tool call each) "
+        f"sharing one tool that sleeps {TOOL_SECONDS * 1000:.0f} ms, scripted LLM. CrewAI "
+        "runs crews and tools on asyncio's default thread pool (min(32, cores + 4) "
+        "threads), which bounds both columns alike."
+    )
+    report.table(["kickoff", "plain (s)", "hardened (s)", "ratio"], rows)
+    return report
+
+
+if __name__ == "__main__":
+    run().save()
