@@ -1,0 +1,82 @@
+"""Broken: a CrewAI tool that keeps its connection and its last query on the instance.
+
+CrewAI gives every agent, task and thread the *same* tool instance. Two calls
+that overlap share one ``http.client`` connection (it can carry one request at a
+time) and overwrite each other's ``last_query``, so answers come back for the
+wrong query. Alone, every call works.
+
+    toolsafe doctor examples/broken/shared_session.py
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from crewai.tools import BaseTool
+from pydantic import BaseModel, Field, PrivateAttr
+
+
+class _Search(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: one connection serves many requests
+
+    def do_GET(self) -> None:
+        query = parse_qs(urlsplit(self.path).query).get("q", [""])[0]
+        time.sleep(0.005)  # a little upstream latency
+        body = json.dumps({"hits": [f"{query} #{n}" for n in range(1, 4)]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+_server: ThreadingHTTPServer | None = None
+_server_lock = threading.Lock()
+
+
+def _upstream() -> tuple[str, int]:
+    """Start the local search service once (127.0.0.1, a free port)."""
+    global _server
+    with _server_lock:
+        if _server is None:
+            _server = ThreadingHTTPServer(("127.0.0.1", 0), _Search)
+            _server.daemon_threads = True
+            threading.Thread(target=_server.serve_forever, daemon=True).start()
+        return "127.0.0.1", _server.server_address[1]
+
+
+class SearchInput(BaseModel):
+    query: str = Field(..., description="What to search for.")
+
+
+class WebSearchTool(BaseTool):
+    name: str = "web_search"
+    description: str = "Search the web and return the top hits."
+    args_schema: type[BaseModel] = SearchInput
+    last_query: str = ""
+    _conn: Any = PrivateAttr(default=None)
+
+    def __init__(self, **data: Any) -> None:
+        super().__init__(**data)
+        host, port = _upstream()
+        self._conn = http.client.HTTPConnection(host, port, timeout=5)  # one, for every call
+
+    def _run(self, query: str) -> str:
+        self.last_query = query  # every concurrent call writes here
+        self._conn.request("GET", "/search?" + urlencode({"q": self.last_query}))
+        response = self._conn.getresponse()
+        if response.status != 200:
+            raise RuntimeError(f"search failed: HTTP {response.status}")
+        hits = json.loads(response.read())["hits"]
+        return f"Results for {self.last_query!r}: " + "; ".join(hits)
+
+
+web_search = WebSearchTool()

@@ -1,0 +1,66 @@
+"""Fixed: every request has a timeout, and a stalled one is retried (twice at most).
+
+The local price service still stalls on every fourth request; the tool gives up
+on a stalled request after half a second and asks again, so the caller gets its
+answer in about a second at worst, and a clear TimeoutError if the service is down.
+
+    toolsafe doctor examples/fixed/http_no_timeout.py
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+_requests = itertools.count(1)
+_stalled: set[str] = set()
+
+
+class _Prices(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        sku = parse_qs(urlsplit(self.path).query).get("sku", [""])[0]
+        if next(_requests) % 4 == 0 and sku not in _stalled:
+            _stalled.add(sku)  # a transient stall: the same request asked again goes through
+            time.sleep(30)
+        body = f'{{"sku": "{sku}", "price": {sum(map(ord, sku)) % 100 + 0.99}}}'.encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+_server: ThreadingHTTPServer | None = None
+_server_lock = threading.Lock()
+
+
+def _upstream() -> str:
+    """Start the local price service once (127.0.0.1, a free port)."""
+    global _server
+    with _server_lock:
+        if _server is None:
+            _server = ThreadingHTTPServer(("127.0.0.1", 0), _Prices)
+            _server.daemon_threads = True
+            threading.Thread(target=_server.serve_forever, daemon=True).start()
+        return f"127.0.0.1:{_server.server_address[1]}"
+
+
+def get_price(sku: str) -> str:
+    """Look up the current price of a product by its SKU."""
+    url = f"http://{_upstream()}/price?" + urlencode({"sku": sku})
+    last: Exception | None = None
+    for _ in range(3):
+        try:
+            with urllib.request.urlopen(url, timeout=0.5) as response:
+                return response.read().decode()
+        except (TimeoutError, urllib.error.URLError) as exc:  # stalled or unreachable
+            last = exc
+    raise TimeoutError("the price service did not answer in 3 attempts") from last

@@ -1,0 +1,250 @@
+"""``toolsafe lint | stress | doctor``: find, with evidence, why tools fail at scale.
+
+Thin shell over ``toolsafe.doctor``: parse options, show progress, render, and
+return the exit code (0 clean, 1 problems found; usage errors raise UsageError).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+__all__ = ["register"]
+
+
+def _split_target(target: str) -> tuple[str, str | None]:
+    """``examples/x.py:my_tool`` -> (``examples/x.py``, ``my_tool``)."""
+    if ":" in target and not os.path.exists(target):
+        path, _, tool = target.rpartition(":")
+        if path and tool:
+            return path, tool
+    return target, None
+
+
+@contextlib.contextmanager
+def _progress(enabled: bool) -> Iterator[Callable[[str, str, int, int], None] | None]:
+    """A rich progress bar on stderr (only on a terminal), fed per stress call."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if not enabled or not console.is_terminal:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    bars: dict[str, Any] = {}
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[phase]}"),
+        console=console,
+        transient=True,
+    ) as progress:
+
+        def update(tool: str, phase: str, done: int, total: int) -> None:
+            if tool not in bars:
+                bars[tool] = progress.add_task(tool, total=total, phase=phase)
+            progress.update(bars[tool], completed=done, total=total, phase=phase)
+
+        yield update
+
+
+def _options(
+    calls: int,
+    concurrency: int,
+    distinct: int,
+    timeout: float,
+    max_seconds: float,
+    max_output_chars: int,
+    seed: int,
+    modes: list[str] | None,
+) -> Any:
+    from toolsafe.cli import UsageError
+    from toolsafe.doctor import StressOptions
+
+    chosen = tuple(modes or ("threads", "asyncio"))
+    unknown = sorted(set(chosen) - {"threads", "asyncio"})
+    if unknown:
+        raise UsageError(f"unknown --mode {', '.join(unknown)} (choose threads or asyncio)")
+    for name, value in (
+        ("--calls", calls),
+        ("--concurrency", concurrency),
+        ("--distinct", distinct),
+    ):
+        if value < 1:
+            raise UsageError(f"{name} must be at least 1")
+    if timeout <= 0 or max_seconds <= 0:
+        raise UsageError("--timeout and --max-seconds must be positive")
+    return StressOptions(
+        calls=calls,
+        concurrency=concurrency,
+        distinct=distinct,
+        timeout=timeout,
+        max_seconds=max_seconds,
+        max_output_chars=max_output_chars,
+        seed=seed,
+        modes=chosen,
+    )
+
+
+def _diagnose(target: str, *, stress: bool, options: Any, calls_file: Path | None) -> Any:
+    from toolsafe.cli import UsageError
+    from toolsafe.doctor import TargetNotFound, diagnose
+
+    path, only = _split_target(target)
+    if calls_file is not None and not calls_file.is_file():
+        raise UsageError(f"no such calls file: {calls_file}")
+    try:
+        with _progress(stress) as progress:
+            report = diagnose(
+                path,
+                options=options,
+                stress=stress,
+                only=only,
+                calls_file=calls_file,
+                progress=progress,
+            )
+    except TargetNotFound as exc:
+        raise UsageError(str(exc)) from None
+    except ValueError as exc:  # a bad calls file
+        raise UsageError(str(exc)) from None
+    if not report.tools and not report.import_problems:
+        what = f"no tool named '{only}'" if only else "no tools"
+        raise UsageError(f"{what} found in {path}")
+    return report
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def register(app: Any) -> None:
+    import typer
+
+    calls_opt = typer.Option(32, "--calls", help="Calls per concurrent phase.")
+    concurrency_opt = typer.Option(8, "--concurrency", "-c", help="Calls in flight at once.")
+    distinct_opt = typer.Option(8, "--distinct", help="Distinct argument sets per tool.")
+    timeout_opt = typer.Option(5.0, "--timeout", help="Seconds before a call counts as hung.")
+    budget_opt = typer.Option(30.0, "--max-seconds", help="Time budget per tool, in seconds.")
+    output_opt = typer.Option(
+        50_000, "--max-output-chars", help="Output budget: larger results are flagged."
+    )
+    seed_opt = typer.Option(0, "--seed", help="Seed for generated arguments.")
+    mode_opt = typer.Option(None, "--mode", help="threads and/or asyncio (default: both).")
+    calls_file_opt = typer.Option(
+        None, "--calls-file", help="JSONL of recorded calls ({'tool': ..., 'arguments': {...}})."
+    )
+    json_opt = typer.Option(False, "--json", help="Print JSON instead of the terminal report.")
+
+    def lint(
+        target: str = typer.Argument(..., help="A file, folder or importable module."),
+        as_json: bool = json_opt,
+    ) -> int:
+        """Static checks (nothing is imported or run): what will break at scale, and the fix."""
+        from toolsafe.doctor.report import print_findings, to_json
+
+        report = _diagnose(target, stress=False, options=None, calls_file=None)
+        findings = [f for tool in report.tools for f in tool.findings]
+        if as_json:
+            print(to_json(report))
+        else:
+            console = _console()
+            for problem in report.import_problems:
+                console.print(f"[yellow]skipped[/] {problem.path}: {problem.message}")
+            print_findings(console, findings)
+            shown = [f for f in findings if f.severity != "info"]
+            console.print(
+                f"\n{len(report.tools)} tools, {len(shown)} findings"
+                + (" · [bold red]problems found[/]" if shown else " · [green]clean[/]")
+            )
+        return 1 if report.problems_found else 0
+
+    def stress(
+        target: str = typer.Argument(..., help="MODULE[:TOOL], FILE[:TOOL] or a folder."),
+        calls: int = calls_opt,
+        concurrency: int = concurrency_opt,
+        distinct: int = distinct_opt,
+        timeout: float = timeout_opt,
+        max_seconds: float = budget_opt,
+        max_output_chars: int = output_opt,
+        seed: int = seed_opt,
+        mode: list[str] | None = mode_opt,
+        calls_file: Path | None = calls_file_opt,
+        as_json: bool = json_opt,
+    ) -> int:
+        """Run each tool serially, then concurrently, and report what changed."""
+        import json
+
+        from toolsafe.cli import UsageError
+        from toolsafe.doctor.report import print_stress
+
+        options = _options(
+            calls, concurrency, distinct, timeout, max_seconds, max_output_chars, seed, mode
+        )
+        report = _diagnose(target, stress=True, options=options, calls_file=calls_file)
+        stressed = [t for t in report.tools if t.stress is not None]
+        if not stressed:
+            why = {t.not_stressed for t in report.tools if t.not_stressed}
+            reasons = "; ".join(sorted(why | {p.message for p in report.import_problems}))
+            raise UsageError(f"no tool in {target} could be run: {reasons}")
+        problems = any(t.stress.problems for t in stressed if t.stress is not None)
+        if as_json:
+            data = [t.stress.to_dict() for t in stressed if t.stress is not None]
+            print(json.dumps({"tools": data, "problems_found": problems}, indent=2, default=str))
+        else:
+            console = _console()
+            for tool in report.tools:
+                console.print(f"\n[bold]{tool.name}[/] [dim]{tool.label} · {tool.location}[/]")
+                if tool.stress is not None:
+                    print_stress(console, tool.stress)
+                else:
+                    console.print(f"  [blue]not stressed:[/] {tool.not_stressed}")
+            console.print(
+                "\n[bold red]problems found[/]" if problems else "\n[green]no problems found[/]"
+            )
+        return 1 if problems else 0
+
+    def doctor(
+        target: str = typer.Argument(..., help="A file, folder or importable module."),
+        calls: int = calls_opt,
+        concurrency: int = concurrency_opt,
+        distinct: int = distinct_opt,
+        timeout: float = timeout_opt,
+        max_seconds: float = budget_opt,
+        max_output_chars: int = output_opt,
+        seed: int = seed_opt,
+        mode: list[str] | None = mode_opt,
+        calls_file: Path | None = calls_file_opt,
+        no_stress: bool = typer.Option(False, "--no-stress", help="Static checks only."),
+        as_json: bool = json_opt,
+        html_path: Path | None = typer.Option(
+            None, "--html", help="Also write an HTML report (with plots) to this file."
+        ),
+    ) -> int:
+        """Lint, stress and a verdict per tool: what breaks at scale, the evidence, the fix."""
+        from toolsafe.doctor.report import print_report, to_html, to_json
+
+        options = _options(
+            calls, concurrency, distinct, timeout, max_seconds, max_output_chars, seed, mode
+        )
+        report = _diagnose(target, stress=not no_stress, options=options, calls_file=calls_file)
+        if html_path is not None:
+            html_path.write_text(to_html(report), encoding="utf-8")
+        if as_json:
+            print(to_json(report))
+        else:
+            console = _console()
+            print_report(console, report)
+            if html_path is not None:
+                console.print(f"HTML report: {html_path}")
+        return int(report.exit_code)
+
+    app.command("lint")(lint)
+    app.command("stress")(stress)
+    app.command("doctor")(doctor)
