@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -214,4 +219,56 @@ def test_round_trip_with_the_sdk_client_and_a_scripted_model(runtime: toolsafe.R
     assert json.loads(first_results[1]["content"])["city"] == "Rome"
     assert model.requests[2]["messages"][4]["content"] == [
         {"type": "tool_result", "tool_use_id": "a3", "content": "customer c1"}
+    ]
+
+
+# --------------------------------------------------------------------------- docs and example
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_docs_page_runs() -> None:
+    """Every ```python block of docs/anthropic.md runs (in order); ```py blocks compile."""
+    text = (ROOT / "docs" / "anthropic.md").read_text()
+    for block in re.findall(r"```py\n(.*?)```", text, re.S):
+        compile(block, "docs/anthropic.md", "exec")
+    code = "\n".join(re.findall(r"```python\n(.*?)```", text, re.S))
+    code += "\nimport json\nprint(json.dumps(results))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    results = json.loads(out.stdout.splitlines()[-1])
+    assert results[0] == {
+        "type": "tool_result",
+        "tool_use_id": "toolu_1",
+        "content": '{"id":"c-1","name":"Ada"}',
+    }
+    assert results[1]["is_error"] is True
+    assert parse_tool_error(results[1]["content"]).type == "FileNotFoundError"  # type: ignore[union-attr]
+    assert "examples/anthropic_quickstart.py" in text
+
+
+def test_quickstart_example_runs_offline() -> None:
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL")
+    }
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-W",
+            "error::DeprecationWarning",
+            str(ROOT / "examples" / "anthropic_quickstart.py"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("tool toolu_1 (is_error): Error executing tool: ")
+    assert parse_tool_error(lines[0].split(": ", 1)[1]).type == "FileNotFoundError"  # type: ignore[union-attr]
+    assert lines[1:] == [
+        'tool toolu_2: {"id":"c-42","name":"Ada","plan":"pro"}',
+        "tool toolu_3: ticket T-1 opened for c-42: refund",
+        "model: Ada (c-42) now has ticket T-1.",
     ]

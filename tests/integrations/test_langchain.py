@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import re
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -488,3 +492,43 @@ def test_from_langchain_reads_a_json_schema_args_schema(runtime: toolsafe.Runtim
     bad = runtime.call("greet", {"who": 3})
     assert bad.error is not None and bad.error.type == "InvalidArguments"
     assert bad.error.details[0]["field"] == "who"
+
+
+# --------------------------------------------------------------------------- docs and example
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_docs_page_runs() -> None:
+    """Every ```python block of docs/langchain.md runs (in order); ```py blocks compile."""
+    text = (ROOT / "docs" / "langchain.md").read_text()
+    for block in re.findall(r"```py\n(.*?)```", text, re.S):
+        compile(block, "docs/langchain.md", "exec")
+    code = "\n".join(re.findall(r"```python\n(.*?)```", text, re.S))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [
+        '[{"customer":"c-42","status":"open","id":"A-1"}]',
+        "customer c-7",
+    ]
+    assert "examples/langchain_quickstart.py" in text
+
+
+def test_quickstart_example_runs() -> None:
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "langchain_quickstart.py")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == 'tool call_1 [success]: {"city":"Oslo","temp":21,"unit":"celsius"}'
+    kinds = [parse_tool_error(line.split(": ", 1)[1]) for line in lines[1:4]]
+    assert [(k.type, k.retryable) for k in kinds if k] == [
+        ("ConnectionResetError", True),
+        ("TimeoutError", True),
+        ("InvalidArguments", False),
+    ]
+    assert all("[error]" in line for line in lines[1:4])
+    assert lines[4].startswith("model: Oslo is at 21°C")

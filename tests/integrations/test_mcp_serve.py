@@ -221,3 +221,45 @@ def test_serve_help_names_the_transports() -> None:
         check=True,
     ).stdout
     assert "--http" in out and "--port" in out and "--host" in out
+
+
+# --------------------------------------------------------------------------- docs and example
+
+
+def test_docs_page_runs() -> None:
+    """Every ```python block of docs/mcp.md runs (in order); ```py blocks compile."""
+    text = (ROOT / "docs" / "mcp.md").read_text()
+    for block in re.findall(r"```py\n(.*?)```", text, re.S):
+        compile(block, "docs/mcp.md", "exec")
+    code = "\n".join(re.findall(r"```python\n(.*?)```", text, re.S))
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=_env()
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["5", "True InvalidArguments"]
+    assert "examples/mcp_server.py" in text
+
+
+async def test_example_server_over_stdio() -> None:
+    params = StdioServerParameters(
+        command=sys.executable, args=[str(ROOT / "examples" / "mcp_server.py")], env=_env()
+    )
+    with open(os.devnull, "w") as errlog:
+        async with (
+            stdio_client(params, errlog=errlog) as (read, write),
+            ClientSession(read, write, read_timeout_seconds=TIMEOUT) as session,
+        ):
+            await session.initialize()
+            tools = (await session.list_tools()).tools
+            assert [t.name for t in tools] == ["save_note", "read_note", "summarize"]
+            saved = await session.call_tool(
+                "save_note", {"title": "plan", "body": "ship it on friday"}
+            )
+            assert saved.content[0].text == "saved 'plan' (17 chars)"
+            summary = await session.call_tool("summarize", {"title": "plan", "max_words": 2})
+            assert summary.content[0].text == "ship it"
+            missing = await session.call_tool("read_note", {"title": "nope"})
+            assert missing.isError is True
+            assert missing.structuredContent is not None
+            assert missing.structuredContent["type"] == "NotFound"
+            assert missing.structuredContent["hint"] == "Existing titles: ['plan']"

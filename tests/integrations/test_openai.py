@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
 import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -378,11 +382,54 @@ async def test_responses_round_trip_with_the_async_sdk_client(runtime: toolsafe.
 
 
 def test_the_adapter_imports_no_sdk() -> None:
-    import subprocess
-
     code = (
         "import sys, toolsafe.integrations.openai, toolsafe.integrations.anthropic;"
         "print(sorted(m for m in ('openai', 'anthropic') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# --------------------------------------------------------------------------- docs and example
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _offline_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
+
+
+def test_docs_page_runs() -> None:
+    """Every ```python block of docs/openai.md runs (in order); ```py blocks compile."""
+    text = (ROOT / "docs" / "openai.md").read_text()
+    for block in re.findall(r"```py\n(.*?)```", text, re.S):
+        compile(block, "docs/openai.md", "exec")
+    code = "\n".join(re.findall(r"```python\n(.*?)```", text, re.S))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    first, second = out.stdout.splitlines()
+    assert first == (
+        "{'role': 'tool', 'tool_call_id': 'call_1', "
+        """'content': '{"city":"Paris","temp":21,"unit":"celsius"}'}"""
+    )
+    assert "'tool_call_id': 'call_2'" in second and '"type": "InvalidArguments"' in second
+    assert "examples/openai_quickstart.py" in text
+
+
+def test_quickstart_example_runs_offline() -> None:
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "openai_quickstart.py")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_offline_env(),
+    )
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == 'tool call_1: {"city":"Paris","temp":21,"unit":"celsius"}'
+    error = parse_tool_error(lines[1].split(": ", 1)[1])
+    assert error is not None and error.details[0]["field"] == "amount"
+    assert lines[2:] == [
+        "tool call_3: refunded 12.00 on A-17",
+        "model: Paris is 21°C and A-17 got 12.00 back.",
+    ]
