@@ -317,7 +317,11 @@ def _json_schema_problem(name: str, annotation: Any, *, where: str = "parameter"
 
 
 def clean_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
-    """Drop pydantic's titles (noise to a model) and keep everything else."""
+    """Drop pydantic's titles (noise to a model); say that objects are closed.
+
+    Validation rejects unknown keys in every object that declares properties
+    (unless it explicitly allows more), so the exported schema says so too.
+    """
 
     def walk(node: Any) -> Any:
         if isinstance(node, dict):
@@ -329,6 +333,8 @@ def clean_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
                     out[key] = {name: walk(sub) for name, sub in value.items()}
                 else:
                     out[key] = walk(value)
+            if isinstance(out.get("properties"), dict) and out["properties"]:
+                out.setdefault("additionalProperties", False)
             return out
         if isinstance(node, list):
             return [walk(v) for v in node]
