@@ -160,7 +160,7 @@ def register(app: Any) -> None:
             print_findings(console, findings)
             shown = [f for f in findings if f.severity != "info"]
             console.print(
-                f"\n{len(report.tools)} tools, {len(shown)} findings"
+                f"\n{len(report.tools)} tool(s), {len(shown)} finding(s)"
                 + (" · [bold red]problems found[/]" if shown else " · [green]clean[/]")
             )
         return 1 if report.problems_found else 0

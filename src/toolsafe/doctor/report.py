@@ -45,6 +45,10 @@ def _clip(text: str, limit: int = _EVIDENCE) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
 def _ms(value: float) -> str:
     if value >= 1000:
         return f"{value / 1000:.2f} s"
@@ -107,6 +111,7 @@ def print_stress(console: Console, result: StressResult) -> None:
             column,
             justify="left" if column in {"phase", "errors"} else "right",
             no_wrap=column != "errors",
+            overflow="fold",
         )
     for phase in result.phases:
         errors = ", ".join(f"{k}×{v}" for k, v in phase.errors.most_common()) or "-"
@@ -165,7 +170,7 @@ def print_report(console: Console, report: DoctorReport) -> None:
     from rich.markup import escape
 
     console.print(
-        f"[bold]toolsafe doctor[/] {escape(report.target)} · {len(report.tools)} tools",
+        f"[bold]toolsafe doctor[/] {escape(report.target)} · {_plural(len(report.tools), 'tool')}",
         highlight=False,
     )
     explained: set[str] = set()
@@ -190,7 +195,8 @@ def print_report(console: Console, report: DoctorReport) -> None:
         else "[bold green]no problems found[/] (exit 0)"
     )
     console.print(
-        f"{len(report.tools)} tools: {', '.join(parts)} · {report.elapsed_s:.1f} s · {outcome}",
+        f"{_plural(len(report.tools), 'tool')}: {', '.join(parts)} · {report.elapsed_s:.1f} s · "
+        f"{outcome}",
         highlight=False,
     )
 

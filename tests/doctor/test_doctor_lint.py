@@ -1,0 +1,326 @@
+"""Static rules: each fires on the bug it names, and stays quiet on the fixed code."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from toolsafe.doctor import RULES, lint, lint_source
+
+
+def rules(source: str) -> list[tuple[str, int, str]]:
+    """(rule, line, severity) of every finding in a snippet."""
+    found = lint_source(textwrap.dedent(source), "snippet.py")
+    return [(f.rule, f.line, f.severity) for f in found]
+
+
+def ids(source: str) -> set[str]:
+    return {r for r, _, sev in rules(source) if sev != "info"}
+
+
+def test_every_rule_has_why_and_fix() -> None:
+    for rule in RULES.values():
+        assert rule.severity in {"error", "warning", "info"}
+        assert len(rule.why) > 40 and len(rule.fix) > 20
+
+
+def test_state_written_on_instance_in_run_method_and_helpers() -> None:
+    source = """
+        from crewai.tools import BaseTool
+
+        class Search(BaseTool):
+            name: str = "search"
+            def _run(self, query: str) -> str:
+                self.last_query = query
+                self._remember(query)
+                return query
+            def _remember(self, query):
+                self.history.append(query)
+    """
+    found = rules(source)
+    assert ("TS101", 7, "error") in found
+    assert ("TS101", 11, "error") in found  # reached through self._remember()
+
+
+def test_state_under_a_lock_and_state_in_init_are_not_flagged() -> None:
+    source = """
+        import threading
+
+        class Counter:
+            def __init__(self):
+                self.lock = threading.Lock()
+                self.count = 0
+            def _run(self, step: int) -> int:
+                with self.lock:
+                    self.count += step
+                return step
+    """
+    assert ids(source) == set()
+
+
+def test_instance_state_is_info_when_toolsafe_copies_the_instance() -> None:
+    source = """
+        import toolsafe
+
+        class Search:
+            def _run(self, query: str) -> str:
+                self.last_query = query
+                return query
+
+        search = toolsafe.tool(Search())
+    """
+    assert rules(source) == [("TS101", 6, "info")]
+    shared = source.replace("toolsafe.tool(Search())", 'toolsafe.tool(Search(), isolation="shared")')
+    assert rules(shared) == [("TS101", 6, "error")]
+
+
+def test_module_globals_mutated_by_a_tool() -> None:
+    source = """
+        from collections import defaultdict
+        BUFFER = []
+        SEEN = defaultdict(int)
+        TOTAL = 0
+
+        def collect(line: str) -> str:
+            \"\"\"Collect a line.\"\"\"
+            global TOTAL
+            BUFFER.append(line)
+            SEEN[line] += 1
+            TOTAL = TOTAL + 1
+            return line
+    """
+    found = rules(source)
+    assert [r for r in found if r[0] == "TS102"] == [
+        ("TS102", 10, "error"),
+        ("TS102", 11, "error"),
+        ("TS102", 12, "error"),
+    ]
+
+
+def test_local_shadow_of_a_global_is_not_a_mutation() -> None:
+    source = """
+        BUFFER = []
+
+        def collect(line: str) -> str:
+            \"\"\"Collect a line.\"\"\"
+            BUFFER = []
+            BUFFER.append(line)
+            return "".join(BUFFER)
+    """
+    assert ids(source) == set()
+
+
+def test_shared_clients_files_and_db_cursors() -> None:
+    source = """
+        import sqlite3
+        import requests
+        from pydantic import Field
+
+        DB = sqlite3.connect("app.db", check_same_thread=False)
+        LOG = open("calls.log", "a")
+
+        class Fetch:
+            session: requests.Session = Field(default_factory=requests.Session)
+            def _run(self, url: str) -> str:
+                r = self.session.get(url, timeout=5)
+                r.raise_for_status()
+                DB.execute("insert into calls values (?)", (url,))
+                LOG.write(url)
+                return r.text
+    """
+    found = rules(source)
+    assert ("TS103", 10, "error") in found
+    assert ("TS402", 6, "error") in found
+    assert ("TS401", 7, "warning") in found
+
+
+def test_schema_and_signature_disagree() -> None:
+    source = """
+        from typing import Optional
+        from crewai.tools import BaseTool
+        from pydantic import BaseModel, Field
+
+        class Input(BaseModel):
+            text: str = Field(..., description="Text.")
+            lang: Optional[str]
+            limit: int = 10
+
+        class Translate(BaseTool):
+            args_schema: type[BaseModel] = Input
+            def _run(self, query: str, lang: str = "en", limit: int = 5) -> str:
+                return query
+    """
+    found = lint_source(textwrap.dedent(source), "snippet.py")
+    by_rule = {(f.rule, f.line): f for f in found}
+    assert "did you mean `query`" in by_rule[("TS201", 7)].message
+    assert "requires `query`" in by_rule[("TS201", 13)].message
+    assert ("TS203", 8) in by_rule  # Optional without a default is still required
+    assert by_rule[("TS202", 8)].severity == "warning"  # required in schema, default in code
+
+
+def test_optional_in_schema_but_required_in_code_is_an_error() -> None:
+    source = """
+        from pydantic import BaseModel
+
+        class Input(BaseModel):
+            query: str = ""
+
+        class Search:
+            args_schema = Input
+            def _run(self, query: str) -> str:
+                return query
+    """
+    assert rules(source) == [("TS202", 5, "error")]
+
+
+@pytest.mark.parametrize(
+    ("call", "flagged"),
+    [
+        ("requests.get(url)", True),
+        ("requests.get(url, timeout=5)", False),
+        ("requests.request('GET', url, **options)", False),
+        ("urllib.request.urlopen(url)", True),
+        ("urllib.request.urlopen(url, None, 5)", False),
+        ("httpx.get(url, timeout=None)", True),
+        ("httpx.get(url)", False),  # httpx has a 5 s default
+        ("http.client.HTTPConnection('example.com')", True),
+        ("socket.create_connection(('example.com', 80))", True),
+    ],
+)
+def test_network_calls_without_timeout(call: str, flagged: bool) -> None:
+    source = f"""
+        import http.client, socket, urllib.request
+        import httpx, requests
+
+        def fetch(url: str, options: dict) -> str:
+            \"\"\"Fetch a URL.\"\"\"
+            response = {call}
+            return str(response.status_code)
+    """
+    assert ("TS301" in ids(source)) is flagged
+
+
+def test_session_without_timeout_and_unchecked_status() -> None:
+    source = """
+        import requests
+
+        def fetch(url: str) -> str:
+            \"\"\"Fetch a URL.\"\"\"
+            with requests.Session() as s:
+                r = s.get(url)
+            return r.text
+    """
+    assert [r[0] for r in rules(source)] == ["TS301", "TS302"]
+
+
+def test_swallowed_exceptions() -> None:
+    source = """
+        import logging
+
+        def read(path: str) -> str:
+            \"\"\"Read a file.\"\"\"
+            try:
+                return open(path).read()
+            except Exception:
+                logging.exception("failed")
+                return "Error"
+
+        def parse(text: str) -> int:
+            \"\"\"Parse a number.\"\"\"
+            try:
+                return int(text)
+            except:
+                raise
+
+        def safe(text: str) -> int:
+            \"\"\"Parse, or a clear error.\"\"\"
+            try:
+                return int(text)
+            except ValueError:
+                return 0
+    """
+    assert rules(source) == [("TS303", 8, "error"), ("TS303", 16, "error")]
+
+
+def test_ignore_comments() -> None:
+    source = """
+        BUFFER = []
+
+        def collect(line: str) -> str:
+            \"\"\"Collect a line.\"\"\"
+            BUFFER.append(line)  # toolsafe: ignore[TS102]
+            return line
+    """
+    assert ids(source) == set()
+    other = source.replace("ignore[TS102]", "ignore[TS301]")
+    assert ids(other) == {"TS102"}
+
+
+def test_non_tools_are_not_linted() -> None:
+    source = """
+        BUFFER = []
+
+        def _helper(line):
+            BUFFER.append(line)
+
+        def main() -> None:
+            \"\"\"Entry point.\"\"\"
+            BUFFER.append("x")
+
+        class Thread:
+            def run(self):
+                self.done = True
+    """
+    assert rules(source) == []
+
+
+def test_tools_are_found_by_syntax_for_every_framework(tmp_path) -> None:
+    (tmp_path / "tools.py").write_text(
+        textwrap.dedent(
+            """
+            from crewai.tools import BaseTool, tool as crew_tool
+            from langchain_core.tools import StructuredTool, tool
+            import toolsafe
+
+            class CrewSearch(BaseTool):
+                name: str = "crew_search"
+                def _run(self, q: str) -> str:
+                    return q
+
+            @crew_tool("Crew Lookup")
+            def crew_lookup(q: str) -> str:
+                \"\"\"Lookup.\"\"\"
+                return q
+
+            @tool
+            def lc_search(q: str) -> str:
+                \"\"\"Search.\"\"\"
+                return q
+
+            def lc_plain(q: str) -> str:
+                return q
+
+            lc_structured = StructuredTool.from_function(func=lc_plain, name="structured")
+
+            @toolsafe.tool(timeout=3)
+            def safe_search(q: str) -> str:
+                \"\"\"Search.\"\"\"
+                return q
+
+            def plain(q: str) -> str:
+                \"\"\"A plain typed function with a docstring.\"\"\"
+                return q
+            """
+        )
+    )
+    sites, _ = lint(str(tmp_path))
+    found = {(s.name, s.framework) for s in sites}
+    assert found == {
+        ("crew_search", "crewai"),
+        ("Crew Lookup", "crewai"),
+        ("lc_search", "langchain"),
+        ("structured", "langchain"),
+        ("safe_search", "toolsafe"),
+        ("plain", None),
+    }
