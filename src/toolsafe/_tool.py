@@ -130,7 +130,7 @@ class Tool:
         self.strict_json_schema, self.strict_compatible = strict_schema(self.json_schema)
         self._field_names = tuple((info.alias or name) for name, info in model.model_fields.items())
         self._null_plan = compile_null_plan(self.json_schema)
-        self._forbid_extra = not _allows_extra(self.json_schema)
+        self._forbid_extra = _extra_override(base)
         # Fast path: a function whose parameters are exactly the model's fields.
         self._plain_kwargs = instance is None and (
             signature is None
@@ -624,23 +624,33 @@ def _optional_not_nullable(schema: Mapping[str, Any]) -> list[str]:
     return sorted(plan.drop) if plan is not None else []
 
 
-def _allows_extra(schema: Mapping[str, Any]) -> bool:
-    """True when some object in the schema declares properties and also admits others.
+def _extra_override(schema: Mapping[str, Any]) -> bool:
+    """Whether validation must pass ``extra="forbid"`` to reject unknown keys everywhere.
 
-    Then the user asked for open objects (pydantic ``extra="allow"``) and validation
-    must not override it; otherwise unknown keys are rejected at every level.
+    ``schema`` is the model's own JSON Schema. A nested model left at pydantic's
+    default (``extra="ignore"``, no ``additionalProperties``) would drop unknown
+    keys silently: override it. Not needed when every object already forbids
+    them (the override costs time on every call), and never done when some
+    object explicitly allows more (the user asked for open objects).
     """
+    lenient = False
 
     def walk(node: Any) -> bool:
+        nonlocal lenient
         if isinstance(node, dict):
-            if "properties" in node and node.get("additionalProperties") not in (None, False):
-                return True
+            if "properties" in node:
+                extra = node.get("additionalProperties")
+                if extra is None:
+                    lenient = True
+                elif extra is not False:
+                    return True
             return any(walk(v) for v in node.values())
         if isinstance(node, list):
             return any(walk(v) for v in node)
         return False
 
-    return walk(schema)
+    explicitly_open = walk(schema)
+    return lenient and not explicitly_open
 
 
 def _dumps(data: Any) -> str:
