@@ -4,9 +4,11 @@ Validate, isolate, limit, time out, retry what is retryable, trim, record, and
 always answer with a result or a structured error.
 """
 
+from toolsafe._budget import TRIM_MARKER, OutputBudget, trim_output
 from toolsafe._call import CallContext, Outcome, ToolCall
 from toolsafe._clock import Clock, FakeClock, SystemClock
 from toolsafe._runtime import Runtime
+from toolsafe._tokens import ApproxTokenCounter, TokenCounter
 from toolsafe._tool import Tool, ToolOptions, tool
 from toolsafe.errors import (
     ERROR_PREFIX,
@@ -24,20 +26,32 @@ from toolsafe.errors import (
     register_classifier,
     unregister_classifier,
 )
+from toolsafe.observe.metrics import Metrics
+from toolsafe.observe.otel import OTel
+from toolsafe.observe.recorder import JsonlRecorder
+from toolsafe.observe.redact import Redactor
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ERROR_PREFIX",
+    "TRIM_MARKER",
+    "ApproxTokenCounter",
     "CallContext",
     "Classification",
     "Clock",
     "ConfigurationError",
     "FakeClock",
     "InvalidArguments",
+    "JsonlRecorder",
+    "Metrics",
+    "OTel",
     "Outcome",
+    "OutputBudget",
+    "Redactor",
     "Runtime",
     "SystemClock",
+    "TokenCounter",
     "Tool",
     "ToolCall",
     "ToolCallError",
@@ -52,5 +66,6 @@ __all__ = [
     "parse_tool_error",
     "register_classifier",
     "tool",
+    "trim_output",
     "unregister_classifier",
 ]

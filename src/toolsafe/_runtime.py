@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from toolsafe._budget import apply_budget
 from toolsafe._call import CallContext, Outcome, ToolCall, new_call_id
 from toolsafe._clock import Clock, SystemClock
 from toolsafe._serialize import serialize_result
@@ -30,6 +31,7 @@ from toolsafe.errors import (
     UnknownTool,
 )
 from toolsafe.observe import events as ev
+from toolsafe.observe._hub import Observability, bind_listener
 from toolsafe.observe._log import logger
 from toolsafe.policies import build_policies
 from toolsafe.policies._base import Handler, Policy, Result
@@ -80,11 +82,22 @@ class Runtime:
         max_abandoned_threads: int | None = None,
         serial: bool | None = None,
         include_traceback: bool = False,
+        redact: Any = True,
+        otel: Any = None,
+        token_counter: Any = None,
         **defaults: Any,
     ) -> None:
         self.defaults = ToolOptions().merged(**defaults) if defaults else ToolOptions()
         self.clock: Clock = clock or SystemClock()
         self.listeners: list[ev.Listener] = list(listeners)
+        # Observability (docs/observability.md): redaction rules for everything written
+        # and for model-facing errors, token counting, metrics, call log, tracing.
+        self._observe = Observability(redact=redact, otel=otel, token_counter=token_counter)
+        self.redactor = self._observe.redactor
+        self.token_counter = self._observe.token_counter
+        self.metrics = self._observe.metrics
+        for listener in self.listeners:
+            bind_listener(listener, self)
         self.max_concurrency = max_concurrency
         self.serial = _env_flag("TOOLSAFE_SERIAL") if serial is None else serial
         self.include_traceback = include_traceback
@@ -281,6 +294,12 @@ class Runtime:
     ) -> Outcome:
         """Run one call; always returns an Outcome (result or ToolError)."""
         call_id = call_id or new_call_id()
+        tracing = self._observe.tracing
+        if tracing is not None and tracing.ready(self.listeners):
+            return await tracing.run_call(self, name, arguments, call_id)  # span around _acall
+        return await self._acall(name, arguments, call_id)
+
+    async def _acall(self, name: str, arguments: Any, call_id: str) -> Outcome:
         clock = self.clock
         started = clock.now()
         listeners = self.listeners
@@ -294,7 +313,8 @@ class Runtime:
             )
             outcome = Outcome.failure(call_id, name, error)
             if listeners:
-                ev.emit(listeners, ev.CallFailed(call_id, name, clock.now(), outcome))
+                ev.emit(listeners, ev.CallFailed(call_id, name, clock.now(), outcome, arguments))
+            self._observe.finished(outcome, arguments, count=False)
             return outcome
         tool = entry.tool
         if listeners:
@@ -303,7 +323,7 @@ class Runtime:
             args, repairs = tool.validate_with_repairs(arguments)
         except InvalidArguments as exc:
             error = ToolError.from_exception(exc, tool=tool.name, call_id=call_id)
-            return self._finish(call_id, tool, Result(error=error), started, 0)
+            return await self._finish(call_id, tool, Result(error=error), started, 0, arguments)
         if repairs:
             logger.warning(
                 "tool %s: repaired malformed arguments: %s", tool.name, "; ".join(repairs)
@@ -329,12 +349,17 @@ class Runtime:
         except BaseException as exc:  # a policy bug must still end in an Outcome
             logger.exception("toolsafe pipeline error in tool %s", tool.name)
             result = Result(error=ToolError.from_exception(exc, tool=tool.name, call_id=call_id))
-        return self._finish(call_id, tool, result, started, ctx.attempt)
+        return await self._finish(call_id, tool, result, started, ctx.attempt, arguments)
 
-    def _finish(
-        self, call_id: str, tool: Tool, result: Result, started: float, attempts: int
+    async def _finish(
+        self,
+        call_id: str,
+        tool: Tool,
+        result: Result,
+        started: float,
+        attempts: int,
+        arguments: Any = None,
     ) -> Outcome:
-        elapsed_ms = round((self.clock.now() - started) * 1000.0, 3)
         if result.error is None:
             try:
                 text = serialize_result(result.value)
@@ -352,30 +377,41 @@ class Runtime:
                     error=ToolError.from_exception(failure, tool=tool.name, call_id=call_id)
                 )
             else:
+                fitted = await apply_budget(self, tool, text)  # output budget (_budget.py)
                 outcome = Outcome(
                     call_id=call_id,
                     tool=tool.name,
                     ok=True,
                     value=result.value,
-                    text=text,
+                    text=text if fitted is None else fitted.text,
                     attempts=attempts,
-                    elapsed_ms=elapsed_ms,
+                    elapsed_ms=round((self.clock.now() - started) * 1000.0, 3),
+                    full_text=None if fitted is None else text,
+                    trimmed=fitted is not None and fitted.trimmed,
                 )
                 if self.listeners:
                     ev.emit(
                         self.listeners,
-                        ev.CallFinished(call_id, tool.name, self.clock.now(), outcome),
+                        ev.CallFinished(call_id, tool.name, self.clock.now(), outcome, arguments),
                     )
+                self._observe.finished(outcome, arguments)
                 return outcome
         assert result.error is not None
-        error = result.error.with_(
-            tool=tool.name, call_id=call_id, attempts=attempts, elapsed_ms=elapsed_ms
+        elapsed_ms = round((self.clock.now() - started) * 1000.0, 3)
+        error = self.redactor.error(  # what the model sees carries no secrets
+            result.error.with_(
+                tool=tool.name, call_id=call_id, attempts=attempts, elapsed_ms=elapsed_ms
+            )
         )
         outcome = Outcome.failure(
             call_id, tool.name, error, attempts=attempts, elapsed_ms=elapsed_ms
         )
         if self.listeners:
-            ev.emit(self.listeners, ev.CallFailed(call_id, tool.name, self.clock.now(), outcome))
+            ev.emit(
+                self.listeners,
+                ev.CallFailed(call_id, tool.name, self.clock.now(), outcome, arguments),
+            )
+        self._observe.finished(outcome, arguments)
         return outcome
 
     async def acall_many(
@@ -427,6 +463,7 @@ class Runtime:
     def add_listener(self, listener: ev.Listener) -> None:
         """Add a listener. Tools registered earlier see it too (the list is shared)."""
         self.listeners.append(listener)
+        bind_listener(listener, self)
 
     def _pool_event(self, kind: str, detail: dict[str, Any]) -> None:
         if kind == "abandon_cap_reached":

@@ -69,6 +69,8 @@ class CallFinished(Event):
     """The call ended with a result."""
 
     outcome: Outcome | None = None
+    #: The arguments as the caller gave them (raw: dict or JSON text), for recorders.
+    arguments: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +78,8 @@ class CallFailed(Event):
     """The call ended with a ToolError (``outcome.error``)."""
 
     outcome: Outcome | None = None
+    #: The arguments as the caller gave them (raw: dict or JSON text), for recorders.
+    arguments: Any = None
 
 
 @dataclass(frozen=True, slots=True)
