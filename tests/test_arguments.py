@@ -9,7 +9,8 @@ from typing import Any, Literal
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
+from typing_extensions import TypedDict
 
 import toolsafe
 from toolsafe import InvalidArguments, Tool
@@ -176,6 +177,44 @@ def test_arguments_as_json_text_and_bytes() -> None:
     assert search.validate(bytearray(b'{"query": "q"}'))["query"] == "q"
     for blank in ("", "  \n"):  # blank text means no arguments; query is required
         assert [d["field"] for d in rejected(search, blank).details] == ["query"]
+
+
+def test_any_mapping_is_accepted() -> None:
+    from types import MappingProxyType
+
+    assert search.validate(MappingProxyType({"query": "q"}))["query"] == "q"
+
+
+class OpenMeta(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    source: str
+
+
+class Point(TypedDict):
+    x: int
+    y: int
+
+
+@toolsafe.tool
+def annotate(meta: OpenMeta) -> str:
+    return meta.source
+
+
+@toolsafe.tool
+def plot(point: Point) -> str:
+    return "ok"
+
+
+def test_a_model_that_allows_extra_keys_keeps_them() -> None:
+    assert annotate.validate({"meta": {"source": "s", "page": 3}})["meta"].page == 3
+    assert annotate.to_openai()["function"]["strict"] is False
+
+
+def test_typed_dicts_reject_unknown_keys_too() -> None:
+    assert plot.validate({"point": {"x": 1, "y": 2}}) == {"point": {"x": 1, "y": 2}}
+    exc = rejected(plot, {"point": {"x": 1, "y": 2, "z": 3}})
+    assert exc.details[0]["field"] == "point.z"
+    assert exc.details[0]["expected"] == "no such field (allowed: x, y)"
 
 
 def test_non_object_arguments() -> None:

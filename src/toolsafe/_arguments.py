@@ -9,6 +9,7 @@ reports what it changed.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from toolsafe._validation import build_invalid, json_type_name
@@ -64,6 +65,8 @@ def parse_arguments(
         return {}, []
     if isinstance(raw, dict):
         return raw, []
+    if isinstance(raw, Mapping):
+        return dict(raw), []
     if isinstance(raw, (bytes, bytearray)):
         raw = raw.decode("utf-8", errors="replace")
     if isinstance(raw, str):
