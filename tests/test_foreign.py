@@ -199,6 +199,21 @@ def test_optional_markers_and_undeclared_required_names() -> None:
     assert fields_of(info.value) == ["pop.adults"]
 
 
+def test_meta_keywords_and_upper_case_types() -> None:
+    schema = normalize_schema(
+        {
+            "$schema": "http://json-schema.org/draft-07/schema#",
+            "type": "OBJECT",
+            "properties": {"q": {"type": "STRING"}},
+        }
+    )
+    assert schema == {
+        "type": "object",
+        "properties": {"q": {"type": "string"}},
+        "additionalProperties": False,
+    }
+
+
 def test_openapi_nullable_is_honoured() -> None:
     schema = normalize_schema(
         {"type": "object", "properties": {"x": {"type": "string", "nullable": True}}}
@@ -422,6 +437,27 @@ def test_dotted_names_export_valid_names_and_map_back() -> None:
     assert bad.error is not None
     assert bad.error.type == "InvalidArguments"
     assert bad.error.details[0]["field"] == "number"
+
+
+async def test_dotted_names_map_back_on_the_async_path_too() -> None:
+    async def hypot(x: float, y: float) -> float:
+        return float((x * x + y * y) ** 0.5)
+
+    definition = {
+        "name": "math.hypot",
+        "parameters": {
+            "type": "dict",
+            "properties": {"x": {"type": "float"}, "y": {"type": "float"}},
+            "required": ["x", "y"],
+        },
+    }
+    runtime = Runtime([Tool.from_schema(definition, hypot)])
+    outcome = await runtime.acall("math_hypot", '{"x": 3, "y": 4}')
+    assert outcome.ok, outcome.text
+    assert outcome.value == 5.0
+    assert outcome.text == "5.0"
+    bad = await runtime.acall("math_hypot", {"x": 3})
+    assert bad.error is not None and bad.error.details[0]["field"] == "y"
 
 
 def test_a_schema_only_tool_validates_but_cannot_run() -> None:

@@ -107,6 +107,8 @@ def normalize_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
     root = _normalize(schema)
     if not isinstance(root, dict):
         root = {}
+    for key in ("$schema", "$id"):  # MCP servers often add them; model APIs reject them
+        root.pop(key, None)
     if "type" not in root and "properties" not in root and "$ref" not in root:
         root["type"] = "object"
     if root.get("type") == "object":
