@@ -329,9 +329,32 @@ def test_one_usage_per_call_and_max_usage_count_respected() -> None:
     Counted.fail_with = ConnectionError("down")
     assert isinstance(hardened.run(doc="2"), ToolFailure)
     spent = hardened.run(doc="3")
-    assert isinstance(spent, ToolFailure) and "usage limit of 2" in spent.message
+    assert isinstance(spent, ToolFailure)
+    error = parse_tool_error(spent.message)
+    assert error is not None
+    assert (error.type, error.retryable) == ("UsageLimitExceeded", False)
+    assert "usage limit of 2" in error.message
     assert hardened.current_usage_count == 2
     assert Counted.runs == ["1", "2"]
+
+
+class SlackPost(BaseTool):
+    """Declares its own failure the CrewAI way: returns a ToolFailure (HTTP 200, ok=false)."""
+
+    name: str = "post"
+    description: str = "Post a message to a channel."
+
+    def _run(self, channel: str) -> Any:
+        return ToolFailure(message=f"no channel {channel}", code="channel_not_found")
+
+
+def test_a_tool_failure_the_tool_returns_becomes_the_structured_error() -> None:
+    result = harden(SlackPost()).run(channel="ops")
+    assert isinstance(result, ToolFailure) and result.retryable is False
+    error = parse_tool_error(result.message)
+    assert error is not None
+    assert (error.type, error.message, error.retryable) == ("ToolFailure", "no channel ops", False)
+    assert error.details == {"reason": "tool_reported", "code": "channel_not_found"}
 
 
 # --------------------------------------------------------------------------- real crews

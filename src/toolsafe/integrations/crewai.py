@@ -49,10 +49,11 @@ except ImportError as exc:  # pragma: no cover - exercised in a test with crewai
 
 from pydantic import BaseModel, PrivateAttr
 
-from toolsafe._call import CallContext, Outcome
+from toolsafe._call import CallContext, Outcome, new_call_id
 from toolsafe._runtime import Runtime
 from toolsafe._tool import Tool, ToolOptions, _is_not_implemented, _strict_subclass, as_tool
-from toolsafe.errors import ConfigurationError, parse_tool_error
+from toolsafe.errors import ConfigurationError, ToolError, parse_tool_error
+from toolsafe.errors import ToolFailure as _ToolsafeFailure
 
 try:  # CrewAI >= 1.15.9
     from crewai.tools.tool_failure import ToolFailure as _CrewAIToolFailure
@@ -174,18 +175,7 @@ class HardenedTool(BaseTool):
         """The result CrewAI shows the model: the text, or a ToolFailure carrying the error line."""
         if outcome.ok or outcome.error is None:
             return outcome.text
-        if _CrewAIToolFailure is None:
-            return outcome.text
-        error = outcome.error
-        reason = (
-            _Reason.INVALID_INPUT if error.type == "InvalidArguments" else _Reason.TOOL_REPORTED
-        )
-        return _CrewAIToolFailure(
-            message=outcome.text,
-            reason=reason,
-            retryable=error.retryable,
-            details=json.loads(json.dumps(error.to_dict(), default=repr)),
-        )
+        return _failure(outcome.error)
 
     def _execute(self, arguments: Any) -> Any:
         try:
@@ -200,9 +190,6 @@ class HardenedTool(BaseTool):
             return self._answer(self._crash(exc))
 
     def _crash(self, exc: Exception) -> Outcome:
-        from toolsafe._call import new_call_id
-        from toolsafe.errors import ToolError
-
         error = ToolError.from_exception(exc, tool=self._target, call_id=new_call_id())
         return Outcome.failure(error.call_id or "", self._target, error)
 
@@ -260,14 +247,26 @@ class HardenedTool(BaseTool):
         """Count one usage per model call, as CrewAI's own ``run`` does (None: go ahead)."""
         claim = getattr(self, "_claim_usage", None)
         if callable(claim):
-            return claim()
-        if self.max_usage_count is not None and self.current_usage_count >= self.max_usage_count:
-            return (
+            spent = claim()
+            if spent is None:
+                return None
+            message = str(getattr(spent, "message", spent))
+        elif self.max_usage_count is None or self.current_usage_count < self.max_usage_count:
+            self.current_usage_count += 1
+            return None
+        else:
+            message = (
                 f"Tool '{self.name}' has reached its usage limit of "
                 f"{self.max_usage_count} times and cannot be used anymore."
             )
-        self.current_usage_count += 1
-        return None
+        error = ToolError(
+            type="UsageLimitExceeded",
+            message=message,
+            retryable=False,
+            tool=self._target or self.name,
+            hint=f"Do not call '{self.name}' again; answer with what you have.",
+        )
+        return _failure(error, usage_limit=True)
 
     def __deepcopy__(self, memo: dict[int, Any] | None = None) -> HardenedTool:
         # The runtime (locks, threads) is shared by design; fields are copied as usual.
@@ -314,15 +313,49 @@ class _CrewAIBody(Tool):
     def bind(self, arguments: Mapping[str, Any], ctx: CallContext | None) -> Callable[[], Any]:
         inner = super().bind({k: _plain(v) for k, v in arguments.items()}, ctx)
         if self.is_async:
-            return inner
+
+            async def arun() -> Any:
+                return _declared(await inner())
+
+            return arun
 
         def run() -> Any:
             result = inner()
             if inspect.iscoroutine(result):
-                return asyncio.run(result)  # a worker thread: no loop is running here
-            return result
+                result = asyncio.run(result)  # a worker thread: no loop is running here
+            return _declared(result)
 
         return run
+
+
+def _declared(result: Any) -> Any:
+    """A ``ToolFailure`` a CrewAI tool returned becomes toolsafe's: classified, maybe retried."""
+    if _CrewAIToolFailure is None or not isinstance(result, _CrewAIToolFailure):
+        return result
+    details = {"reason": str(result.reason.value), **({"code": result.code} if result.code else {})}
+    raise _ToolsafeFailure(
+        result.message,
+        retryable=result.retryable,
+        details={**details, **result.details} if result.details else details,
+    )
+
+
+def _failure(error: ToolError, *, usage_limit: bool = False) -> Any:
+    """CrewAI's ``ToolFailure`` carrying the structured error line (the line itself without it)."""
+    if _CrewAIToolFailure is None:
+        return error.to_text()
+    if usage_limit:
+        reason = _Reason.USAGE_LIMIT
+    elif error.type == "InvalidArguments":
+        reason = _Reason.INVALID_INPUT
+    else:
+        reason = _Reason.TOOL_REPORTED
+    return _CrewAIToolFailure(
+        message=error.to_text(),
+        reason=reason,
+        retryable=error.retryable,
+        details=json.loads(json.dumps(error.to_dict(), default=repr)),
+    )
 
 
 def _plain(value: Any) -> Any:
