@@ -4,6 +4,7 @@ Validate, isolate, limit, time out, retry what is retryable, trim, record, and
 always answer with a result or a structured error.
 """
 
+from toolsafe import testing
 from toolsafe._budget import TRIM_MARKER, OutputBudget, trim_output
 from toolsafe._call import CallContext, Outcome, ToolCall
 from toolsafe._clock import Clock, FakeClock, SystemClock
@@ -30,6 +31,9 @@ from toolsafe.observe.metrics import Metrics
 from toolsafe.observe.otel import OTel
 from toolsafe.observe.recorder import JsonlRecorder
 from toolsafe.observe.redact import Redactor
+from toolsafe.policies import Breaker, Cache, Rate, Retry
+from toolsafe.policies.rejections import is_rejection
+from toolsafe.stores import MemoryStore, Store
 
 __version__ = "0.1.0"
 
@@ -37,6 +41,8 @@ __all__ = [
     "ERROR_PREFIX",
     "TRIM_MARKER",
     "ApproxTokenCounter",
+    "Breaker",
+    "Cache",
     "CallContext",
     "Classification",
     "Clock",
@@ -44,12 +50,16 @@ __all__ = [
     "FakeClock",
     "InvalidArguments",
     "JsonlRecorder",
+    "MemoryStore",
     "Metrics",
     "OTel",
     "Outcome",
     "OutputBudget",
+    "Rate",
     "Redactor",
+    "Retry",
     "Runtime",
+    "Store",
     "SystemClock",
     "TokenCounter",
     "Tool",
@@ -63,8 +73,10 @@ __all__ = [
     "__version__",
     "classify",
     "format_tool_error",
+    "is_rejection",
     "parse_tool_error",
     "register_classifier",
+    "testing",
     "tool",
     "trim_output",
     "unregister_classifier",

@@ -33,8 +33,9 @@ from toolsafe.errors import (
 from toolsafe.observe import events as ev
 from toolsafe.observe._hub import Observability, bind_listener
 from toolsafe.observe._log import logger
-from toolsafe.policies import build_policies
+from toolsafe.policies import build_policies, policy_problems
 from toolsafe.policies._base import Handler, Policy, Result
+from toolsafe.stores._base import Store
 
 __all__ = ["DEFAULT_TIMEOUT", "Runtime"]
 
@@ -77,6 +78,7 @@ class Runtime:
         listeners: Sequence[ev.Listener] = (),
         clock: Clock | None = None,
         max_concurrency: int | None = None,
+        max_in_flight: int | None = None,
         sync_workers: int | None = None,
         sync_share: int | None = None,
         max_abandoned_threads: int | None = None,
@@ -101,7 +103,13 @@ class Runtime:
         self.max_concurrency = max_concurrency
         self.serial = _env_flag("TOOLSAFE_SERIAL") if serial is None else serial
         self.include_traceback = include_traceback
-        self.store = store
+        #: Attempts of all tools in flight at once (a global bulkhead; None: no limit).
+        self.max_in_flight = max_in_flight
+        if store is None:
+            from toolsafe.stores.memory import MemoryStore
+
+            store = MemoryStore(clock=self.clock)
+        self.store: Store = store
         self.backend = self._make_backend(
             backend,
             sync_workers=sync_workers,
@@ -179,6 +187,7 @@ class Runtime:
                 f"its exported name '{tool.export_name}' clashes with tool "
                 f"'{exported[tool.export_name]}'"
             )
+        problems.extend(policy_problems(tool, self, pending))
         problems.extend(self.backend.check(tool))
         return problems
 
@@ -485,6 +494,16 @@ class Runtime:
                 self.listeners,
                 ev.PoolEvent("", str(detail.get("key", "")), time.monotonic(), kind, dict(detail)),
             )
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for metrics: the backend's workers (busy, stuck and abandoned threads,
+        killed and replaced processes) and the store's slots, breakers and cache."""
+        backend_stats = getattr(self.backend, "stats", None)
+        return {
+            "tools": len(self._entries),
+            "backend": {"name": self.backend.name, **(backend_stats() if backend_stats else {})},
+            "store": self.store.stats(),
+        }
 
     def close(self) -> None:
         """Release worker threads and loops. Stuck threads end when their calls return."""

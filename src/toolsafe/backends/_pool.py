@@ -36,7 +36,17 @@ Done = Callable[["WorkItem"], None]
 class WorkItem:
     """One unit of work; ``on_done`` is called in the worker thread when it ends."""
 
-    __slots__ = ("abandoned", "context", "error", "fn", "key", "on_done", "state", "value")
+    __slots__ = (
+        "abandoned",
+        "after",
+        "context",
+        "error",
+        "fn",
+        "key",
+        "on_done",
+        "state",
+        "value",
+    )
 
     def __init__(self, fn: Callable[[], Any], key: str, on_done: Done) -> None:
         self.fn = fn
@@ -45,6 +55,8 @@ class WorkItem:
         self.context = contextvars.copy_context()
         self.state = _QUEUED
         self.abandoned = False
+        #: Callbacks run once the body has returned (see ``WorkerPool.when_done``).
+        self.after: list[Callable[[], None]] | None = None
         self.value: Any = None
         self.error: BaseException | None = None
 
@@ -155,6 +167,21 @@ class WorkerPool:
             self._notify(*cap)
         return True
 
+    def when_done(self, item: WorkItem, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once ``item``'s body has returned (now, if it already has).
+
+        For resources held on behalf of an abandoned body, such as a concurrency
+        slot: they are freed when the stuck thread really comes back. An item that is
+        not running (done, or cancelled before it started) gets its callback at once.
+        """
+        with self._cond:
+            if item.state == _RUNNING:
+                if item.after is None:
+                    item.after = []
+                item.after.append(callback)
+                return
+        callback()
+
     def stats(self) -> PoolStats:
         with self._cond:
             return PoolStats(
@@ -236,6 +263,7 @@ class WorkerPool:
                 item.error = exc
             with cond:
                 item.state = _DONE
+                after, item.after = item.after, None
                 self._busy -= 1
                 if item.abandoned:
                     self._stuck -= 1
@@ -248,6 +276,12 @@ class WorkerPool:
                 item.on_done(item)
             except BaseException:
                 pass
+            if after:
+                for callback in after:
+                    try:
+                        callback()
+                    except BaseException:
+                        pass
             item.fn = _noop  # drop references held by the closure
             if retire:
                 return

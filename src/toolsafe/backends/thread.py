@@ -9,6 +9,8 @@ as stuck and replaced up to a cap (see ``WorkerPool``).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
 import sys
 import threading
 import types
@@ -18,12 +20,30 @@ from typing import TYPE_CHECKING, Any
 from toolsafe._sync import sync_driven
 from toolsafe.backends._base import AttemptTimeout, EscapedBaseException
 from toolsafe.backends._pool import WorkerPool, WorkItem
+from toolsafe.policies._base import LINGERING
 
 if TYPE_CHECKING:
     from toolsafe._call import CallContext
     from toolsafe._tool import Tool
 
-__all__ = ["DEFAULT_SYNC_WORKERS", "ThreadBackend", "run_async_with_timeout"]
+__all__ = ["DEFAULT_SYNC_WORKERS", "NotStartedTimeout", "ThreadBackend", "run_async_with_timeout"]
+
+
+class NotStartedTimeout(AttemptTimeout):
+    """The attempt's time ran out while it waited for a worker: the tool body never ran.
+
+    ``tool_started = False`` tells the retry policy that retrying cannot repeat a
+    side effect (see ``toolsafe.policies.rejections.is_rejection``).
+    """
+
+    tool_started = False
+
+
+def _share_of(tool: Tool) -> int | None:
+    """A tool's own share of the sync workers: ``@tool(extra={"sync_share": n})``."""
+    value = tool.options.extra.get("sync_share") if tool.options.extra else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
 
 DEFAULT_SYNC_WORKERS = 256
 
@@ -142,7 +162,9 @@ class ThreadBackend:
         bound = tool.bind(arguments, ctx)
         if tool.is_async:
             return await run_async_with_timeout(bound, timeout, tool.name)
-        return await self.run_sync(bound, timeout=timeout, key=key, tool_name=tool.name)
+        return await self.run_sync(
+            bound, timeout=timeout, key=key, tool_name=tool.name, share=_share_of(tool), ctx=ctx
+        )
 
     async def run_sync(
         self,
@@ -152,12 +174,13 @@ class ThreadBackend:
         key: str,
         tool_name: str,
         share: int | None = None,
+        ctx: CallContext | None = None,
     ) -> Any:
         if timeout is not None and timeout <= 0:
-            raise AttemptTimeout(f"tool '{tool_name}' had no time left before its deadline")
+            raise NotStartedTimeout(f"tool '{tool_name}' had no time left before its deadline")
         if sync_driven():
             return self._run_blocking(
-                fn, timeout=timeout, key=key, tool_name=tool_name, share=share
+                fn, timeout=timeout, key=key, tool_name=tool_name, share=share, ctx=ctx
             )
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Any] = loop.create_future()
@@ -172,7 +195,7 @@ class ThreadBackend:
         try:
             return await fut
         except AttemptTimeout:
-            raise self._timeout_error(item, timeout or 0.0, tool_name, key) from None
+            raise self._timeout_error(item, timeout or 0.0, tool_name, key, ctx) from None
         except asyncio.CancelledError:
             self.pool.abandon(item)
             raise
@@ -188,24 +211,32 @@ class ThreadBackend:
         key: str,
         tool_name: str,
         share: int | None,
+        ctx: CallContext | None = None,
     ) -> Any:
         """Sync caller driving by hand (see toolsafe._sync): wait on the worker directly."""
         done = threading.Lock()
         done.acquire()
         item = self.pool.submit(fn, lambda _: done.release(), key=key, share=share)
         if not done.acquire(timeout=-1 if timeout is None else timeout):
-            raise self._timeout_error(item, timeout or 0.0, tool_name, key)
+            raise self._timeout_error(item, timeout or 0.0, tool_name, key, ctx)
         if item.error is not None:
             error = item.error
             raise error if isinstance(error, Exception) else EscapedBaseException(error)
         return item.value
 
     def _timeout_error(
-        self, item: WorkItem, timeout: float, tool_name: str, key: str
+        self,
+        item: WorkItem,
+        timeout: float,
+        tool_name: str,
+        key: str,
+        ctx: CallContext | None = None,
     ) -> AttemptTimeout:
         started = item.started
         stuck = self.pool.abandon(item)
         if started or stuck:
+            if ctx is not None:  # the body runs on: slots held for it wait for its return
+                ctx.state[LINGERING] = functools.partial(self.pool.when_done, item)
             return AttemptTimeout(
                 f"tool '{tool_name}' did not finish within {_fmt(timeout)}; "
                 "its worker thread was abandoned (sync code cannot be interrupted)"
@@ -217,9 +248,13 @@ class ThreadBackend:
             if stats.stuck
             else f"all {stats.busy} workers were busy"
         )
-        return AttemptTimeout(
+        return NotStartedTimeout(
             f"tool '{tool_name}' waited {_fmt(timeout)} for a worker thread and never started: {why}"
         )
+
+    def stats(self) -> dict[str, Any]:
+        """The sync pool's counters: threads, busy, queued, stuck, abandoned, replaced."""
+        return {"pool": dataclasses.asdict(self.pool.stats())}
 
     def close(self) -> None:
         self.pool.shutdown()

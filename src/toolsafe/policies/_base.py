@@ -16,7 +16,14 @@ if TYPE_CHECKING:
     from toolsafe._tool import Tool
     from toolsafe.errors import ToolError
 
-__all__ = ["Handler", "Policy", "Result"]
+__all__ = ["LINGERING", "Handler", "Policy", "Result"]
+
+#: ``ctx.state`` key a backend sets when an attempt has returned (timed out) while the
+#: tool body still runs on (a sync tool stuck in a thread that cannot be killed). The
+#: value is a function taking a callback, which it runs (in some thread) once the body
+#: really returns. A policy holding a resource *for the body* (a concurrency slot)
+#: frees it then, not when the attempt returned, so the limit holds inside the tool.
+LINGERING = "toolsafe.lingering"
 
 
 class Result:
@@ -42,7 +49,10 @@ Handler = Callable[["CallContext"], Awaitable[Result]]
 class Policy(Protocol):
     """A pipeline step. ``level`` says whether it wraps the whole call or each attempt."""
 
-    name: str
-    level: Literal["call", "attempt"]
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def level(self) -> Literal["call", "attempt"]: ...
 
     def wrap(self, inner: Handler, *, tool: Tool, runtime: Runtime) -> Handler: ...

@@ -1,0 +1,196 @@
+"""Circuit breaker: stop calling an upstream that keeps failing, and find out when it is back.
+
+Closed: calls go through and their outcomes are counted. The circuit opens after
+``failures`` consecutive failures, or when at least ``failure_rate`` of the calls
+within the last ``window`` seconds failed (once ``min_calls`` calls were seen).
+Open: calls fail at once with a retryable ``CircuitOpen`` error whose
+``retry_after_s`` says when probing starts. After ``cooldown`` seconds it is
+half-open: ``probes`` calls at a time go through; that many successes close it,
+one failure opens it again.
+
+Only transient failures count: retryable errors, timeouts included (a tool that
+keeps hanging soon fails fast instead of taking a worker per call). The model's
+bad arguments never reach this step; non-retryable errors (a 404, a bug in the
+tool) and the pipeline's own rejections count neither way.
+
+The breaker belongs to the tool, or to its ``upstream=`` name so that several
+tools calling one API share it. Its state lives in the runtime's store. It sits
+outside the retry step: a call counts once, with its final outcome.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from toolsafe.errors import ConfigurationError
+from toolsafe.observe import events as ev
+from toolsafe.policies._base import Handler, Result
+from toolsafe.policies.rejections import circuit_open, is_rejection
+from toolsafe.stores._base import BreakerState, Outcome
+
+if TYPE_CHECKING:
+    from toolsafe._call import CallContext
+    from toolsafe._runtime import Runtime
+    from toolsafe._tool import Tool
+
+__all__ = [
+    "Breaker",
+    "BreakerPolicy",
+    "BreakerRejected",
+    "BreakerStateChanged",
+    "as_breaker",
+    "breaker_outcome",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Breaker:
+    """When a circuit opens and how it recovers (see the module docstring).
+
+    ``failures`` and ``failure_rate`` may be combined (either opens it); set one
+    to None to use only the other.
+    """
+
+    failures: int | None = 5
+    failure_rate: float | None = None
+    window: float = 60.0
+    min_calls: int = 10
+    cooldown: float = 30.0
+    probes: int = 1
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.failures is None and self.failure_rate is None:
+            problems.append("Breaker: set failures=, failure_rate= or both")
+        if self.failures is not None and (not isinstance(self.failures, int) or self.failures < 1):
+            problems.append(f"Breaker(failures={self.failures!r}): must be an int >= 1")
+        if self.failure_rate is not None and not 0 < self.failure_rate <= 1:
+            problems.append(f"Breaker(failure_rate={self.failure_rate!r}): must be in (0, 1]")
+        if self.window <= 0:
+            problems.append(f"Breaker(window={self.window!r}): must be > 0")
+        if self.min_calls < 1:
+            problems.append(f"Breaker(min_calls={self.min_calls!r}): must be >= 1")
+        if self.cooldown < 0:
+            problems.append(f"Breaker(cooldown={self.cooldown!r}): must be >= 0")
+        if self.probes < 1:
+            problems.append(f"Breaker(probes={self.probes!r}): must be >= 1")
+        if problems:
+            raise ConfigurationError(problems)
+
+
+def as_breaker(value: Any) -> Breaker | None:
+    """Read the ``breaker=`` option: a Breaker, a failure count, True (defaults), False/None."""
+    if value is None or value is False:
+        return None
+    if isinstance(value, Breaker):
+        return value
+    if value is True:
+        return Breaker()
+    if isinstance(value, int):
+        return Breaker(failures=value)
+    if isinstance(value, dict):
+        return Breaker(**value)
+    raise ConfigurationError(
+        [f"breaker={value!r}: expected toolsafe.Breaker(...), a failure count, True or False"]
+    )
+
+
+def breaker_outcome(result: Result) -> Outcome:
+    """What a call's result means to a breaker."""
+    error = result.error
+    if error is None:
+        return "success"
+    if error.retryable and not is_rejection(error):
+        return "failure"
+    return "ignore"
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerStateChanged(ev.Event):
+    """The breaker of ``key`` moved from ``previous`` to ``state``."""
+
+    key: str = ""
+    previous: BreakerState = "closed"
+    state: BreakerState = "closed"
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerRejected(ev.Event):
+    """A call was refused because the breaker of ``key`` is open."""
+
+    key: str = ""
+    state: BreakerState = "open"
+    retry_after_s: float = 0.0
+
+
+class BreakerPolicy:
+    name = "breaker"
+    level: Literal["call"] = "call"
+
+    def __init__(self, options: Breaker, key: str) -> None:
+        self.options = options
+        self.key = key
+
+    def wrap(self, inner: Handler, *, tool: Tool, runtime: Runtime) -> Handler:
+        spec = self.options
+        key = self.key
+        store = runtime.store
+        clock = runtime.clock
+        listeners = runtime.listeners
+        name = tool.name
+        # The in-memory store answers synchronously; skip two coroutine hops per call.
+        admit_now = getattr(store, "admit_now", None)
+        record_now = getattr(store, "record_now", None)
+
+        def changed(ctx: CallContext, previous: BreakerState, state: BreakerState) -> None:
+            if listeners:
+                ev.emit(
+                    listeners,
+                    BreakerStateChanged(ctx.call_id, name, clock.now(), key, previous, state),
+                )
+
+        async def guarded(ctx: CallContext) -> Result:
+            if admit_now is not None:
+                admission = admit_now(key, spec)
+            else:
+                admission = await store.breaker_admit(key, spec)
+            if not admission.allowed:
+                if admission.changed:
+                    changed(ctx, "open", admission.state)
+                if listeners:
+                    ev.emit(
+                        listeners,
+                        BreakerRejected(
+                            ctx.call_id,
+                            name,
+                            clock.now(),
+                            key,
+                            admission.state,
+                            admission.retry_after_s,
+                        ),
+                    )
+                return Result(
+                    error=circuit_open(
+                        name, ctx.call_id, key, admission.retry_after_s, admission.state
+                    )
+                )
+            probe = admission.probe
+            if admission.changed:
+                changed(ctx, "open", admission.state)
+            try:
+                result = await inner(ctx)
+            except BaseException:
+                if probe:  # a cancelled probe must not hold the half-open gate
+                    await store.breaker_record(key, spec, "ignore", probe=True)
+                raise
+            outcome = breaker_outcome(result)
+            if record_now is not None:
+                record = record_now(key, spec, outcome, probe)
+            else:
+                record = await store.breaker_record(key, spec, outcome, probe=probe)
+            if record.state != record.previous:
+                changed(ctx, record.previous, record.state)
+            return result
+
+        return guarded

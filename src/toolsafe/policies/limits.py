@@ -1,0 +1,174 @@
+"""Concurrency limits (bulkheads): at most N attempts of a tool, an upstream, or all tools at once.
+
+``concurrency=N`` on a tool limits that tool, or its ``upstream=`` (shared by
+every tool naming it); ``Runtime(max_in_flight=N)`` limits all tools together.
+Each attempt takes a slot (its own first, then the global one) before it starts
+and gives it back when it ends, so a backoff sleep between retries holds none.
+A call that finds every slot taken waits for one, first come first served, up
+to its deadline (or, with no deadline, its attempt timeout); then it gets a
+retryable ``ConcurrencyLimited`` error and the tool never ran.
+
+A sync tool stuck past its timeout keeps its slot until its thread really
+returns (the limit holds inside the tool), or until the slot's lease expires
+(the attempt's timeout plus ``LEASE_GRACE``): a slot cannot leak for ever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from toolsafe.errors import ConfigurationError
+from toolsafe.observe import events as ev
+from toolsafe.policies._base import LINGERING, Handler, Result
+from toolsafe.policies.rejections import concurrency_limited
+
+if TYPE_CHECKING:
+    from toolsafe._call import CallContext
+    from toolsafe._runtime import Runtime
+    from toolsafe._tool import Tool
+    from toolsafe.stores._base import Store
+
+__all__ = [
+    "LEASE_GRACE",
+    "LEASE_S",
+    "ConcurrencyLimitPolicy",
+    "ConcurrencyRejected",
+    "SlotWaited",
+    "as_limit",
+]
+
+#: Lease of a slot whose attempt has no time limit; renewed while the attempt runs.
+LEASE_S = 60.0
+#: Added to an attempt's time limit to make its lease (a stuck holder frees it then).
+LEASE_GRACE = 30.0
+
+
+def as_limit(value: Any, option: str = "concurrency") -> int | None:
+    """Read ``concurrency=`` / ``max_in_flight=``: a positive int, or None/0 for no limit."""
+    if value is None or value is False or value == 0:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigurationError([f"{option}={value!r}: expected a positive int"])
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class SlotWaited(ev.Event):
+    """The attempt waited ``waited_s`` seconds for a slot of ``key`` and got it."""
+
+    key: str = ""
+    waited_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ConcurrencyRejected(ev.Event):
+    """No slot of ``key`` came within the call's time; the attempt did not start."""
+
+    key: str = ""
+    limit: int = 0
+    waited_s: float = 0.0
+
+
+class ConcurrencyLimitPolicy:
+    """Holds one slot of each of ``limits`` (``(key, limit)``, taken in that order)."""
+
+    name = "concurrency"
+    level: Literal["attempt"] = "attempt"
+
+    def __init__(self, limits: list[tuple[str, int]], *, timeout: float | None) -> None:
+        self.limits = limits
+        self.timeout = timeout
+
+    def wrap(self, inner: Handler, *, tool: Tool, runtime: Runtime) -> Handler:
+        limits = tuple(self.limits)
+        store = runtime.store
+        clock = runtime.clock
+        listeners = runtime.listeners
+        name = tool.name
+        timeout = self.timeout if self.timeout is not None and math.isfinite(self.timeout) else None
+        # The in-memory store takes and frees a free slot synchronously: no coroutine hop.
+        try_acquire = getattr(store, "try_acquire", None)
+        local = try_acquire is not None
+        release_any_thread: Callable[[str, str], None] = store.release_threadsafe
+
+        async def release_all(held: list[tuple[str, str]]) -> None:
+            for key, lease in held:
+                if local:
+                    release_any_thread(key, lease)
+                else:
+                    await store.release(key, lease)
+
+        async def take(ctx: CallContext, key: str, limit: int, lease_s: float) -> str | None:
+            lease: str | None = (
+                try_acquire(key, limit, lease_s) if try_acquire is not None else None
+            )
+            if lease is not None:
+                return lease
+            began = clock.now()
+            wait = timeout
+            if ctx.deadline is not None:
+                wait = max(0.0, ctx.deadline - began)
+            lease = await store.acquire(key, limit, lease_s=lease_s, wait_s=wait)
+            waited = clock.now() - began
+            if lease is None:
+                if listeners:
+                    ev.emit(
+                        listeners,
+                        ConcurrencyRejected(ctx.call_id, name, clock.now(), key, limit, waited),
+                    )
+            elif listeners and waited > 0:
+                ev.emit(listeners, SlotWaited(ctx.call_id, name, clock.now(), key, waited))
+            return lease
+
+        async def slotted(ctx: CallContext) -> Result:
+            limit_s = timeout
+            if ctx.deadline is not None:
+                remaining = max(0.0, ctx.deadline - clock.now())
+                limit_s = remaining if limit_s is None or remaining < limit_s else limit_s
+            lease_s = LEASE_S if limit_s is None else limit_s + LEASE_GRACE
+            held: list[tuple[str, str]] = []
+            for key, limit in limits:
+                lease = await take(ctx, key, limit, lease_s)
+                if lease is None:  # a rejected attempt is still an attempt
+                    ctx.attempt += 1
+                    await release_all(held)
+                    waited = limit_s if limit_s is not None else 0.0
+                    return Result(error=concurrency_limited(name, ctx.call_id, key, limit, waited))
+                held.append((key, lease))
+            renewer = None
+            if limit_s is None:
+                renewer = asyncio.ensure_future(_renew(store, held, lease_s))
+            try:
+                return await inner(ctx)
+            finally:
+                if renewer is not None:
+                    renewer.cancel()
+                linger = ctx.state.pop(LINGERING, None)
+                if linger is not None:  # the body still runs: free the slots when it returns
+                    linger(lambda: _release_from_thread(release_any_thread, held))
+                else:
+                    await release_all(held)
+
+        return slotted
+
+
+def _release_from_thread(release: Callable[[str, str], None], held: list[tuple[str, str]]) -> None:
+    for key, lease in held:
+        try:
+            release(key, lease)
+        except Exception:  # the store is gone (runtime closed): the lease expires anyway
+            pass
+
+
+async def _renew(store: Store, held: list[tuple[str, str]], lease_s: float) -> None:
+    """Keep the leases of an attempt with no time limit alive while it runs."""
+    with contextlib.suppress(asyncio.CancelledError):
+        while True:
+            await asyncio.sleep(lease_s / 3)
+            for key, lease in held:
+                await store.renew(key, lease, lease_s)

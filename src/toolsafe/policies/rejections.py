@@ -1,0 +1,105 @@
+"""The pipeline's rejections: one family of retryable ToolErrors, and how to tell them apart.
+
+A rejection means the pipeline refused to run the tool body, so nothing the tool
+does happened: ``CircuitOpen`` (the breaker is open), ``RateLimited`` (no token
+within the deadline), ``ConcurrencyLimited`` (no slot within the deadline). A
+``TimeoutError`` is a rejection only when the attempt never started (it waited
+for a worker until its time ran out); a backend says so by raising an exception
+whose ``tool_started`` attribute is False.
+
+``is_rejection`` is what makes retrying a tool that is not known to be idempotent
+safe: such a tool is retried only after a rejection.
+"""
+
+from __future__ import annotations
+
+from toolsafe.errors import ToolError
+
+__all__ = [
+    "CIRCUIT_OPEN",
+    "CONCURRENCY_LIMITED",
+    "GLOBAL_KEY",
+    "RATE_LIMITED",
+    "circuit_open",
+    "concurrency_limited",
+    "is_rejection",
+    "rate_limited",
+]
+
+CIRCUIT_OPEN = "CircuitOpen"
+RATE_LIMITED = "RateLimited"
+CONCURRENCY_LIMITED = "ConcurrencyLimited"
+
+_REJECTED = frozenset({CIRCUIT_OPEN, RATE_LIMITED, CONCURRENCY_LIMITED})
+
+
+def _wait_text(seconds: float) -> str:
+    return f"{seconds:.3g}s"
+
+
+def circuit_open(
+    tool: str, call_id: str | None, key: str, retry_after_s: float, state: str = "open"
+) -> ToolError:
+    """The breaker of ``key`` is open (or half-open with its probes busy)."""
+    where = f"upstream '{key}'" if key != tool else f"tool '{tool}'"
+    return ToolError(
+        type=CIRCUIT_OPEN,
+        message=(
+            f"the circuit breaker of {where} is {state.replace('_', '-')} after repeated "
+            f"failures; calls are refused for {_wait_text(retry_after_s)}"
+        ),
+        retryable=True,
+        tool=tool,
+        call_id=call_id,
+        retry_after_s=round(retry_after_s, 3),
+        details={"key": key, "state": state},
+        hint="The upstream is failing; try again after retry_after_s or use another tool.",
+    )
+
+
+def rate_limited(tool: str, call_id: str | None, key: str, retry_after_s: float) -> ToolError:
+    """No token of ``key``'s rate limit within the call's time."""
+    where = f"upstream '{key}'" if key != tool else f"tool '{tool}'"
+    return ToolError(
+        type=RATE_LIMITED,
+        message=(
+            f"the rate limit of {where} has no capacity before this call's deadline; "
+            f"next capacity in {_wait_text(retry_after_s)}"
+        ),
+        retryable=True,
+        tool=tool,
+        call_id=call_id,
+        retry_after_s=round(retry_after_s, 3),
+        details={"key": key},
+    )
+
+
+def concurrency_limited(
+    tool: str, call_id: str | None, key: str, limit: int, waited_s: float
+) -> ToolError:
+    """Every slot of ``key`` stayed taken for as long as the call could wait."""
+    where = (
+        "all tools"
+        if key == GLOBAL_KEY
+        else (f"upstream '{key}'" if key != tool else f"tool '{tool}'")
+    )
+    return ToolError(
+        type=CONCURRENCY_LIMITED,
+        message=(
+            f"all {limit} concurrent slots of {where} stayed busy for "
+            f"{_wait_text(waited_s)}; the call was not started"
+        ),
+        retryable=True,
+        tool=tool,
+        call_id=call_id,
+        details={"key": key, "limit": limit},
+    )
+
+
+#: The store key of the runtime-wide concurrency limit (``Runtime(max_in_flight=...)``).
+GLOBAL_KEY = "*"
+
+
+def is_rejection(error: ToolError) -> bool:
+    """True for the pipeline's own refusals: the tool body certainly did not run."""
+    return error.type in _REJECTED or getattr(error.exception, "tool_started", True) is False

@@ -1,0 +1,210 @@
+"""The store interface: the state that calls share (slots, tokens, breakers, cached results).
+
+A store is chosen once, at runtime construction; policies do not know which one
+they have. Every method is **one atomic step** on the store's side, so a store
+backed by a server (Redis, with one Lua script per method) has no
+read-modify-write race between processes:
+
+==============================  ============================================================
+``acquire`` / ``release``       a concurrency slot, held as a *lease* that expires, so a
+``renew``                       holder that dies cannot leak it; a long call renews it
+``take``                        one token of a token bucket: granted now, granted after a
+                                wait (the token is reserved for the caller), or refused
+``breaker_admit``               read the breaker's state and, in half-open, claim a probe
+``breaker_record``              record an outcome and read the (possibly new) state
+``cache_get`` / ``cache_set``   a cached result with a TTL
+==============================  ============================================================
+
+Times crossing the interface are *durations* (seconds to wait, seconds a lease
+lasts), never absolute times: the store measures time with its own clock (a
+server's clock for a shared store), so callers on different machines agree.
+
+Keys are the tool or upstream name; each family of state lives in its own
+namespace inside the store, so ``"search"`` the slot key and ``"search"`` the
+breaker key never collide.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any, Literal, NamedTuple, Protocol
+
+__all__ = [
+    "ADMIT_CLOSED",
+    "GRANTED",
+    "BreakerAdmission",
+    "BreakerRecord",
+    "BreakerSpec",
+    "BreakerState",
+    "Grant",
+    "Outcome",
+    "Store",
+]
+
+BreakerState = Literal["closed", "open", "half_open"]
+#: What a finished call means to a breaker. ``ignore``: neither (a rejection, a bad request).
+Outcome = Literal["success", "failure", "ignore"]
+
+
+class BreakerSpec(Protocol):
+    """The thresholds a breaker is judged by (``toolsafe.Breaker`` satisfies it).
+
+    Passed with every breaker operation, so a store keeps only counters, never
+    configuration.
+    """
+
+    @property
+    def failures(self) -> int | None:
+        """Consecutive counted failures that open the circuit (None: not used)."""
+        ...
+
+    @property
+    def failure_rate(self) -> float | None:
+        """Fraction of failed calls within ``window`` that opens it (None: not used)."""
+        ...
+
+    @property
+    def window(self) -> float:
+        """Seconds over which the failure rate is measured."""
+        ...
+
+    @property
+    def min_calls(self) -> int:
+        """Calls needed within ``window`` before the failure rate is judged."""
+        ...
+
+    @property
+    def cooldown(self) -> float:
+        """Seconds the circuit stays open before letting probes through."""
+        ...
+
+    @property
+    def probes(self) -> int:
+        """Probe calls let through at once in half-open; that many successes close it."""
+        ...
+
+
+class Grant(NamedTuple):
+    """Answer of ``take``.
+
+    ``ok`` and ``wait_s == 0``: go now. ``ok`` and ``wait_s > 0``: a token is
+    reserved for you; wait that long, then go (do not ask again). Not ``ok``: no
+    token was taken; one could be had in ``wait_s`` seconds (the Retry-After).
+    """
+
+    ok: bool
+    wait_s: float
+
+
+GRANTED = Grant(True, 0.0)
+
+
+class BreakerAdmission(NamedTuple):
+    """Answer of ``breaker_admit``.
+
+    ``probe``: the call was let through as a half-open probe and must report back
+    with ``probe=True``. ``changed``: this step moved the state (open to half-open).
+    """
+
+    allowed: bool
+    probe: bool
+    state: BreakerState
+    retry_after_s: float
+    changed: bool
+
+
+ADMIT_CLOSED = BreakerAdmission(True, False, "closed", 0.0, False)
+
+
+class BreakerRecord(NamedTuple):
+    """Answer of ``breaker_record``: the state before and after the outcome was counted."""
+
+    previous: BreakerState
+    state: BreakerState
+
+
+class Store(abc.ABC):
+    """Shared state for the pipeline. Implementations must be safe to use from any
+    thread and any event loop at once (the sync API runs a loop per thread)."""
+
+    # ------------------------------------------------------------------ concurrency slots
+
+    @abc.abstractmethod
+    async def acquire(
+        self, key: str, limit: int, *, lease_s: float, wait_s: float | None
+    ) -> str | None:
+        """Take one of ``limit`` slots of ``key`` for ``lease_s`` seconds; return a lease id.
+
+        When all slots are held, wait up to ``wait_s`` seconds (None: no limit, 0:
+        do not wait) for one, first come first served; return None if none came.
+        A lease not released nor renewed within ``lease_s`` frees its slot.
+        """
+
+    @abc.abstractmethod
+    async def release(self, key: str, lease: str) -> None:
+        """Give a slot back (a no-op for an expired or unknown lease)."""
+
+    @abc.abstractmethod
+    async def renew(self, key: str, lease: str, lease_s: float) -> bool:
+        """Extend a lease to ``lease_s`` seconds from now; False if it already expired."""
+
+    def release_threadsafe(self, key: str, lease: str) -> None:
+        """Release from a plain thread with no event loop (an abandoned worker thread
+        that finally returned). The default runs ``release`` on a throwaway loop."""
+        import asyncio
+
+        asyncio.run(self.release(key, lease))
+
+    # ------------------------------------------------------------------ rate limits
+
+    @abc.abstractmethod
+    async def take(self, key: str, rate: float, burst: int, *, max_wait_s: float | None) -> Grant:
+        """Take a token of ``key``'s bucket (``rate`` tokens/s, at most ``burst`` saved).
+
+        A token that comes within ``max_wait_s`` (None: any wait) is reserved at once,
+        so waiters are served in order without asking again.
+        """
+
+    # ------------------------------------------------------------------ circuit breakers
+
+    @abc.abstractmethod
+    async def breaker_admit(self, key: str, spec: BreakerSpec) -> BreakerAdmission:
+        """May a call go through? Moves open to half-open when the cooldown is over
+        and claims a probe in half-open, in the same step."""
+
+    @abc.abstractmethod
+    async def breaker_record(
+        self, key: str, spec: BreakerSpec, outcome: Outcome, *, probe: bool
+    ) -> BreakerRecord:
+        """Count a finished call and apply the transition it causes, in one step.
+
+        Closed: a failure may open the circuit. Half-open (``probe=True``): a failure
+        reopens it, ``spec.probes`` successes close it, ``ignore`` frees the probe.
+        """
+
+    @abc.abstractmethod
+    async def breaker_state(self, key: str) -> BreakerState:
+        """The current state, for stats and tests (no transition is applied)."""
+
+    # ------------------------------------------------------------------ result cache
+
+    @abc.abstractmethod
+    async def cache_get(self, key: str) -> tuple[bool, Any]:
+        """``(True, value)`` for a live entry, ``(False, None)`` for a miss.
+
+        The value is the caller's own copy: mutating it changes nothing stored.
+        """
+
+    @abc.abstractmethod
+    async def cache_set(self, key: str, value: Any, ttl_s: float) -> bool:
+        """Store ``value`` for ``ttl_s`` seconds; False when the store refuses it
+        (too large, not serializable)."""
+
+    # ------------------------------------------------------------------ life cycle
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for metrics (``Runtime.stats()``)."""
+        return {}
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections; the default has nothing to release."""

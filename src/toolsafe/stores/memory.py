@@ -1,0 +1,399 @@
+"""The embedded default store: one process's memory, safe from every thread and loop.
+
+One ``threading.Lock`` guards all state (each operation is a few dict updates, so
+one lock costs less than many). Nothing here is bound to an event loop: slot
+waiters park on their own loop and are woken from whichever thread frees a slot
+(see ``_waiters``). Breakers, token buckets and cache TTLs read the injected
+clock (the runtime passes its own, so a ``FakeClock`` drives them in tests);
+slot leases use this process's monotonic clock, because they guard against
+threads that are really stuck, in real time.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import threading
+import time
+from collections import OrderedDict, deque
+from typing import Any
+
+from toolsafe._clock import Clock, SystemClock
+from toolsafe.stores._base import (
+    ADMIT_CLOSED,
+    GRANTED,
+    BreakerAdmission,
+    BreakerRecord,
+    BreakerSpec,
+    BreakerState,
+    Grant,
+    Outcome,
+    Store,
+)
+from toolsafe.stores._waiters import WaitQueue
+
+__all__ = ["MemoryStore"]
+
+#: Buckets the failure-rate window is split into (memory stays constant per breaker).
+_BUCKETS = 10
+_CLOSED: BreakerRecord = BreakerRecord("closed", "closed")
+_IMMUTABLE = (str, bytes, int, float, bool, type(None), complex, frozenset)
+
+
+class _Slots:
+    __slots__ = ("holders", "limit", "queue")
+
+    def __init__(self, limit: int) -> None:
+        self.holders: dict[str, float] = {}  # lease id -> expiry (monotonic)
+        self.limit = limit
+        self.queue = WaitQueue()
+
+
+class _Bucket:
+    __slots__ = ("last", "tokens")
+
+    def __init__(self, tokens: float, last: float) -> None:
+        self.tokens = tokens
+        self.last = last
+
+
+class _Breaker:
+    __slots__ = (
+        "consecutive",
+        "open_until",
+        "probe_expires",
+        "probe_successes",
+        "probes_out",
+        "state",
+        "window",
+    )
+
+    def __init__(self) -> None:
+        self.state: BreakerState = "closed"
+        self.consecutive = 0
+        self.open_until = 0.0
+        self.probes_out = 0
+        self.probe_successes = 0
+        self.probe_expires = 0.0
+        self.window: deque[list[int]] = deque()  # [bucket index, calls, failures]
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, _IMMUTABLE):
+        return value
+    if isinstance(value, tuple) and all(isinstance(v, _IMMUTABLE) for v in value):
+        return value
+    return copy.deepcopy(value)
+
+
+class MemoryStore(Store):
+    """In-process store: the default of every ``Runtime``.
+
+    ``clock``: drives breakers, rate limits and cache TTLs (the runtime passes its
+    own when it creates the store). ``max_cache_entries``: the cache evicts the
+    least recently used entry beyond this many.
+    """
+
+    def __init__(self, *, clock: Clock | None = None, max_cache_entries: int = 10_000) -> None:
+        self.clock: Clock = clock or SystemClock()
+        self.max_cache_entries = max_cache_entries
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._slots: dict[str, _Slots] = {}
+        self._buckets: dict[str, _Bucket] = {}
+        self._breakers: dict[str, _Breaker] = {}
+        self._cache: OrderedDict[str, tuple[float, Any]] = OrderedDict()
+        self._cache_hits = 0
+        self._cache_misses = 0
+        self._expired_leases = 0
+
+    # ------------------------------------------------------------------ concurrency slots
+
+    async def acquire(
+        self, key: str, limit: int, *, lease_s: float, wait_s: float | None
+    ) -> str | None:
+        lease = self.try_acquire(key, limit, lease_s)
+        if lease is not None or (wait_s is not None and wait_s <= 0):
+            return lease
+        lock = self._lock
+        with lock:
+            slots = self._slots[key]
+            # Free capacity may have appeared since try_acquire; hand it out first.
+            self._hand_free(slots, time.monotonic())
+            if len(slots.holders) < limit and not len(slots.queue):
+                return self._new_lease(slots, lease_s)
+            waiter = slots.queue.push(lease_s)
+            recheck_in = min(slots.holders.values()) - time.monotonic() if slots.holders else None
+        granted, value = await slots.queue.wait(
+            waiter,
+            wait_s,
+            lock,
+            lambda lease: self.release_threadsafe(key, lease),
+            recheck_in=recheck_in,
+            recheck=lambda: self._recheck(key),
+        )
+        return value if granted else None
+
+    def try_acquire(self, key: str, limit: int, lease_s: float) -> str | None:
+        """Take a free slot at once, or None (never waits). Synchronous fast path."""
+        with self._lock:
+            slots = self._slots.get(key)
+            if slots is None:
+                slots = self._slots[key] = _Slots(limit)
+            slots.limit = limit
+            holders = slots.holders
+            if len(holders) >= limit:
+                self._purge(slots, time.monotonic())
+            if len(holders) < limit and not len(slots.queue):
+                return self._new_lease(slots, lease_s)
+            return None
+
+    async def release(self, key: str, lease: str) -> None:
+        self.release_threadsafe(key, lease)
+
+    def release_threadsafe(self, key: str, lease: str) -> None:
+        with self._lock:
+            slots = self._slots.get(key)
+            if slots is None or slots.holders.pop(lease, None) is None:
+                return
+            if len(slots.queue):
+                self._hand_free(slots, time.monotonic())
+
+    async def renew(self, key: str, lease: str, lease_s: float) -> bool:
+        with self._lock:
+            slots = self._slots.get(key)
+            if slots is None or lease not in slots.holders:
+                return False
+            slots.holders[lease] = time.monotonic() + lease_s
+            return True
+
+    def _new_lease(self, slots: _Slots, lease_s: float) -> str:
+        lease = str(next(self._ids))
+        slots.holders[lease] = time.monotonic() + lease_s
+        return lease
+
+    def _purge(self, slots: _Slots, now: float) -> None:
+        expired = [lease for lease, until in slots.holders.items() if until <= now]
+        for lease in expired:
+            del slots.holders[lease]
+        self._expired_leases += len(expired)
+
+    def _hand_free(self, slots: _Slots, now: float) -> None:
+        """Give free slots to waiters, oldest first (lock held)."""
+        self._purge(slots, now)
+        queue = slots.queue
+        while len(slots.holders) < slots.limit:
+            waiter = queue.pop_live()
+            if waiter is None:
+                return
+            lease = self._new_lease(slots, waiter.data)
+            if not queue.grant(waiter, lease):
+                del slots.holders[lease]
+
+    def _recheck(self, key: str) -> None:
+        with self._lock:
+            slots = self._slots.get(key)
+            if slots is not None:
+                self._hand_free(slots, time.monotonic())
+
+    def holders(self, key: str) -> int:
+        """Slots of ``key`` held right now (expired leases not counted)."""
+        with self._lock:
+            slots = self._slots.get(key)
+            if slots is None:
+                return 0
+            now = time.monotonic()
+            return sum(1 for until in slots.holders.values() if until > now)
+
+    # ------------------------------------------------------------------ rate limits
+
+    async def take(self, key: str, rate: float, burst: int, *, max_wait_s: float | None) -> Grant:
+        return self.take_now(key, rate, burst, max_wait_s)
+
+    def take_now(self, key: str, rate: float, burst: int, max_wait_s: float | None) -> Grant:
+        """Synchronous ``take`` (the whole operation never waits)."""
+        now = self.clock.now()
+        with self._lock:
+            bucket = self._buckets.get(key)
+            if bucket is None:
+                bucket = self._buckets[key] = _Bucket(float(burst), now)
+            elapsed = now - bucket.last
+            tokens = bucket.tokens
+            if elapsed > 0:
+                tokens = min(float(burst), tokens + elapsed * rate)
+                bucket.last = now
+            tokens -= 1.0
+            if tokens >= 0.0:
+                bucket.tokens = tokens
+                return GRANTED
+            wait = -tokens / rate
+            if max_wait_s is not None and wait > max_wait_s:
+                bucket.tokens = tokens + 1.0
+                return Grant(False, wait)
+            bucket.tokens = tokens
+            return Grant(True, wait)
+
+    # ------------------------------------------------------------------ circuit breakers
+
+    async def breaker_admit(self, key: str, spec: BreakerSpec) -> BreakerAdmission:
+        return self.admit_now(key, spec)
+
+    def admit_now(self, key: str, spec: BreakerSpec) -> BreakerAdmission:
+        """Synchronous ``breaker_admit``."""
+        breaker = self._breakers.get(key)
+        if breaker is None or breaker.state == "closed":
+            return ADMIT_CLOSED
+        with self._lock:
+            now = self.clock.now()
+            changed = False
+            # Re-read under the lock: another thread may have closed it meanwhile.
+            if breaker.state == "closed":  # type: ignore[comparison-overlap]
+                return ADMIT_CLOSED
+            if breaker.state == "open":
+                if now < breaker.open_until:
+                    return BreakerAdmission(False, False, "open", breaker.open_until - now, False)
+                breaker.state = "half_open"
+                breaker.probes_out = 0
+                breaker.probe_successes = 0
+                changed = True
+            if breaker.probes_out >= spec.probes and now >= breaker.probe_expires:
+                breaker.probes_out = 0  # probes that never reported are presumed lost
+            if breaker.probes_out < spec.probes:
+                breaker.probes_out += 1
+                breaker.probe_expires = now + spec.cooldown
+                return BreakerAdmission(True, True, "half_open", 0.0, changed)
+            return BreakerAdmission(
+                False, False, "half_open", max(0.0, breaker.probe_expires - now), changed
+            )
+
+    async def breaker_record(
+        self, key: str, spec: BreakerSpec, outcome: Outcome, *, probe: bool
+    ) -> BreakerRecord:
+        return self.record_now(key, spec, outcome, probe)
+
+    def record_now(
+        self, key: str, spec: BreakerSpec, outcome: Outcome, probe: bool
+    ) -> BreakerRecord:
+        """Synchronous ``breaker_record``."""
+        breaker = self._breakers.get(key)
+        if breaker is None and outcome != "failure" and spec.failure_rate is None and not probe:
+            return _CLOSED  # nothing to count, nothing to reset
+        with self._lock:
+            if breaker is None:
+                breaker = self._breakers.setdefault(key, _Breaker())
+            previous = breaker.state
+            if probe and previous == "half_open":
+                breaker.probes_out = max(0, breaker.probes_out - 1)
+                if outcome == "failure":
+                    self._open(breaker, spec)
+                elif outcome == "success":
+                    breaker.probe_successes += 1
+                    if breaker.probe_successes >= spec.probes:
+                        self._close(breaker)
+                return BreakerRecord(previous, breaker.state)
+            if previous != "closed":
+                return BreakerRecord(previous, previous)  # a late result of an older call
+            if outcome == "ignore":
+                return _CLOSED
+            failed = outcome == "failure"
+            if failed:
+                breaker.consecutive += 1
+            else:
+                breaker.consecutive = 0
+            trip = spec.failures is not None and breaker.consecutive >= spec.failures
+            if spec.failure_rate is not None:
+                trip = self._count(breaker, spec, failed) or trip
+            if trip:
+                self._open(breaker, spec)
+                return BreakerRecord("closed", "open")
+            return _CLOSED
+
+    def _count(self, breaker: _Breaker, spec: BreakerSpec, failed: bool) -> bool:
+        width = spec.window / _BUCKETS
+        index = int(self.clock.now() // width)
+        window = breaker.window
+        while window and window[0][0] <= index - _BUCKETS:
+            window.popleft()
+        if window and window[-1][0] == index:
+            cell = window[-1]
+        else:
+            cell = [index, 0, 0]
+            window.append(cell)
+        cell[1] += 1
+        cell[2] += failed
+        calls = sum(c[1] for c in window)
+        failures = sum(c[2] for c in window)
+        assert spec.failure_rate is not None
+        return calls >= spec.min_calls and failures >= spec.failure_rate * calls
+
+    def _open(self, breaker: _Breaker, spec: BreakerSpec) -> None:
+        breaker.state = "open"
+        breaker.open_until = self.clock.now() + spec.cooldown
+        breaker.consecutive = 0
+        breaker.probes_out = 0
+        breaker.probe_successes = 0
+        breaker.window.clear()
+
+    @staticmethod
+    def _close(breaker: _Breaker) -> None:
+        breaker.state = "closed"
+        breaker.consecutive = 0
+        breaker.probes_out = 0
+        breaker.probe_successes = 0
+        breaker.window.clear()
+
+    async def breaker_state(self, key: str) -> BreakerState:
+        breaker = self._breakers.get(key)
+        return "closed" if breaker is None else breaker.state
+
+    # ------------------------------------------------------------------ result cache
+
+    async def cache_get(self, key: str) -> tuple[bool, Any]:
+        now = self.clock.now()
+        with self._lock:
+            entry = self._cache.get(key)
+            if entry is None or entry[0] <= now:
+                if entry is not None:
+                    del self._cache[key]
+                self._cache_misses += 1
+                return False, None
+            self._cache.move_to_end(key)
+            self._cache_hits += 1
+            value = entry[1]
+        return True, _copy(value)
+
+    async def cache_set(self, key: str, value: Any, ttl_s: float) -> bool:
+        try:
+            stored = _copy(value)
+        except Exception:  # cannot be copied: caching it would share it between callers
+            return False
+        expires = self.clock.now() + ttl_s
+        with self._lock:
+            self._cache[key] = (expires, stored)
+            self._cache.move_to_end(key)
+            while len(self._cache) > self.max_cache_entries:
+                self._cache.popitem(last=False)
+        return True
+
+    # ------------------------------------------------------------------ stats
+
+    def stats(self) -> dict[str, Any]:
+        now = time.monotonic()
+        with self._lock:
+            return {
+                "kind": "memory",
+                "slots": {
+                    key: {
+                        "held": sum(1 for until in s.holders.values() if until > now),
+                        "limit": s.limit,
+                        "waiting": len(s.queue),
+                    }
+                    for key, s in self._slots.items()
+                    if s.holders or len(s.queue)
+                },
+                "expired_leases": self._expired_leases,
+                "breakers": {key: b.state for key, b in self._breakers.items()},
+                "cache_entries": len(self._cache),
+                "cache_hits": self._cache_hits,
+                "cache_misses": self._cache_misses,
+            }
