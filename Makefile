@@ -32,8 +32,13 @@ $(VENV)/.installed-cli: pyproject.toml | $(BIN)/python
 
 venv: $(VENV)/.installed-test
 
+# The broken run finds problems and exits 1 by design: the leading '-' lets the demo go on.
 demo: $(VENV)/.installed-cli
-	$(BIN)/python examples/quickstart.py
+	@echo "== toolsafe doctor examples/broken: one tool per failure mode (exits 1: problems found, expected) =="
+	-$(BIN)/toolsafe doctor examples/broken
+	@echo
+	@echo "== toolsafe doctor examples/fixed: the same tools done right, and wrapped by toolsafe (exits 0) =="
+	$(BIN)/toolsafe doctor examples/fixed
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests bench examples

@@ -105,7 +105,7 @@ def print_stress(console: Console, result: StressResult) -> None:
         f"called via {escape(result.runner)}[/]",
         highlight=False,
     )
-    table = Table(box=None, padding=(0, 2), pad_edge=False, show_edge=False)
+    table = Table(box=None, padding=(0, 1), pad_edge=False, show_edge=False)
     for column in ("phase", "calls", "p50", "p95", "p99", "output", "errors"):
         table.add_column(
             column,

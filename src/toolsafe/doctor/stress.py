@@ -573,6 +573,13 @@ def _compare(result: StressResult, opts: StressOptions, runtime: Any, first: str
                 [f"{show(r.index)} -> {r.size:,} characters" for r in over[:3]],
             )
         )
+    failed = [r for r in serial.records if not r.ok and not r.hung]
+    if serial.records and len(failed) == len(serial.records) and not crashes:
+        failed_kinds = ", ".join(sorted({r.error_type or "?" for r in failed}))
+        result.notes.append(
+            f"every serial call failed ({failed_kinds}): the generated arguments may not fit the "
+            "tool's domain, so little was compared; record real calls and pass --calls-file"
+        )
     error_like = [
         r for r in serial.records if r.ok and r.size < 300 and _ERROR_TEXT.search(r.preview)
     ]
