@@ -206,6 +206,20 @@ def test_every_problem_of_every_tool_is_reported_together() -> None:
     assert runtime.tools == []  # nothing half-registered
 
 
+def test_name_clashes_are_reported_before_anything_is_registered() -> None:
+    @toolsafe.tool(name="shout")
+    def other_shout(text: str) -> str:
+        """Another tool named shout."""
+        return text
+
+    with pytest.raises(ConfigurationError, match="'shout' is already registered"):
+        harden([shout, SessionLookup(), other_shout])
+    with toolsafe.Runtime([other_shout]) as runtime:
+        with pytest.raises(ConfigurationError, match="already has another tool of that name"):
+            harden([SessionLookup(), shout], runtime)
+        assert [t.name for t in runtime.tools] == ["shout"]
+
+
 def test_crewai_is_not_imported_by_toolsafe_and_missing_crewai_is_explained() -> None:
     code = (
         "import sys, toolsafe\n"

@@ -128,7 +128,24 @@ def _harden_all(
         raise ConfigurationError(problems)
     if runtime is None:
         runtime = Runtime(**runtime_opts)
-    return [_install(runtime, body, original) for body, original in bodies]
+    fresh: list[Tool] = []
+    for body, _ in bodies:
+        existing = _registered(runtime, body.name)
+        if existing is None:
+            fresh.append(body)
+        elif existing is not body:
+            problems.append(f"{body.name}: the runtime already has another tool of that name")
+    if problems:
+        raise ConfigurationError(problems)
+    runtime.register_many(fresh)  # reports every clash among them at once
+    return [_wrap(runtime, body, original) for body, original in bodies]
+
+
+def _registered(runtime: Runtime, name: str) -> Tool | None:
+    try:
+        return runtime.get(name)
+    except KeyError:
+        return None
 
 
 # --------------------------------------------------------------------------- the CrewAI tool
@@ -464,17 +481,7 @@ def _contract(item: BaseTool, method: Callable[..., Any]) -> list[str]:
     return contract_problems(item.args_schema, sig)
 
 
-def _install(runtime: Runtime, body: Tool, original: BaseTool | None) -> HardenedTool:
-    try:
-        registered: Tool | None = runtime.get(body.name)
-    except KeyError:
-        registered = None
-    if registered is None:
-        registered = runtime.register(body)
-    elif registered is not body:
-        raise ConfigurationError(
-            [f"the runtime already has another tool named '{body.name}'"], subject=body.name
-        )
+def _wrap(runtime: Runtime, registered: Tool, original: BaseTool | None) -> HardenedTool:
     if original is not None:
         hardened = HardenedTool(
             name=original.name,
