@@ -1,7 +1,7 @@
 """Fixed: every request has a timeout, and a stalled one is retried (twice at most).
 
 The local price service still stalls on every fourth request; the tool gives up
-on a stalled request after half a second and asks again, so the caller gets its
+on a stalled request after a second and asks again, so the caller gets its
 answer in about a second at worst, and a clear TimeoutError if the service is down.
 
     toolsafe doctor examples/fixed/http_no_timeout.py
@@ -59,7 +59,7 @@ def get_price(sku: str) -> str:
     last: Exception | None = None
     for _ in range(3):
         try:
-            with urllib.request.urlopen(url, timeout=0.5) as response:
+            with urllib.request.urlopen(url, timeout=1.0) as response:
                 return response.read().decode()
         except (TimeoutError, urllib.error.URLError) as exc:  # stalled or unreachable
             last = exc

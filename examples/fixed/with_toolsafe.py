@@ -97,12 +97,12 @@ class WebSearchTool:
 web_search = toolsafe.tool(WebSearchTool(), timeout=10)
 
 
-@toolsafe.tool(timeout=2, retry=toolsafe.Retry(attempts=3, initial=0.05), idempotent=True)
+@toolsafe.tool(timeout=3, retry=toolsafe.Retry(attempts=3, initial=0.05), idempotent=True)
 def get_price(sku: str) -> str:
     """Look up the current price of a product by its SKU."""
     host, port = _upstream()
     url = f"http://{host}:{port}/price?" + urlencode({"sku": sku})
-    with urllib.request.urlopen(url, timeout=0.5) as response:  # TimeoutError: retried
+    with urllib.request.urlopen(url, timeout=1.0) as response:  # TimeoutError: retried
         return response.read().decode()
 
 

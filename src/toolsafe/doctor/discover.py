@@ -191,14 +191,17 @@ class ToolSite:
 
     @property
     def label(self) -> str:
-        framework = FRAMEWORK_LABELS.get(self.framework or "", "")
         if self.shape == "class":
-            return (
-                f"{framework} class-based tool".strip()
-                if framework != "CrewAI"
-                else ("CrewAI BaseTool")
-            )
-        return f"{framework} @tool function".strip() if framework else "plain function"
+            return {
+                "crewai": "CrewAI BaseTool",
+                "langchain": "LangChain BaseTool",
+                "toolsafe": "toolsafe class-based tool",
+            }.get(self.framework or "", "class-based tool")
+        return {
+            "crewai": "CrewAI @tool",
+            "langchain": "LangChain tool",
+            "toolsafe": "toolsafe tool",
+        }.get(self.framework or "", "plain function")
 
 
 def _string(node: ast.AST | None) -> str | None:

@@ -115,7 +115,8 @@ class DoctorReport:
         return 1 if self.problems_found else 0
 
     def tool(self, name: str) -> ToolDiagnosis:
-        return next(t for t in self.tools if name in (t.name,))
+        """The first tool called ``name`` (StopIteration if there is none)."""
+        return next(t for t in self.tools if t.name == name)
 
     def to_dict(self) -> dict[str, Any]:
         return {
