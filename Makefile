@@ -1,4 +1,4 @@
-# make demo   - create .venv, install toolsafe with its CLI, run the doctor on the bundled examples
+# make demo   - create .venv, install toolsafe with its CLI (and CrewAI, LangChain), run the doctor on the bundled examples
 # make test   - create .venv, install toolsafe with test and framework extras, run lint, types, tests
 #
 # Everything pip downloads is cached inside the repo (.cache/), never in $HOME.
@@ -26,14 +26,15 @@ $(VENV)/.installed-frameworks: pyproject.toml $(VENV)/.installed-test
 	$(BIN)/pip install -q -e ".[test,cli,tokens,otel,redis,frameworks]"
 	touch $@
 
-$(VENV)/.installed-cli: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e ".[cli]"
+# The demo stresses CrewAI and LangChain example tools through their own frameworks.
+$(VENV)/.installed-demo: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e ".[cli,crewai,langchain]"
 	touch $@
 
 venv: $(VENV)/.installed-test
 
 # The broken run finds problems and exits 1 by design: the leading '-' lets the demo go on.
-demo: $(VENV)/.installed-cli
+demo: $(VENV)/.installed-demo
 	@echo "== toolsafe doctor examples/broken: one tool per failure mode (exits 1: problems found, expected) =="
 	-$(BIN)/toolsafe doctor examples/broken
 	@echo
