@@ -191,6 +191,14 @@ class _OtelInstruments:
         from toolsafe import __version__
 
         meter = metrics.get_meter("toolsafe", __version__, meter_provider=meter_provider)
+        self._explicit = meter_provider is not None
+        self._global = metrics.get_meter_provider
+        try:
+            from opentelemetry.metrics._internal import _ProxyMeterProvider
+        except ImportError:  # pragma: no cover - other API versions: always record
+            self._proxy: type | None = None
+        else:
+            self._proxy = _ProxyMeterProvider
         bounds = [b / 1000.0 for b in LATENCY_BUCKETS_MS]
         try:
             self.duration = meter.create_histogram(
@@ -214,6 +222,8 @@ class _OtelInstruments:
         )
 
     def record(self, outcome: Outcome) -> None:
+        if not self._explicit and self._proxy and isinstance(self._global(), self._proxy):
+            return  # no SDK configured (yet): skip building attributes for no-op instruments
         tool = {"gen_ai.tool.name": outcome.tool}
         error_type = outcome.error.type if outcome.error is not None else None
         duration = {"gen_ai.operation.name": "execute_tool", **tool}

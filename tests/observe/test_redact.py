@@ -1,0 +1,130 @@
+"""Redaction rules: what is hidden, what is kept, configuration."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from toolsafe import Redactor, ToolError
+from toolsafe.observe.redact import REDACTED, resolve_redactor
+
+R = Redactor()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "GET https://api.x.com/v1?q=cats&api_key=abc123XYZ&page=2 failed",
+            "GET https://api.x.com/v1?q=cats&api_key=[REDACTED]&page=2 failed",
+        ),
+        ("Authorization: Bearer eyJhbGciOiJIUzI1NiJ9", "Authorization: Bearer [REDACTED]"),
+        ("{'Authorization': 'Basic dXNlcjpwYXNz'}", "{'Authorization': 'Basic [REDACTED]'}"),
+        ("sent bearer abc.def-ghi to the proxy", "sent bearer [REDACTED] to the proxy"),
+        (
+            '{"password": "correct horse battery", "user": "bob"}',
+            '{"password": "[REDACTED]", "user": "bob"}',
+        ),
+        ('{\\"token\\": \\"t 1\\"}', '{\\"token\\": \\"[REDACTED]\\"}'),
+        ("postgres://admin:hunter2@db:5432/app", "postgres://admin:[REDACTED]@db:5432/app"),
+        ("key id AKIAIOSFODNN7EXAMPLE in use", "key id [REDACTED] in use"),
+        ("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG", "aws_secret_access_key = [REDACTED]"),
+        ("OPENAI_API_KEY=sk-proj-abcdefghijklmnop1234", "OPENAI_API_KEY=[REDACTED]"),
+        ("using sk-ant-api03-abcdefghijklmnopqrstu", "using [REDACTED]"),
+        ("X-Api-Key: 12345", "X-Api-Key: [REDACTED]"),
+        ("PASSWORD=HuNter2; user=x", "PASSWORD=[REDACTED]; user=x"),
+        ("token ghp_" + "a" * 36 + " leaked", "token [REDACTED] leaked"),
+        ("slack xoxb-1234567890-abcdef", "slack [REDACTED]"),
+        ("jwt eyJhbGciOiJI.eyJzdWIiOiIx.SflKxwRJSMeKKF2Q", "jwt [REDACTED]"),
+        (
+            "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\nabc\n-----END RSA PRIVATE KEY-----\nafter",
+            "[REDACTED]\nafter",
+        ),
+        ("-----BEGIN PRIVATE KEY-----\nMIIEow (cut off", "[REDACTED]"),
+    ],
+)
+def test_secrets_are_replaced_and_context_kept(text: str, expected: str) -> None:
+    assert R.text(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "max_tokens=100 and tokens: 5",
+        "author: Ada Lovelace",
+        "the key to success",
+        "see https://example.com/path?q=1&page=2",
+        "value = compute(key=key)",
+        "bypass=true",
+    ],
+)
+def test_ordinary_text_is_left_alone(text: str) -> None:
+    assert R.text(text) == text
+
+
+def test_structured_values_by_key_name() -> None:
+    value = {
+        "apiKey": "zzz",
+        "max_tokens": 5,
+        "nested": [{"access_token": "q", "auth": None, "client-secret": 7}],
+        "query": "Bearer abcdef",
+        "credentials": {"user": "u", "pass": "p"},
+        "enabled": True,
+    }
+    assert R.value(value) == {
+        "apiKey": REDACTED,
+        "max_tokens": 5,
+        "nested": [{"access_token": REDACTED, "auth": None, "client-secret": REDACTED}],
+        "query": "Bearer [REDACTED]",
+        "credentials": REDACTED,
+        "enabled": True,
+    }
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(max_size=200))
+def test_redaction_is_idempotent(text: str) -> None:
+    once = R.text(text)
+    assert R.text(once) == once
+
+
+def test_redacting_an_error_covers_message_hint_details_and_traceback() -> None:
+    error = ToolError(
+        type="HTTPError",
+        message="401 for https://x.io/?token=abc123",
+        retryable=False,
+        hint="check password=hunter2",
+        details={"api_key": "k", "url": "https://u:pw@x.io"},
+        traceback='File "x.py", line 1\n    auth = "Bearer abcdefgh"',
+    )
+    clean = R.error(error)
+    text = clean.to_text()
+    for secret in ("abc123", "hunter2", '"k"', ":pw@", "abcdefgh"):
+        assert secret not in text
+    assert clean.type == "HTTPError" and clean.message.startswith("401 for https://x.io/")
+    assert R.error(clean) is clean  # nothing left to change: the same object
+
+
+def test_configuration() -> None:
+    assert resolve_redactor(False).text("password=x") == "password=x"
+    assert resolve_redactor(None).text("password=x") == "password=[REDACTED]"
+    custom = resolve_redactor([r"ACME-\d{6}"])
+    assert custom.text("id ACME-123456 password=x") == "id [REDACTED] password=[REDACTED]"
+    upper = resolve_redactor(lambda s: s.upper())
+    assert upper.text("password=x ok") == "PASSWORD=[REDACTED] OK"
+    literal = Redactor().extended(literals=["correct-horse"], keys=["pin"])
+    assert literal.text("pw is correct-horse!") == "pw is [REDACTED]!"
+    assert literal.value({"PIN": 1234}) == {"PIN": REDACTED}
+    rule = Redactor([], keys=()).extended(rules=[re.compile(r"(?P<secret>\d{4})-\d{4}")])
+    assert rule.text("card 1234-5678") == "card [REDACTED]-5678"
+    with pytest.raises(TypeError):
+        resolve_redactor(3.5)
+
+
+def test_capped_redacts_across_the_cut() -> None:
+    text = "x" * 95 + " password=hunter2 " + "y" * 100
+    out = R.capped(text, 100)
+    assert "hunter" not in out and out.endswith("chars]")
