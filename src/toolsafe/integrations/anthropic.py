@@ -24,6 +24,9 @@ def execute_tool_use(runtime: Runtime, message: Any) -> list[dict[str, Any]]:
     calls = read_tool_use(message)
     if not calls:
         return []
+    if len(calls) == 1:  # the common case: skip the batch machinery
+        only = calls[0]
+        return [_result(runtime.call(only.name, only.arguments, call_id=only.id))]
     return [_result(o) for o in runtime.call_many(calls)]
 
 
@@ -32,6 +35,9 @@ async def aexecute_tool_use(runtime: Runtime, message: Any) -> list[dict[str, An
     calls = read_tool_use(message)
     if not calls:
         return []
+    if len(calls) == 1:
+        only = calls[0]
+        return [_result(await runtime.acall(only.name, only.arguments, call_id=only.id))]
     return [_result(o) for o in await runtime.acall_many(calls)]
 
 

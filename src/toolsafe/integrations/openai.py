@@ -40,6 +40,9 @@ def execute_tool_calls(runtime: Runtime, message_or_response: Any) -> list[dict[
     requests = _requests(message_or_response)
     if not requests:
         return []
+    if len(requests) == 1:  # the common case: skip the batch machinery
+        call = requests[0].call
+        return [_reply(requests[0], runtime.call(call.name, call.arguments, call_id=call.id))]
     outcomes = runtime.call_many([r.call for r in requests])
     return [_reply(r, o) for r, o in zip(requests, outcomes, strict=True)]
 
@@ -49,6 +52,10 @@ async def aexecute_tool_calls(runtime: Runtime, message_or_response: Any) -> lis
     requests = _requests(message_or_response)
     if not requests:
         return []
+    if len(requests) == 1:
+        call = requests[0].call
+        outcome = await runtime.acall(call.name, call.arguments, call_id=call.id)
+        return [_reply(requests[0], outcome)]
     outcomes = await runtime.acall_many([r.call for r in requests])
     return [_reply(r, o) for r, o in zip(requests, outcomes, strict=True)]
 
