@@ -14,7 +14,11 @@ import os
 from typing import Any
 
 import anthropic
-import httpx2  # the HTTP package the anthropic SDK is built on
+
+try:  # recent SDKs are built on httpx2, older ones on httpx
+    import httpx2 as http
+except ImportError:  # pragma: no cover
+    import httpx as http  # type: ignore[no-redef]
 
 import toolsafe
 from toolsafe.integrations.anthropic import execute_tool_use
@@ -34,7 +38,7 @@ def open_ticket(customer_id: str, subject: str) -> str:
     return f"ticket T-1 opened for {customer_id}: {subject}"
 
 
-def scripted_model(request: httpx2.Request) -> httpx2.Response:
+def scripted_model(request: http.Request) -> http.Response:
     """Stands in for the API offline: uses tools, then answers from their results."""
     body = json.loads(request.content)
     turn = sum(m["role"] == "assistant" for m in body["messages"])
@@ -49,7 +53,7 @@ def scripted_model(request: httpx2.Request) -> httpx2.Response:
         content = [_use("toolu_3", "open_ticket", {"customer_id": "c-42", "subject": "refund"})]
     else:
         content = [{"type": "text", "text": "Ada (c-42) now has ticket T-1."}]
-    return httpx2.Response(
+    return http.Response(
         200,
         json={
             "id": f"msg_{turn}",
@@ -74,7 +78,7 @@ def make_client() -> anthropic.Anthropic:
     return anthropic.Anthropic(
         api_key="offline",
         base_url="http://scripted.invalid",
-        http_client=httpx2.Client(transport=httpx2.MockTransport(scripted_model)),
+        http_client=http.Client(transport=http.MockTransport(scripted_model)),
     )
 
 

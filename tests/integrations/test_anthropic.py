@@ -133,6 +133,17 @@ def test_tool_use_runs_concurrently_in_model_order() -> None:
     ]
 
 
+def _http() -> Any:
+    """The HTTP package the installed anthropic SDK is built on (httpx2, or httpx before it)."""
+    try:
+        import httpx2
+    except ImportError:
+        import httpx
+
+        return httpx
+    return httpx2
+
+
 class ScriptedClaude:
     """A scripted model behind the real SDK's HTTP layer."""
 
@@ -140,7 +151,6 @@ class ScriptedClaude:
         self.requests: list[dict[str, Any]] = []
 
     def __call__(self, request: Any) -> Any:
-        import httpx2  # the HTTP package the anthropic SDK uses
 
         body = json.loads(request.content)
         self.requests.append(body)
@@ -166,7 +176,7 @@ class ScriptedClaude:
             ]
         else:
             content = [{"type": "text", "text": "Done."}]
-        return httpx2.Response(
+        return _http().Response(
             200,
             json={
                 "id": f"msg_{turn}",
@@ -183,12 +193,12 @@ class ScriptedClaude:
 
 def test_round_trip_with_the_sdk_client_and_a_scripted_model(runtime: toolsafe.Runtime) -> None:
     anthropic = pytest.importorskip("anthropic")
-    httpx2 = pytest.importorskip("httpx2")
+    http = _http()
     model = ScriptedClaude()
     client = anthropic.Anthropic(
         api_key="sk-test",
         base_url="http://scripted.invalid",
-        http_client=httpx2.Client(transport=httpx2.MockTransport(model)),
+        http_client=http.Client(transport=http.MockTransport(model)),
         max_retries=0,
     )
     tools = [t.to_anthropic() for t in runtime.tools]
