@@ -32,6 +32,15 @@ def _thread(**options: Any) -> Backend:
 register("thread", _thread)
 
 
+def _process(**options: Any) -> Backend:
+    from toolsafe.backends.process import ProcessBackend
+
+    return ProcessBackend(options.get("sync_workers"), on_event=options.get("on_event"))
+
+
+register("process", _process)
+
+
 def _ray(**options: Any) -> Backend:
     from toolsafe.backends.ray import RayBackend  # imports ray lazily, on first use
 
