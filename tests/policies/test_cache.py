@@ -35,7 +35,9 @@ def test_hits_skip_the_tool_until_the_ttl_passes(is_async: bool) -> None:
     calls: list[dict[str, Any]] = []
     clock = FakeClock()
     events: list[ev.Event] = []
-    with Runtime([_counting(calls, is_async, cache=60)], clock=clock, listeners=[events.append]) as rt:
+    with Runtime(
+        [_counting(calls, is_async, cache=60)], clock=clock, listeners=[events.append]
+    ) as rt:
         first = rt.call("lookup", {"city": "Oslo", "days": 2})
         again = rt.call("lookup", '{"days": 2, "city": "Oslo"}')  # same arguments, other order
         assert first.ok and again.ok and again.value == first.value and again.text == first.text

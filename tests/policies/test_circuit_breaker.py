@@ -240,7 +240,9 @@ def test_breaker_option_forms() -> None:
         st.tuples(st.sampled_from(["ok", "fail", "bug"]), st.floats(0, 15)), max_size=40
     ),
 )
-def test_breaker_invariants(failures: int, cooldown: float, script: list[tuple[str, float]]) -> None:
+def test_breaker_invariants(
+    failures: int, cooldown: float, script: list[tuple[str, float]]
+) -> None:
     """Whatever happens: no tool run while open before the cooldown, it opens exactly
     after ``failures`` consecutive counted failures, and only a probe leaves half-open."""
     clock = FakeClock()

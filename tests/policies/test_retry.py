@@ -321,6 +321,7 @@ def test_attempts_never_exceed_the_limit(script: list[str]) -> None:
     tool = toolsafe.tool(scripted, retry=Retry(attempts=4), idempotent=True)
     with Runtime([tool], clock=FakeClock()) as rt:
         outcome = rt.call("scripted", {"x": 1})
+
     def step(i: int) -> str:
         return script[min(i, len(script) - 1)]
 

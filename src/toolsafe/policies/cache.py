@@ -12,6 +12,7 @@ Concurrent misses of one key each run the tool (no single-flight).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from dataclasses import dataclass
@@ -100,14 +101,18 @@ class CachePolicy:
             key = cache_key(name, ctx.arguments)
             if key is None:
                 return await inner(ctx)
-            found, value = await store.cache_get(key)
+            try:
+                found, value = await store.cache_get(key)
+            except Exception:  # an unreachable cache is a miss
+                found, value = False, None
             if found:
                 if listeners:
                     ev.emit(listeners, CacheHit(ctx.call_id, name, clock.now(), key))
                 return Result(value)
             result = await inner(ctx)
             if result.error is None:
-                await store.cache_set(key, result.value, ttl)
+                with contextlib.suppress(Exception):
+                    await store.cache_set(key, result.value, ttl)
             return result
 
         return cached

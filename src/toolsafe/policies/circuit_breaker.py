@@ -20,13 +20,15 @@ outside the retry step: a call counts once, with its final outcome.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from toolsafe.errors import ConfigurationError
 from toolsafe.observe import events as ev
+from toolsafe.observe._log import logger
 from toolsafe.policies._base import Handler, Result
-from toolsafe.policies.rejections import circuit_open, is_rejection
+from toolsafe.policies.rejections import circuit_open, is_rejection, store_failure
 from toolsafe.stores._base import BreakerState, Outcome
 
 if TYPE_CHECKING:
@@ -154,7 +156,10 @@ class BreakerPolicy:
             if admit_now is not None:
                 admission = admit_now(key, spec)
             else:
-                admission = await store.breaker_admit(key, spec)
+                try:
+                    admission = await store.breaker_admit(key, spec)
+                except Exception as exc:
+                    return Result(error=store_failure(exc, name, ctx.call_id))
             if not admission.allowed:
                 if admission.changed:
                     changed(ctx, "open", admission.state)
@@ -182,13 +187,18 @@ class BreakerPolicy:
                 result = await inner(ctx)
             except BaseException:
                 if probe:  # a cancelled probe must not hold the half-open gate
-                    await store.breaker_record(key, spec, "ignore", probe=True)
+                    with contextlib.suppress(Exception):
+                        await store.breaker_record(key, spec, "ignore", probe=True)
                 raise
             outcome = breaker_outcome(result)
             if record_now is not None:
                 record = record_now(key, spec, outcome, probe)
             else:
-                record = await store.breaker_record(key, spec, outcome, probe=probe)
+                try:
+                    record = await store.breaker_record(key, spec, outcome, probe=probe)
+                except Exception:  # bookkeeping only: the call's result stands
+                    logger.debug("breaker record for %s failed", key, exc_info=True)
+                    return result
             if record.state != record.previous:
                 changed(ctx, record.previous, record.state)
             return result

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from toolsafe.errors import ConfigurationError
 from toolsafe.observe import events as ev
 from toolsafe.policies._base import LINGERING, Handler, Result
-from toolsafe.policies.rejections import concurrency_limited
+from toolsafe.policies.rejections import concurrency_limited, store_failure
 
 if TYPE_CHECKING:
     from toolsafe._call import CallContext
@@ -101,7 +101,8 @@ class ConcurrencyLimitPolicy:
                 if local:
                     release_any_thread(key, lease)
                 else:
-                    await store.release(key, lease)
+                    with contextlib.suppress(Exception):  # an unreleased lease expires
+                        await store.release(key, lease)
 
         async def take(ctx: CallContext, key: str, limit: int, lease_s: float) -> str | None:
             lease: str | None = (
@@ -133,7 +134,12 @@ class ConcurrencyLimitPolicy:
             lease_s = LEASE_S if limit_s is None else limit_s + LEASE_GRACE
             held: list[tuple[str, str]] = []
             for key, limit in limits:
-                lease = await take(ctx, key, limit, lease_s)
+                try:
+                    lease = await take(ctx, key, limit, lease_s)
+                except Exception as exc:
+                    ctx.attempt += 1
+                    await release_all(held)
+                    return Result(error=store_failure(exc, name, ctx.call_id))
                 if lease is None:  # a rejected attempt is still an attempt
                     ctx.attempt += 1
                     await release_all(held)
@@ -171,4 +177,5 @@ async def _renew(store: Store, held: list[tuple[str, str]], lease_s: float) -> N
         while True:
             await asyncio.sleep(lease_s / 3)
             for key, lease in held:
-                await store.renew(key, lease, lease_s)
+                with contextlib.suppress(Exception):
+                    await store.renew(key, lease, lease_s)

@@ -25,7 +25,7 @@ from toolsafe import testing
 from toolsafe.errors import ConfigurationError
 from toolsafe.observe import events as ev
 from toolsafe.policies._base import Handler, Result
-from toolsafe.policies.rejections import rate_limited
+from toolsafe.policies.rejections import rate_limited, store_failure
 
 if TYPE_CHECKING:
     from toolsafe._call import CallContext
@@ -151,7 +151,10 @@ class RateLimitPolicy:
             if take_now is not None:
                 grant = take_now(key, rate, burst, bound)
             else:
-                grant = await store.take(key, rate, burst, max_wait_s=bound)
+                try:
+                    grant = await store.take(key, rate, burst, max_wait_s=bound)
+                except Exception as exc:
+                    return Result(error=store_failure(exc, name, ctx.call_id))
             if not grant.ok:
                 if listeners:
                     ev.emit(

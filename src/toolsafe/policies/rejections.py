@@ -13,6 +13,8 @@ safe: such a tool is retried only after a rejection.
 
 from __future__ import annotations
 
+import contextlib
+
 from toolsafe.errors import ToolError
 
 __all__ = [
@@ -24,6 +26,7 @@ __all__ = [
     "concurrency_limited",
     "is_rejection",
     "rate_limited",
+    "store_failure",
 ]
 
 CIRCUIT_OPEN = "CircuitOpen"
@@ -98,6 +101,14 @@ def concurrency_limited(
 
 #: The store key of the runtime-wide concurrency limit (``Runtime(max_in_flight=...)``).
 GLOBAL_KEY = "*"
+
+
+def store_failure(exc: Exception, tool: str, call_id: str | None) -> ToolError:
+    """A store step failed (a shared store is unreachable) before the tool ran: its
+    error, marked as a rejection so that even a non-idempotent tool may be retried."""
+    with contextlib.suppress(AttributeError, TypeError):
+        setattr(exc, "tool_started", False)  # noqa: B010 - any exception type
+    return ToolError.from_exception(exc, tool=tool, call_id=call_id)
 
 
 def is_rejection(error: ToolError) -> bool:
