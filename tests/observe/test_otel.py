@@ -12,7 +12,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 import toolsafe
 from toolsafe import FakeClock, OTel, Retry, Runtime, ToolFailure
-from toolsafe.observe.otel import CAPTURE_ENV, resolve_otel
+from toolsafe.observe.otel import CAPTURE_ENV, SdkGate, resolve_otel
 
 
 @toolsafe.tool(description="Look things up.")
@@ -183,3 +183,26 @@ def test_without_an_sdk_provider_tracing_stays_out_of_the_way() -> None:
     with Runtime([lookup]) as rt:
         assert rt.call("lookup", {"query": "x"}).ok
         assert rt.listeners == []
+
+
+def test_sdk_gate_notices_a_provider_set_later_and_then_stops_checking(otel: Any) -> None:
+    current: list[Any] = [trace.ProxyTracerProvider()]
+    checks = 0
+
+    def provider() -> Any:
+        nonlocal checks
+        checks += 1
+        return current[0]
+
+    gate = SdkGate(False, provider, trace.ProxyTracerProvider, recheck_s=0.0)
+    assert not gate.open() and not gate.open()
+    current[0] = otel.provider  # an SDK provider is installed
+    assert gate.open()
+    before = checks
+    assert gate.open() and checks == before  # open for good: no more lookups
+    slow = SdkGate(False, provider, trace.ProxyTracerProvider, recheck_s=3600)
+    current[0] = trace.ProxyTracerProvider()
+    assert not slow.open()
+    before = checks
+    assert not slow.open() and checks == before  # within the recheck interval: cached
+    assert SdkGate(True, provider, trace.ProxyTracerProvider).open()

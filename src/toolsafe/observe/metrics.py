@@ -57,8 +57,10 @@ class _Latency:
     def add(self, ms: float) -> None:
         self.count += 1
         self.sum += ms
-        self.min = min(self.min, ms)
-        self.max = max(self.max, ms)
+        if ms < self.min:
+            self.min = ms
+        if ms > self.max:
+            self.max = ms
         self.buckets[bisect.bisect_left(LATENCY_BUCKETS_MS, ms)] += 1
 
     def merged(self, other: _Latency) -> _Latency:
@@ -189,16 +191,16 @@ class _OtelInstruments:
         from opentelemetry import metrics
 
         from toolsafe import __version__
+        from toolsafe.observe.otel import SdkGate
 
         meter = metrics.get_meter("toolsafe", __version__, meter_provider=meter_provider)
-        self._explicit = meter_provider is not None
-        self._global = metrics.get_meter_provider
         try:
             from opentelemetry.metrics._internal import _ProxyMeterProvider
         except ImportError:  # pragma: no cover - other API versions: always record
-            self._proxy: type | None = None
+            proxy: type | None = None
         else:
-            self._proxy = _ProxyMeterProvider
+            proxy = _ProxyMeterProvider
+        self._gate = SdkGate(meter_provider is not None, metrics.get_meter_provider, proxy)
         bounds = [b / 1000.0 for b in LATENCY_BUCKETS_MS]
         try:
             self.duration = meter.create_histogram(
@@ -222,7 +224,7 @@ class _OtelInstruments:
         )
 
     def record(self, outcome: Outcome) -> None:
-        if not self._explicit and self._proxy and isinstance(self._global(), self._proxy):
+        if not self._gate.open():
             return  # no SDK configured (yet): skip building attributes for no-op instruments
         tool = {"gen_ai.tool.name": outcome.tool}
         error_type = outcome.error.type if outcome.error is not None else None

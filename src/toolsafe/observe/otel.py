@@ -24,7 +24,7 @@ import asyncio
 import importlib.util
 import os
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -74,6 +74,40 @@ class OTel:
         return os.environ.get(CAPTURE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+class SdkGate:
+    """Is a real (SDK) provider in place, so that recording is worth its cost?
+
+    A provider given explicitly: always. Otherwise the global one, which starts as
+    the API's proxy and may be replaced by an SDK provider at any time: checked at
+    most once per ``recheck_s`` while it is the proxy (the check itself costs
+    microseconds), and never again once it is real.
+    """
+
+    def __init__(
+        self,
+        explicit: bool,
+        current: Callable[[], Any],
+        proxy: type | None,
+        recheck_s: float = 1.0,
+    ) -> None:
+        self._open = explicit or proxy is None
+        self._current = current
+        self._proxy = proxy
+        self._recheck_s = recheck_s
+        self._next_check = 0.0
+
+    def open(self) -> bool:
+        if self._open:
+            return True
+        now = time.monotonic()
+        if now < self._next_check:
+            return False
+        assert self._proxy is not None
+        self._open = not isinstance(self._current(), self._proxy)
+        self._next_check = now + self._recheck_s
+        return self._open
+
+
 def resolve_otel(spec: Any) -> OTel | None:
     """``None``: on when installed; ``False``: off; ``True`` or an ``OTel``: on (must be installed)."""
     if spec is False:
@@ -103,9 +137,9 @@ class Tracing:
         self._tracer = trace.get_tracer(
             "toolsafe", __version__, tracer_provider=config.tracer_provider
         )
-        self._explicit = config.tracer_provider is not None
-        self._global_provider = trace.get_tracer_provider
-        self._proxy = ProxyTracerProvider
+        self._gate = SdkGate(
+            config.tracer_provider is not None, trace.get_tracer_provider, ProxyTracerProvider
+        )
         self._listening = False
         self._kind = SpanKind.INTERNAL
         self._status = Status
@@ -121,7 +155,7 @@ class Tracing:
         Until then calls skip tracing entirely (no span, no listener, no task). The
         first traced call adds this object to ``listeners`` for the attempt events.
         """
-        if not self._explicit and isinstance(self._global_provider(), self._proxy):
+        if not self._gate.open():
             return False
         if not self._listening:
             self._listening = True
