@@ -514,3 +514,18 @@ def _is_module(name: str) -> bool:
     import types
 
     return isinstance(getattr(toolsafe, name), types.ModuleType)
+
+
+def test_validation_errors_use_the_name_the_model_called() -> None:
+    @toolsafe.tool(name="orders.refund")
+    def refund(order_id: int) -> str:
+        """Refund an order."""
+        return "ok"
+
+    with Runtime([refund]) as runtime:
+        outcome = runtime.call("orders_refund", {"order_id": "x"})
+    assert outcome.error is not None
+    assert "'orders_refund'" in outcome.error.message and "'orders_refund'" in (
+        outcome.error.hint or ""
+    )
+    assert "'orders.refund'" not in outcome.text

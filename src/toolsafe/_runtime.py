@@ -332,6 +332,12 @@ class Runtime:
             args, repairs = tool.validate_with_repairs(arguments)
         except InvalidArguments as exc:
             error = ToolError.from_exception(exc, tool=tool.name, call_id=call_id)
+            if name != tool.name:  # speak of the tool by the name the model used
+                quoted, alias = f"'{tool.name}'", f"'{name}'"
+                error = error.with_(
+                    message=error.message.replace(quoted, alias),
+                    hint=error.hint.replace(quoted, alias) if error.hint else None,
+                )
             return await self._finish(call_id, tool, Result(error=error), started, 0, arguments)
         if repairs:
             logger.warning(
@@ -461,6 +467,9 @@ class Runtime:
     ) -> list[Outcome]:
         """Sync twin of ``acall_many``."""
         batch = list(calls)
+        if len(batch) == 1 and not max_concurrency:
+            one = _as_call(batch[0])
+            return [self.call(one.name, one.arguments, call_id=one.id)]
         return self._bridge.run(lambda: self.acall_many(batch, max_concurrency=max_concurrency))
 
     def run_sync(self, make: Callable[[], Awaitable[T]]) -> T:

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import typer
+
+    from toolsafe._tool import Tool
 
 
-def register(app: Any) -> None:
+def register(app: typer.Typer) -> None:
     import typer
 
     @app.command("schema")
@@ -21,7 +27,7 @@ def register(app: Any) -> None:
         from toolsafe.cli import UsageError
 
         tools = load_tools(target)
-        exporters = {
+        exporters: dict[str, Callable[[Tool], Any]] = {
             "openai": lambda t: t.to_openai(),
             "openai-responses": lambda t: t.to_openai_responses(),
             "anthropic": lambda t: t.to_anthropic(),
