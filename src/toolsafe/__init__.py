@@ -57,6 +57,7 @@ __all__ = [
     "OutputBudget",
     "Rate",
     "Redactor",
+    "RedisStore",
     "Retry",
     "Runtime",
     "Store",
@@ -81,3 +82,12 @@ __all__ = [
     "trim_output",
     "unregister_classifier",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # Imported on first use: ``import toolsafe`` must not import redis.
+    if name == "RedisStore":
+        from toolsafe.stores.redis import RedisStore
+
+        return RedisStore
+    raise AttributeError(f"module 'toolsafe' has no attribute {name!r}")
