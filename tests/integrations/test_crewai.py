@@ -7,6 +7,7 @@ function calling and the ReAct text protocol.
 from __future__ import annotations
 
 import asyncio
+import copy
 import subprocess
 import sys
 import threading
@@ -178,6 +179,13 @@ def test_single_tool_in_single_tool_out_and_to_crewai() -> None:
         assert crew_tool.runtime is runtime
         assert crew_tool.toolsafe_tool is double  # the registration already there is used
         assert crew_tool.run(x=21) == "42"
+
+
+def test_a_deep_copy_shares_the_runtime_and_still_works() -> None:
+    hardened = harden(shout)
+    clone = copy.deepcopy(hardened)
+    assert clone is not hardened and clone.runtime is hardened.runtime
+    assert clone.run(text="x", times=2) == "X X"
 
 
 def test_policy_options_reach_the_toolsafe_tool() -> None:

@@ -4,7 +4,8 @@ Adopt it where the agent gets its tools::
 
     from toolsafe.integrations.crewai import harden
 
-    agent = Agent(..., tools=harden([SearchTool(), lookup], timeout=10, retry=Retry(3)))
+    tools = harden([SearchTool(), lookup], timeout=10, retry=Retry(3), idempotent=True)
+    agent = Agent(..., tools=tools)
 
 ``harden`` returns CrewAI ``BaseTool`` objects with the same name, description
 and ``args_schema``. What CrewAI 1.15 does with a tool, and what a hardened one
