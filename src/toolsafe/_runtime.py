@@ -362,7 +362,13 @@ class Runtime:
         except KeyboardInterrupt:
             raise
         except BaseException as exc:  # a policy bug must still end in an Outcome
-            logger.exception("toolsafe pipeline error in tool %s", tool.name)
+            from toolsafe.errors import format_traceback
+
+            logger.error(
+                "toolsafe pipeline error in tool %s (a toolsafe bug, please report it):\n%s",
+                tool.name,
+                self.redactor.text(format_traceback(exc, 20)),
+            )
             result = Result(error=ToolError.from_exception(exc, tool=tool.name, call_id=call_id))
         return await self._finish(call_id, tool, result, started, ctx.attempt, arguments)
 
