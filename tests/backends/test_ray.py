@@ -78,6 +78,20 @@ def quota() -> str:
     raise ToolFailure("quota exhausted", retryable=True, retry_after_s=7.5, type="QuotaExceeded")
 
 
+class LockedError(ConnectionError):
+    """A transient error holding something that cannot be pickled."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.lock = threading.Lock()
+
+
+@toolsafe.tool
+def locked_failure() -> str:
+    """Fail with an exception that cannot cross back."""
+    raise LockedError("socket reset while holding a lock")
+
+
 @toolsafe.tool
 def hang(pid_file: str) -> str:
     """Write this worker's pid, then hang in sync code that no timeout can interrupt."""
@@ -167,6 +181,17 @@ def test_error_type_message_and_attributes_survive_the_hop(rt: Runtime) -> None:
         "quota exhausted",
         True,
         7.5,
+    )
+
+
+def test_an_unpicklable_exception_keeps_its_name_message_and_verdict(rt: Runtime) -> None:
+    rt.register(locked_failure)
+    error = rt.call("locked_failure").error
+    assert error is not None
+    assert (error.type, error.message, error.retryable) == (
+        "LockedError",
+        "socket reset while holding a lock",
+        True,
     )
 
 

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from toolsafe.backends._base import AttemptTimeout, EscapedBaseException
-from toolsafe.errors import ConfigurationError, ToolFailure
+from toolsafe.errors import ConfigurationError, ToolFailure, classify
 
 if TYPE_CHECKING:
     from toolsafe._call import CallContext
@@ -74,8 +74,8 @@ def _execute(target_blob: bytes, call_blob: bytes) -> bytes:
     """The Ray task body. Never raises: every outcome goes back as a pickled reply.
 
     Replies: ``("ok", value, trimmed_from)`` or ``("err", exc_blob, type_name,
-    message, traceback_text)``; ``exc_blob`` is None when the exception cannot be
-    pickled. Unpickling happens here, not in Ray, so a tool whose module the
+    message, traceback_text, retryable, retry_after_s)``; ``exc_blob`` is None when
+    the exception cannot be pickled. Unpickling happens here, not in Ray, so a tool whose module the
     worker cannot import gets a clear error instead of a RaySystemError.
     """
     cloudpickle = _cloudpickle()
@@ -108,6 +108,8 @@ def _execute(target_blob: bytes, call_blob: bytes) -> bytes:
 
 
 def _error_reply(exc: BaseException, cloudpickle: Any) -> bytes:
+    """The exception, pickled if it survives the trip, with its name, message and the
+    worker's verdict on retrying (kept if the exception itself cannot come back)."""
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-5))
     blob: bytes | None
     try:
@@ -119,7 +121,16 @@ def _error_reply(exc: BaseException, cloudpickle: Any) -> bytes:
         except Exception:
             blob = None
     name = getattr(type(exc), "error_type", None) or type(exc).__name__
-    return cast(bytes, cloudpickle.dumps(("err", blob, name, str(exc), text.rstrip())))
+    message = str(exc)
+    if isinstance(exc, ToolFailure):
+        name, message = exc.type or name, exc.message
+    verdict = classify(exc)
+    return cast(
+        bytes,
+        cloudpickle.dumps(
+            ("err", blob, name, message, text.rstrip(), verdict.retryable, verdict.retry_after_s)
+        ),
+    )
 
 
 def _load_exception(blob: bytes, cloudpickle: Any) -> BaseException | None:
@@ -163,12 +174,14 @@ def _trim(value: Any, limit: int) -> tuple[Any, int | None]:
 def _raise_reply(reply: tuple[Any, ...], tool_name: str, cloudpickle: Any) -> Any:
     if reply[0] == "ok":
         return reply[1]
-    _, blob, type_name, message, remote_tb = reply
+    _, blob, type_name, message, remote_tb, retryable, retry_after = reply
     exc = None if blob is None else _load_exception(blob, cloudpickle)
     if exc is None:
         exc = ToolFailure(
             message or type_name,
             type=type_name,
+            retryable=retryable,
+            retry_after_s=retry_after,
             details={"note": "the exception could not be pickled back from the Ray worker"},
         )
     if remote_tb and hasattr(exc, "add_note"):
