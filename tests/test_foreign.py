@@ -69,6 +69,7 @@ def test_definition_without_parameters_takes_no_arguments() -> None:
         ({"description": "no name", "parameters": WEATHER}, "no name"),
         ({"name": "", "parameters": WEATHER}, "no name"),
         ({"name": "x", "parameters": "object"}, "JSON Schema object"),
+        ({"name": "x", "parameters": {"type": "string"}}, "must be an object schema"),
     ],
 )
 def test_broken_definitions_are_configuration_errors(definition: Any, words: str) -> None:

@@ -111,6 +111,10 @@ def normalize_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
         root.pop(key, None)
     if "type" not in root and "properties" not in root and "$ref" not in root:
         root["type"] = "object"
+    if root.get("type", "object") != "object":
+        raise ConfigurationError(
+            [f"tool parameters must be an object schema, got type {root['type']!r}"]
+        )
     if root.get("type") == "object":
         root.setdefault("properties", {})
         root.setdefault("additionalProperties", False)

@@ -35,6 +35,7 @@ _EXPECTED_BY_TYPE = {
     "model_type": "object",
     "model_attributes_type": "object",
     "dataclass_type": "object",
+    "typed_dict_type": "object",
     "none_required": "null",
     "missing": "a value (required field)",
 }
@@ -57,8 +58,9 @@ def json_type_name(value: Any) -> str:
 
 def describe_received(value: Any, limit: int = 80) -> str:
     """``"3" (string)``: the value as JSON, shortened, and its JSON type."""
+    subject = value[: limit + 1] if isinstance(value, str) else value  # a 10 MB string
     try:
-        shown = json.dumps(value, ensure_ascii=False, default=repr)
+        shown = json.dumps(subject, ensure_ascii=False, default=repr)
     except (TypeError, ValueError):
         shown = repr(value)
     if len(shown) > limit:
