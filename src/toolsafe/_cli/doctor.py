@@ -119,9 +119,16 @@ def _diagnose(target: str, *, stress: bool, options: Any, calls_file: Path | Non
 
 
 def _console() -> Any:
+    import os
+
     from rich.console import Console
 
-    return Console(highlight=False)
+    console = Console(highlight=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        # Piped or captured (make demo, CI logs): rich would wrap at 80 columns
+        # mid-sentence; a log reader's window is wider than that.
+        console = Console(highlight=False, width=120)
+    return console
 
 
 def register(app: Any) -> None:
