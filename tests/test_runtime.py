@@ -529,3 +529,12 @@ def test_validation_errors_use_the_name_the_model_called() -> None:
         outcome.error.hint or ""
     )
     assert "'orders.refund'" not in outcome.text
+
+
+def test_exports_are_copies_callers_may_edit() -> None:
+    exported = add.to_openai()
+    exported["function"]["parameters"]["properties"]["a"]["type"] = "string"
+    add.to_anthropic()["input_schema"]["properties"].clear()
+    assert add.json_schema["properties"]["a"]["type"] == "integer"
+    assert add.to_openai()["function"]["parameters"]["properties"]["a"]["type"] == "integer"
+    assert set(add.to_mcp()["inputSchema"]["properties"]) == {"a", "b"}

@@ -364,7 +364,7 @@ class Tool:
     def to_openai(self, *, strict: bool | None = None) -> dict[str, Any]:
         """OpenAI Chat Completions tool (strict mode when the schema allows it)."""
         use_strict = self.strict_compatible if strict is None else strict
-        params = self.strict_json_schema if use_strict else self.json_schema
+        params = copy.deepcopy(self.strict_json_schema if use_strict else self.json_schema)
         return {
             "type": "function",
             "function": {
@@ -398,7 +398,7 @@ class Tool:
 
     def json_schema_closed(self) -> dict[str, Any]:
         """The JSON Schema with ``additionalProperties: false`` on the top object."""
-        schema = dict(self.json_schema)
+        schema = copy.deepcopy(self.json_schema)  # callers may edit what they get
         schema.setdefault("additionalProperties", False)
         return schema
 
