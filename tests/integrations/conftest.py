@@ -18,10 +18,11 @@ from typing import Any
 import pytest
 
 # CrewAI reads these when it is imported and when a crew starts: keep it offline.
+# Not OTEL_SDK_DISABLED: it is process-wide and would silence the OpenTelemetry SDK
+# that tests/observe checks (CREWAI_DISABLE_TELEMETRY is CrewAI's own opt-out).
 for _name, _value in {
     "CREWAI_DISABLE_TELEMETRY": "true",
     "CREWAI_DISABLE_TRACKING": "true",
-    "OTEL_SDK_DISABLED": "true",
     "CREWAI_TRACING_ENABLED": "false",
     "CREWAI_DISABLE_VERSION_CHECK": "true",
     "CREWAI_TESTING": "true",
