@@ -13,6 +13,20 @@ pool. This pool:
   where the caller's own deadline ends the wait with a TimeoutError;
 - retires idle threads after ``idle_timeout`` seconds.
 
+**When every worker is stuck.** Threads never exceed ``max_workers +
+max_abandoned``. Once that many are stuck, nothing new starts: each new sync call
+waits in the queue and ends at its own timeout (or deadline) with a retryable
+``TimeoutError`` saying it never started and how many threads are stuck (the
+retry policy may retry it even for a tool not declared idempotent, since it did
+not run). Async tools are unaffected (they run on the event loop). The pool heals
+by itself: each stuck thread that finally returns becomes a worker again, or
+retires if the pool is over size. ``Runtime.stats()["backend"]["pool"]`` shows
+``stuck``, ``stuck_by_key``, ``abandoned_total``, ``replaced_total`` and
+``cap_reached_total``; a ``PoolEvent`` (``thread_abandoned``,
+``abandon_cap_reached``) and a log line say when it happens. Before it comes to
+that, per-key shares keep one hanging upstream to its own threads, and a breaker
+(``breaker=``) counts the timeouts and fails its calls fast.
+
 Python threads cannot be killed; the process backend is the answer when a stuck
 call must really be stopped.
 """

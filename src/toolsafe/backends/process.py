@@ -27,9 +27,15 @@ that only await I/O and need no isolation.
 Workers start with the ``forkserver`` method where available (``spawn``
 elsewhere): never ``fork``, since the caller has threads. As with any
 ``multiprocessing`` program, a main script needs the ``if __name__ == "__main__":``
-guard. ``min_workers`` start when the first tool is registered, more on demand
+guard. ``min_workers`` start when the first tool is registered (which waits for
+the first of them to be ready, well under a second), more on demand
 up to ``max_workers``, and they stay warm; a call that finds them all busy waits
 for one within its attempt's time, then gets a retryable "never started" timeout.
+``Runtime(backend="process", sync_workers=N)`` sizes the pool (default: the CPU
+count, at least 2). There are no per-tool shares as in the thread pool: a worker
+stuck past its time is killed and replaced, not kept, so a hanging tool costs a
+worker only for its timeout. ``Runtime.stats()["backend"]["processes"]`` counts
+workers started, killed at their timeout, crashed and replaced.
 Each call of a class-based tool deep-copies the instance the worker holds, as
 the thread backend does, so nothing leaks between calls. Workers are daemonic
 (a tool cannot start ``multiprocessing`` children; ``subprocess`` is fine) and
@@ -338,6 +344,8 @@ class ProcessBackend:
         self._crashed_total = 0
         self._replaced_total = 0
         self._failed_starts = 0
+        #: Set once the first worker is ready (or failed to start).
+        self._ready = threading.Event()
         _LIVE.add(self)
 
     # ------------------------------------------------------------------ registration
@@ -346,7 +354,7 @@ class ProcessBackend:
         """A tool must pickle to reach a worker: say so at registration, not per call."""
         if not tool.runnable:
             return []  # the runtime reports schema-only tools itself
-        self.warm()
+        self.warm(wait=True)
         try:
             self._spec(tool)
         except Exception as exc:
@@ -364,9 +372,10 @@ class ProcessBackend:
             ]
         return []
 
-    def warm(self) -> None:
-        """Start workers in the background up to ``min_workers`` (done at registration, so
-        the first calls do not wait for a process to start)."""
+    def warm(self, *, wait: bool = False) -> None:
+        """Start workers up to ``min_workers`` in the background; with ``wait``, block until
+        the first is ready (up to ``start_timeout``). Registration does both, so a first
+        call does not spend its timeout waiting for a process to start."""
         with self._lock:
             while (
                 not self._closed
@@ -376,6 +385,9 @@ class ProcessBackend:
                 threading.Thread(
                     target=self._start, name="toolsafe-process-start", daemon=True
                 ).start()
+            waiting = wait and self.min_workers > 0 and not self._ready.is_set()
+        if waiting:
+            self._ready.wait(self.start_timeout)
 
     def _spec(self, tool: Tool) -> _Spec:
         spec = self._specs.get(tool)
@@ -550,8 +562,10 @@ class ProcessBackend:
             self._starting -= 1
             if worker is None:
                 self._failed_starts += 1
+                self._ready.set()  # do not keep registration waiting on a broken start
                 return
             self._started_total += 1
+            self._ready.set()
             if self._closed:
                 self._kill(worker)
                 return

@@ -29,7 +29,7 @@ from toolsafe.observe import events as ev
 from toolsafe.observe._log import logger
 from toolsafe.policies._base import Handler, Result
 from toolsafe.policies.rejections import circuit_open, is_rejection, store_failure
-from toolsafe.stores._base import BreakerState, Outcome
+from toolsafe.stores._base import ADMIT_CLOSED, RECORD_CLOSED, BreakerState, Outcome
 
 if TYPE_CHECKING:
     from toolsafe._call import CallContext
@@ -142,8 +142,8 @@ class BreakerPolicy:
         listeners = runtime.listeners
         name = tool.name
         # The in-memory store answers synchronously; skip two coroutine hops per call.
-        admit_now = getattr(store, "admit_now", None)
-        record_now = getattr(store, "record_now", None)
+        admit_now: Any = getattr(store, "admit_now", None)
+        record_now: Any = getattr(store, "record_now", None)
 
         def changed(ctx: CallContext, previous: BreakerState, state: BreakerState) -> None:
             if listeners:
@@ -155,6 +155,12 @@ class BreakerPolicy:
         async def guarded(ctx: CallContext) -> Result:
             if admit_now is not None:
                 admission = admit_now(key, spec)
+                if admission is ADMIT_CLOSED:  # the common case, kept short
+                    result = await inner(ctx)
+                    record = record_now(key, spec, breaker_outcome(result), False)
+                    if record is not RECORD_CLOSED and record.state != record.previous:
+                        changed(ctx, record.previous, record.state)
+                    return result
             else:
                 try:
                     admission = await store.breaker_admit(key, spec)

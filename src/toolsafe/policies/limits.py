@@ -92,7 +92,7 @@ class ConcurrencyLimitPolicy:
         name = tool.name
         timeout = self.timeout if self.timeout is not None and math.isfinite(self.timeout) else None
         # The in-memory store takes and frees a free slot synchronously: no coroutine hop.
-        try_acquire = getattr(store, "try_acquire", None)
+        try_acquire: Any = getattr(store, "try_acquire", None)
         local = try_acquire is not None
         release_any_thread: Callable[[str, str], None] = store.release_threadsafe
 
@@ -160,7 +160,30 @@ class ConcurrencyLimitPolicy:
                 else:
                     await release_all(held)
 
-        return slotted
+        if not local or len(limits) != 1 or timeout is None:
+            return slotted
+        ((only_key, only_limit),) = limits
+
+        async def slotted_fast(ctx: CallContext) -> Result:
+            """One limit on the in-memory store, a slot free: no coroutine but the body's."""
+            lease_s = timeout + LEASE_GRACE
+            if ctx.deadline is not None:
+                remaining = ctx.deadline - clock.now()
+                if remaining < timeout:
+                    lease_s = max(0.0, remaining) + LEASE_GRACE
+            lease = try_acquire(only_key, only_limit, lease_s)
+            if lease is None:
+                return await slotted(ctx)  # wait for a slot, or be refused
+            try:
+                return await inner(ctx)
+            finally:
+                linger = ctx.state.pop(LINGERING, None) if ctx.state else None
+                if linger is not None:
+                    linger(lambda: _release_from_thread(release_any_thread, [(only_key, lease)]))
+                else:
+                    release_any_thread(only_key, lease)
+
+        return slotted_fast
 
 
 def _release_from_thread(release: Callable[[str, str], None], held: list[tuple[str, str]]) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -26,6 +27,7 @@ from toolsafe.errors import ConfigurationError
 from toolsafe.observe import events as ev
 from toolsafe.policies._base import Handler, Result
 from toolsafe.policies.rejections import rate_limited, store_failure
+from toolsafe.stores._base import GRANTED, Grant
 
 if TYPE_CHECKING:
     from toolsafe._call import CallContext
@@ -141,20 +143,15 @@ class RateLimitPolicy:
         listeners = runtime.listeners
         name = tool.name
         state = testing.STATE
-        take_now = getattr(store, "take_now", None)
+        take_now: Any = getattr(store, "take_now", None)
 
-        async def limited(ctx: CallContext) -> Result:
-            bound = max_wait
-            if ctx.deadline is not None:
-                remaining = max(0.0, ctx.deadline - clock.now())
-                bound = remaining if bound is None or remaining < bound else bound
-            if take_now is not None:
-                grant = take_now(key, rate, burst, bound)
-            else:
-                try:
-                    grant = await store.take(key, rate, burst, max_wait_s=bound)
-                except Exception as exc:
-                    return Result(error=store_failure(exc, name, ctx.call_id))
+        def bound_for(ctx: CallContext) -> float | None:
+            if ctx.deadline is None:
+                return max_wait
+            remaining = max(0.0, ctx.deadline - clock.now())
+            return remaining if max_wait is None or remaining < max_wait else max_wait
+
+        async def after(ctx: CallContext, grant: Grant) -> Result:
             if not grant.ok:
                 if listeners:
                     ev.emit(
@@ -171,4 +168,22 @@ class RateLimitPolicy:
                 await clock.sleep(grant.wait_s)
             return await inner(ctx)
 
-        return limited
+        async def limited(ctx: CallContext) -> Result:
+            try:
+                grant = await store.take(key, rate, burst, max_wait_s=bound_for(ctx))
+            except Exception as exc:
+                return Result(error=store_failure(exc, name, ctx.call_id))
+            return await after(ctx, grant)
+
+        if take_now is None:
+            return limited
+
+        def limited_now(ctx: CallContext) -> Awaitable[Result]:
+            """In-memory store: a plain function. A granted call goes straight on to the next
+            step (no coroutine of its own); only a wait or a refusal needs one."""
+            grant = take_now(key, rate, burst, bound_for(ctx))
+            if grant is GRANTED:
+                return inner(ctx)
+            return after(ctx, grant)
+
+        return limited_now

@@ -32,6 +32,7 @@ from typing import Any, Literal, NamedTuple, Protocol
 __all__ = [
     "ADMIT_CLOSED",
     "GRANTED",
+    "RECORD_CLOSED",
     "BreakerAdmission",
     "BreakerRecord",
     "BreakerSpec",
@@ -123,9 +124,20 @@ class BreakerRecord(NamedTuple):
     state: BreakerState
 
 
+RECORD_CLOSED = BreakerRecord("closed", "closed")
+
+
 class Store(abc.ABC):
     """Shared state for the pipeline. Implementations must be safe to use from any
-    thread and any event loop at once (the sync API runs a loop per thread)."""
+    thread and any event loop at once (the sync API runs a loop per thread).
+
+    A store whose steps never wait (the in-memory one) may also offer synchronous
+    twins, which policies then call directly, saving a coroutine per step:
+    ``try_acquire(key, limit, lease_s)``, ``take_now(key, rate, burst, max_wait_s)``,
+    ``admit_now(key, spec)`` and ``record_now(key, spec, outcome, probe)``. Return the
+    shared constants (``GRANTED``, ``ADMIT_CLOSED``, ``RECORD_CLOSED``) for the common
+    answers: policies test them by identity on their fast path.
+    """
 
     # ------------------------------------------------------------------ concurrency slots
 

@@ -46,24 +46,25 @@ def _wake(fut: asyncio.Future[None]) -> None:
 class WaitQueue:
     """FIFO of waiters. Every method but ``wait`` must be called with the owner's lock held."""
 
-    __slots__ = ("_gone", "_q")
+    __slots__ = ("_gone", "q")
 
     def __init__(self) -> None:
-        self._q: deque[Waiter] = deque()
+        #: Waiting (and some departed) waiters: empty means nobody waits.
+        self.q: deque[Waiter] = deque()
         self._gone = 0
 
     def __len__(self) -> int:
-        return len(self._q) - self._gone
+        return len(self.q) - self._gone
 
     def push(self, data: Any = None) -> Waiter:
         """Park a waiter on the running loop (lock held)."""
         waiter = Waiter(asyncio.get_running_loop(), data)
-        self._q.append(waiter)
+        self.q.append(waiter)
         return waiter
 
     def pop_live(self) -> Waiter | None:
         """Remove and return the first waiter still waiting (lock held)."""
-        q = self._q
+        q = self.q
         while q:
             waiter = q.popleft()
             if waiter.state == _WAITING:
@@ -139,6 +140,6 @@ class WaitQueue:
             return
         waiter.state = _GONE
         self._gone += 1
-        if self._gone > 32 and self._gone * 2 > len(self._q):
-            self._q = deque(w for w in self._q if w.state == _WAITING)
+        if self._gone > 32 and self._gone * 2 > len(self.q):
+            self.q = deque(w for w in self.q if w.state == _WAITING)
             self._gone = 0

@@ -22,6 +22,7 @@ from toolsafe._clock import Clock, SystemClock
 from toolsafe.stores._base import (
     ADMIT_CLOSED,
     GRANTED,
+    RECORD_CLOSED,
     BreakerAdmission,
     BreakerRecord,
     BreakerSpec,
@@ -36,7 +37,6 @@ __all__ = ["MemoryStore"]
 
 #: Buckets the failure-rate window is split into (memory stays constant per breaker).
 _BUCKETS = 10
-_CLOSED: BreakerRecord = BreakerRecord("closed", "closed")
 _IMMUTABLE = (str, bytes, int, float, bool, type(None), complex, frozenset)
 
 
@@ -144,7 +144,7 @@ class MemoryStore(Store):
             holders = slots.holders
             if len(holders) >= limit:
                 self._purge(slots, time.monotonic())
-            if len(holders) < limit and not len(slots.queue):
+            if len(holders) < limit and not slots.queue.q:
                 return self._new_lease(slots, lease_s)
             return None
 
@@ -156,7 +156,7 @@ class MemoryStore(Store):
             slots = self._slots.get(key)
             if slots is None or slots.holders.pop(lease, None) is None:
                 return
-            if len(slots.queue):
+            if slots.queue.q:
                 self._hand_free(slots, time.monotonic())
 
     async def renew(self, key: str, lease: str, lease_s: float) -> bool:
@@ -277,7 +277,7 @@ class MemoryStore(Store):
         """Synchronous ``breaker_record``."""
         breaker = self._breakers.get(key)
         if breaker is None and outcome != "failure" and spec.failure_rate is None and not probe:
-            return _CLOSED  # nothing to count, nothing to reset
+            return RECORD_CLOSED  # nothing to count, nothing to reset
         with self._lock:
             if breaker is None:
                 breaker = self._breakers.setdefault(key, _Breaker())
@@ -294,7 +294,7 @@ class MemoryStore(Store):
             if previous != "closed":
                 return BreakerRecord(previous, previous)  # a late result of an older call
             if outcome == "ignore":
-                return _CLOSED
+                return RECORD_CLOSED
             failed = outcome == "failure"
             if failed:
                 breaker.consecutive += 1
@@ -306,7 +306,7 @@ class MemoryStore(Store):
             if trip:
                 self._open(breaker, spec)
                 return BreakerRecord("closed", "open")
-            return _CLOSED
+            return RECORD_CLOSED
 
     def _count(self, breaker: _Breaker, spec: BreakerSpec, failed: bool) -> bool:
         width = spec.window / _BUCKETS
