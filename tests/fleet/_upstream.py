@@ -9,7 +9,8 @@ from typing import Any
 
 
 class Upstream:
-    """``/ok`` answers 200 after ``latency`` seconds; ``/fail`` answers 503 at once.
+    """``/ok`` answers 200 after ``latency`` seconds; ``/fail`` answers 503 at once;
+    ``/warm`` answers 200 at once and is not recorded.
 
     ``arrivals``: monotonic arrival times of ``/ok`` requests. ``peak``: the most
     ``/ok`` requests in flight at once (counted before the response is written,
@@ -29,6 +30,9 @@ class Upstream:
             protocol_version = "HTTP/1.0"
 
             def do_GET(self) -> None:
+                if self.path == "/warm":
+                    self._answer(200, b"warm")
+                    return
                 if self.path == "/fail":
                     with upstream.lock:
                         upstream.failures += 1

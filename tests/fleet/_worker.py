@@ -29,8 +29,8 @@ import toolsafe
 from toolsafe.stores.redis import RedisStore
 
 
-def fetch_tool(base: str, **options: Any) -> toolsafe.Tool:
-    @toolsafe.tool(name="fetch", upstream="api", **options)
+def fetch_tool(base: str, name: str = "fetch", **options: Any) -> toolsafe.Tool:
+    @toolsafe.tool(name=name, upstream="api" if options else None, **options)
     def fetch(path: str) -> str:
         """GET a path of the upstream."""
         with urllib.request.urlopen(base + path, timeout=10) as response:
@@ -58,7 +58,11 @@ async def load(cfg: dict[str, Any]) -> dict[str, Any]:
     outcomes: Counter[str] = Counter()
     errors: dict[str, str] = {}
     slowest = 0.0
-    with toolsafe.Runtime([tool], store=store) as runtime:
+    warm = fetch_tool(cfg["upstream"], name="warm")
+    with toolsafe.Runtime([tool, warm], store=store) as runtime:
+        # Warm up (HTTP client, worker threads, a Redis connection) outside the limits.
+        assert (await runtime.acall("warm", {"path": "/warm"})).ok
+        await store.breaker_state("warm")
         wait_for_go()
         stop = time.monotonic() + cfg["duration"]
 
