@@ -494,3 +494,23 @@ def test_import_toolsafe_imports_neither_redis_nor_ray() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+async def test_a_slot_waiter_never_outlasts_its_wait_on_a_stalled_redis(
+    private_redis: RedisServer,
+) -> None:
+    store = RedisStore(private_redis.url, op_timeout=5.0)
+    try:
+        held = await store.acquire("api", 1, lease_s=30, wait_s=0)
+        assert held is not None
+        assert private_redis.proc is not None
+        os.kill(private_redis.proc.pid, signal.SIGSTOP)
+        try:
+            began = time.monotonic()
+            assert await store.acquire("api", 1, lease_s=30, wait_s=0.3) is None
+            assert time.monotonic() - began < 1.0  # its wait, not the 5 s op_timeout
+            assert store.available  # running out of one's own time says nothing of Redis
+        finally:
+            os.kill(private_redis.proc.pid, signal.SIGCONT)
+    finally:
+        await store.aclose()

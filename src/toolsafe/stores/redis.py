@@ -39,7 +39,8 @@ or restarting, ``on_unavailable`` decides, per runtime:
 
 Either way the change is logged and sent to the store's listeners as a
 ``StoreEvent``, no step waits on Redis longer than ``op_timeout`` (plus
-``connect_timeout`` when it opens a connection), cache reads
+``connect_timeout`` when it opens a connection; a slot waiter's steps never
+outlast its wait), cache reads
 become misses and bookkeeping steps (release, renew, breaker records) are skipped:
 an unreleased lease expires on its own.
 
@@ -365,6 +366,10 @@ class _Down(Exception):
     """Internal: Redis is unavailable for this step."""
 
 
+class _OutOfTime(Exception):
+    """Internal: the caller's time ran out during a step (Redis may be fine)."""
+
+
 def _unavailable_errors() -> tuple[type[BaseException], ...]:
     import redis.exceptions as rex
 
@@ -563,28 +568,40 @@ class RedisStore(Store):
                     self._sync = redis.Redis(connection_pool=pool)
         return self._sync
 
-    async def _script(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+    async def _script(
+        self, name: str, keys: Sequence[str], args: Sequence[Any], *, cap: float | None = None
+    ) -> Any:
         """Run one script: one atomic step on the server."""
-        return await self._call(lambda c: c.scripts[name](keys=list(keys), args=list(args)))
+        return await self._call(
+            lambda c: c.scripts[name](keys=list(keys), args=list(args)), cap=cap
+        )
 
     async def _command(self, fn: Callable[[Any], Awaitable[T]]) -> T:
         return await self._call(lambda c: fn(c.client))
 
-    async def _call(self, fn: Callable[[_Clients], Awaitable[T]]) -> T:
+    async def _call(self, fn: Callable[[_Clients], Awaitable[T]], *, cap: float | None = None) -> T:
         """One step, bounded in time; raises ``_Down`` when Redis cannot answer.
 
         While Redis is down, steps fail at once until ``retry_interval`` has passed.
+        ``cap``: the caller's own time left; running out of it raises ``_OutOfTime``
+        and says nothing about Redis.
         """
         if self._down and time.monotonic() < self._down_until:
             raise _Down()
         if asyncio.current_task() is None:
             # A sync caller drives its call's first step by hand (toolsafe._sync), but
             # timeouts, here and inside redis-py, need a Task: continue in one.
-            return await asyncio.ensure_future(self._call(fn))
+            return await asyncio.ensure_future(self._call(fn, cap=cap))
+        capped = False
         try:
             clients = self._aclients()
-            result = await _bounded(fn(clients), self._step_bound(clients))
+            bound = self._step_bound(clients)
+            if cap is not None and cap < bound:
+                bound, capped = cap, True
+            result = await _bounded(fn(clients), bound)
         except self._errors as exc:
+            if capped and isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
+                raise _OutOfTime() from exc
             self._mark_down(exc)
             raise _Down() from exc
         self._counts["ops"] += 1
@@ -707,9 +724,15 @@ class RedisStore(Store):
         pause = _POLL_FIRST
         try:
             while True:
+                # A waiter's step never outlasts its wait (by more than 10 ms).
+                cap = None if give_up is None or not waiter else max(0.01, give_up - loop.time())
                 try:
-                    granted = await self._script("acquire", keys, args)
+                    granted = await self._script("acquire", keys, args, cap=cap)
+                except _OutOfTime:
+                    self._spawn(self._abandon(key, waiter, lease))  # in case it was granted
+                    return None
                 except _Down:
+                    self._spawn(self._abandon(key, waiter, lease))
                     remaining = None if give_up is None else max(0.0, give_up - loop.time())
                     local = await self._fallback().acquire(
                         key, limit, lease_s=lease_s, wait_s=remaining
