@@ -481,7 +481,6 @@ class RedisStore(Store):
         self.on_unavailable: OnUnavailable = on_unavailable
         self.op_timeout = float(op_timeout)
         self.connect_timeout = float(connect_timeout)
-        self._in_row = 0
         self.retry_interval = float(retry_interval)
         self.max_connections = max_connections
         self.max_value_bytes = max_value_bytes
@@ -496,6 +495,7 @@ class RedisStore(Store):
         self._local_store: MemoryStore | None = None
         self._down_until = 0.0
         self._down = False
+        self._in_row = 0  # failed steps since the last success
         self._last_error: BaseException | None = None
         self._wakers: dict[str, set[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
