@@ -97,7 +97,10 @@ def test_four_processes_share_one_rate_limit_and_concurrency_cap(
     kinds = {kind for r in reports for kind in r["outcomes"]}
     # Every call ended in a result or one of the pipeline's structured rejections.
     assert kinds <= {"ok", "RateLimited", "ConcurrencyLimited"}, json.dumps(reports, indent=1)
-    assert ok == len(arrivals)
+    # Every request the upstream saw belongs to a call that reported a result.
+    assert ok == len(arrivals), json.dumps(
+        {"ok": ok, "arrivals": len(arrivals), "reports": reports}, indent=1
+    )
     # The concurrency cap held across the fleet, and was reached.
     assert peak == cap
     # The bucket held across the fleet: at most rate * t + burst calls in any span t,
