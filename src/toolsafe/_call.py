@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from toolsafe.errors import ToolCallError, ToolError
 
@@ -59,10 +59,7 @@ class CallContext:
         return self.deadline - now
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """The end of a call: a result or a ToolError, and the text the model should see."""
-
+class _OutcomeFields(NamedTuple):
     call_id: str
     tool: str
     ok: bool
@@ -74,6 +71,16 @@ class Outcome:
     #: The untrimmed result when an output budget trimmed ``text`` (else None).
     full_text: str | None = None
     trimmed: bool = False
+
+
+class Outcome(_OutcomeFields):
+    """The end of a call: a result or a ToolError, and the text the model should see.
+
+    Immutable. A NamedTuple rather than a frozen dataclass: one is built per call,
+    and this builds in half the time.
+    """
+
+    __slots__ = ()
 
     def unwrap(self) -> Any:
         """The value, or raise ``ToolCallError`` carrying the ToolError."""

@@ -299,6 +299,25 @@ class Tool:
         model's mistake. An explicit null for an optional field (what a model
         obeying the strict OpenAI export sends) means "not given", at any depth.
         """
+        if (
+            type(arguments) is dict
+            and strict is None
+            and repair is None
+            and self._null_plan is None
+            and not self._dump_arguments
+        ):
+            # The hot path (a dict from an adapter, nothing to rewrite): one call into
+            # pydantic-core. Any failure takes the full path below for its details.
+            try:
+                fast = self.model.__pydantic_validator__.validate_python(
+                    arguments,
+                    strict=self.options.strict,
+                    extra="forbid" if self._forbid_extra else None,
+                )
+            except ValidationError:
+                pass
+            else:
+                return dict(fast.__dict__), []
         use_repair = self.options.repair if repair is None else repair
         data, repairs = parse_arguments(arguments, tool=self.name, repair=use_repair)
         if self._null_plan is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ class Backend(Protocol):
 
     name: str
 
-    async def run(
+    def run(
         self,
         tool: Tool,
         arguments: dict[str, Any],
@@ -51,7 +52,9 @@ class Backend(Protocol):
         *,
         timeout: float | None,
         key: str,
-    ) -> Any: ...
+    ) -> Awaitable[Any]:
+        """An ``async def`` does; so does a plain function returning an awaitable."""
+        ...
 
     def check(self, tool: Tool) -> list[str]:
         """Problems that stop ``tool`` from running on this backend (checked at registration)."""
