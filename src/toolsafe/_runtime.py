@@ -110,6 +110,9 @@ class Runtime:
 
             store = MemoryStore(clock=self.clock)
         self.store: Store = store
+        store_listeners = getattr(store, "add_listener", None)
+        if callable(store_listeners):  # a shared store's own news (Redis down, recovered)
+            store_listeners(self._store_event)
         self.backend = self._make_backend(
             backend,
             sync_workers=sync_workers,
@@ -523,6 +526,10 @@ class Runtime:
         """Add a listener. Tools registered earlier see it too (the list is shared)."""
         self.listeners.append(listener)
         bind_listener(listener, self)
+
+    def _store_event(self, event: ev.Event) -> None:
+        if self.listeners:
+            ev.emit(self.listeners, event)
 
     def _pool_event(self, kind: str, detail: dict[str, Any]) -> None:
         if kind == "abandon_cap_reached":

@@ -20,7 +20,8 @@ pytest.importorskip("redis")
 
 import _redis
 from _redis import RedisServer, free_port, keys_of
-from toolsafe import ConfigurationError
+from toolsafe import ConfigurationError, Runtime
+from toolsafe import tool as toolsafe_tool
 from toolsafe.stores.redis import RedisStore, StoreEvent, StoreUnavailable
 
 redis_url = _redis.redis_url
@@ -513,4 +514,24 @@ async def test_a_slot_waiter_never_outlasts_its_wait_on_a_stalled_redis(
         finally:
             os.kill(private_redis.proc.pid, signal.SIGCONT)
     finally:
+        await store.aclose()
+
+
+async def test_runtime_listeners_hear_the_stores_news() -> None:
+    events: list[Any] = []
+
+    @toolsafe_tool(concurrency=1, timeout=2)
+    def limited(i: int) -> int:
+        """A call that needs a slot."""
+        return i
+
+    store = RedisStore(_dead_url(), op_timeout=0.3)
+    runtime = Runtime([limited], store=store, listeners=[events.append])
+    try:
+        outcome = await runtime.acall("limited", {"i": 1})
+        assert outcome.error is not None and outcome.error.retryable
+        store_events = [e for e in events if isinstance(e, StoreEvent)]
+        assert [e.kind for e in store_events] == ["unavailable"]
+    finally:
+        runtime.close()
         await store.aclose()

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = [
     "LEASE_GRACE",
     "LEASE_S",
+    "SHARED_LEASE_S",
     "ConcurrencyLimitPolicy",
     "ConcurrencyRejected",
     "SlotWaited",
@@ -46,6 +47,11 @@ __all__ = [
 LEASE_S = 60.0
 #: Added to an attempt's time limit to make its lease (a stuck holder frees it then).
 LEASE_GRACE = 30.0
+#: On a shared store (Redis) leases are short and renewed while the attempt runs, so a
+#: process killed while holding slots frees them within this many seconds, not after
+#: its whole timeout. (A sync attempt abandoned past its timeout stops renewing: its
+#: slot comes back at most this long after the call returned.)
+SHARED_LEASE_S = 10.0
 
 
 def as_limit(value: Any, option: str = "concurrency") -> int | None:
@@ -132,6 +138,9 @@ class ConcurrencyLimitPolicy:
                 remaining = max(0.0, ctx.deadline - clock.now())
                 limit_s = remaining if limit_s is None or remaining < limit_s else limit_s
             lease_s = LEASE_S if limit_s is None else limit_s + LEASE_GRACE
+            renew = limit_s is None
+            if not local and lease_s > SHARED_LEASE_S:
+                lease_s, renew = SHARED_LEASE_S, True
             held: list[tuple[str, str]] = []
             for key, limit in limits:
                 try:
@@ -147,7 +156,7 @@ class ConcurrencyLimitPolicy:
                     return Result(error=concurrency_limited(name, ctx.call_id, key, limit, waited))
                 held.append((key, lease))
             renewer = None
-            if limit_s is None:
+            if renew:
                 renewer = asyncio.ensure_future(_renew(store, held, lease_s))
             try:
                 return await inner(ctx)
