@@ -21,7 +21,8 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e ".[test,cli,tokens,otel,redis]"
 	touch $@
 
-# Framework extras (CrewAI alone pulls ~1 GB): one pip step.
+# Framework extras (CrewAI alone pulls ~1 GB): one pip step. Lint and types run with
+# them installed: mypy checks the integrations against the real framework types.
 $(VENV)/.installed-frameworks: pyproject.toml $(VENV)/.installed-test
 	$(BIN)/pip install -q -e ".[test,cli,tokens,otel,redis,frameworks]"
 	touch $@
@@ -41,11 +42,11 @@ demo: $(VENV)/.installed-demo
 	@echo "== toolsafe doctor examples/fixed: the same tools done right, and wrapped by toolsafe (exits 0) =="
 	$(BIN)/toolsafe doctor examples/fixed
 
-lint: $(VENV)/.installed-test
+lint: $(VENV)/.installed-frameworks
 	$(BIN)/ruff check src tests bench examples
 	$(BIN)/ruff format --check src
 
-typecheck: $(VENV)/.installed-test
+typecheck: $(VENV)/.installed-frameworks
 	$(BIN)/mypy
 
 pytest: $(VENV)/.installed-frameworks

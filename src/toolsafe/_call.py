@@ -52,6 +52,19 @@ class CallContext:
     def call_id(self) -> str:
         return self.call.id or ""
 
+    def portable(self) -> CallContext:
+        """A copy that can cross to a worker process: no Tool (it holds locks), its own
+        ``state``. ``started`` and ``deadline`` stay on the caller's monotonic clock."""
+        return CallContext(
+            self.call,
+            None,  # type: ignore[arg-type]
+            dict(self.arguments),
+            self.started,
+            self.deadline,
+            self.attempt,
+            {},
+        )
+
     def remaining(self, now: float) -> float | None:
         """Seconds left before the call's deadline (None: no deadline)."""
         if self.deadline is None:

@@ -435,17 +435,7 @@ class Tool:
         if self._plain_kwargs and self.fn is not None:
             return functools.partial(self.fn, **arguments)
         target, after = self._target()
-        sig = self._signature
-        if sig is None or self._dump_arguments:
-            kwargs = dict(arguments)
-            args: tuple[Any, ...] = ()
-        else:
-            kwargs = {}
-            for field_name, value in arguments.items():
-                kwargs[sig.field_to_param.get(field_name, field_name)] = value
-            args = tuple(kwargs.pop(p) for p in sig.positional if p in kwargs)
-            if sig.context_param is not None:
-                kwargs[sig.context_param] = ctx
+        args, kwargs = self.call_arguments(arguments, ctx)
         if after is None:
             return lambda: target(*args, **kwargs)
 
@@ -465,6 +455,24 @@ class Tool:
 
             return arun
         return run
+
+    def call_arguments(
+        self, arguments: Mapping[str, Any], ctx: CallContext | None
+    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """Positional and keyword arguments for the body, from validated ``arguments``.
+
+        Maps model fields back to parameter names, passes positional-only ones by
+        position and hands ``ctx`` to a ``CallContext`` parameter. Backends that run
+        the body elsewhere use it with ``ctx.portable()``.
+        """
+        sig = self._signature
+        if sig is None or self._dump_arguments:
+            return (), dict(arguments)
+        kwargs = {sig.field_to_param.get(name, name): value for name, value in arguments.items()}
+        args = tuple(kwargs.pop(p) for p in sig.positional if p in kwargs)
+        if sig.context_param is not None:
+            kwargs[sig.context_param] = ctx
+        return args, kwargs
 
     def _target(self) -> tuple[Callable[..., Any], Callable[[], None] | None]:
         if self.instance is None:

@@ -57,17 +57,17 @@ import signal
 import sys
 import threading
 import time
-import traceback
 import types
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any, cast
 
-from toolsafe.backends._base import AttemptTimeout, EscapedBaseException
+from toolsafe.backends._base import AttemptTimeout
+from toolsafe.backends._remote import error_reply, not_serializable, raise_reply
 from toolsafe.backends.thread import NotStartedTimeout
-from toolsafe.errors import ConfigurationError, ToolFailure, classify
+from toolsafe.errors import ConfigurationError, ToolFailure
 from toolsafe.stores._waiters import WaitQueue
 
 if TYPE_CHECKING:
@@ -141,25 +141,6 @@ def _target(tool: Tool) -> _Target:
     return _Target(None, tool.instance, tool.method_name, copy=isolation != "shared")
 
 
-def _arguments(
-    tool: Tool, arguments: Mapping[str, Any], ctx: CallContext
-) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """Positional and keyword arguments for the body, mapped as ``Tool.bind`` maps them."""
-    sig = tool._signature
-    if sig is None or tool._dump_arguments:
-        return (), dict(arguments)
-    kwargs = {sig.field_to_param.get(name, name): value for name, value in arguments.items()}
-    args = tuple(kwargs.pop(p) for p in sig.positional if p in kwargs)
-    if sig.context_param is not None:
-        from toolsafe._call import CallContext
-
-        # The worker gets a copy without the Tool (it holds locks): ids, attempt, deadline.
-        kwargs[sig.context_param] = CallContext(
-            ctx.call, cast("Tool", None), dict(arguments), ctx.started, ctx.deadline, ctx.attempt
-        )
-    return args, kwargs
-
-
 # --------------------------------------------------------------------------- the worker
 
 
@@ -208,62 +189,24 @@ def _worker_main(conn: Connection) -> None:  # pragma: no cover - runs in the ch
             try:
                 reply = pickle.dumps(("ok", value), protocol=pickle.HIGHEST_PROTOCOL)
             except Exception as exc:
-                reply = _error_reply(
-                    ToolFailure(
-                        f"the tool returned a {type(value).__name__} that cannot be pickled "
-                        f"back from its worker process: {exc}",
-                        type="ResultNotSerializable",
-                        hint="Return plain data (str, dict, list, numbers, pydantic models).",
-                    )
-                )
+                reply = _error_reply(not_serializable(value, exc, "its worker process"))
         except BaseException as exc:  # everything the tool raises goes back
             reply = _error_reply(exc)
         conn.send_bytes(reply)
 
 
 def _error_reply(exc: BaseException) -> bytes:
-    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-8))
-    blob: bytes | None
-    try:
-        blob = pickle.dumps(exc, protocol=pickle.HIGHEST_PROTOCOL)
-        pickle.loads(blob)  # some exceptions pickle but cannot be rebuilt: find out here
-    except Exception:
-        blob = None
-    verdict = classify(exc)
-    name = getattr(type(exc), "error_type", None) or type(exc).__name__
-    if isinstance(exc, ToolFailure) and exc.type:
-        name = exc.type
-    message = exc.message if isinstance(exc, ToolFailure) else str(exc)
-    return pickle.dumps(
-        ("err", blob, name, message, text.rstrip(), verdict.retryable, verdict.retry_after_s),
-        protocol=pickle.HIGHEST_PROTOCOL,
-    )
+    return pickle.dumps(error_reply(exc, _pickle, pickle.loads), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _pickle(obj: Any) -> bytes:
+    return pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _raise_reply(data: bytes, tool_name: str, pid: int) -> Any:
-    reply = pickle.loads(data)
-    if reply[0] == "ok":
-        return reply[1]
-    _, blob, type_name, message, remote_tb, retryable, retry_after = reply
-    exc: BaseException | None = None
-    if blob is not None:
-        try:
-            exc = pickle.loads(blob)
-        except Exception:
-            exc = None
-    if exc is None:
-        exc = ToolFailure(
-            message or type_name,
-            type=type_name,
-            retryable=retryable,
-            retry_after_s=retry_after,
-            details={"note": "the exception could not be pickled back from the worker process"},
-        )
-    if remote_tb and hasattr(exc, "add_note"):
-        exc.add_note(f"raised in worker process {pid} of tool '{tool_name}':\n{remote_tb}")
-    if not isinstance(exc, Exception):
-        raise EscapedBaseException(exc)
-    raise exc
+    return raise_reply(
+        pickle.loads(data), pickle.loads, where=f"worker process {pid}", tool_name=tool_name
+    )
 
 
 # --------------------------------------------------------------------------- the pool
@@ -411,7 +354,7 @@ class ProcessBackend:
             raise NotStartedTimeout(f"tool '{tool.name}' had no time left before its deadline")
         spec = self._spec(tool)
         try:
-            call_blob = _dumps(_arguments(tool, arguments, ctx))
+            call_blob = _dumps(tool.call_arguments(arguments, ctx.portable()))
         except Exception as exc:
             raise ToolFailure(
                 f"the arguments of tool '{tool.name}' cannot be sent to a worker process: {exc}",

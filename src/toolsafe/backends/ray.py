@@ -29,14 +29,14 @@ import inspect
 import os
 import sys
 import threading
-import traceback
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from toolsafe.backends._base import AttemptTimeout, EscapedBaseException
-from toolsafe.errors import ConfigurationError, ToolFailure, classify
+from toolsafe.backends._remote import error_reply, not_serializable, raise_reply
+from toolsafe.errors import ConfigurationError, ToolFailure
 
 if TYPE_CHECKING:
     from toolsafe._call import CallContext
@@ -96,55 +96,14 @@ def _execute(target_blob: bytes, call_blob: bytes) -> bytes:
         try:
             return cast(bytes, cloudpickle.dumps(("ok", value, trimmed_from)))
         except Exception as exc:
-            failure = ToolFailure(
-                f"the tool returned a {type(value).__name__} that cannot be pickled back "
-                f"from the Ray worker: {exc}",
-                type="ResultNotSerializable",
-                hint="Return plain data (str, dict, list, numbers, pydantic models).",
-            )
-            return _error_reply(failure, cloudpickle)
+            return _error_reply(not_serializable(value, exc, "the Ray worker"), cloudpickle)
     except BaseException as exc:
         return _error_reply(exc, cloudpickle)
 
 
 def _error_reply(exc: BaseException, cloudpickle: Any) -> bytes:
-    """The exception, pickled if it survives the trip, with its name, message and the
-    worker's verdict on retrying (kept if the exception itself cannot come back)."""
-    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-5))
-    blob: bytes | None
-    try:
-        blob = cloudpickle.dumps(exc)
-        cloudpickle.loads(blob)  # a custom __init__ often breaks the default reduce
-    except Exception:
-        try:  # keep the type and attributes (an HTTP status) without calling __init__
-            blob = cloudpickle.dumps(("raw", type(exc), exc.args, dict(vars(exc))))
-        except Exception:
-            blob = None
-    name = getattr(type(exc), "error_type", None) or type(exc).__name__
-    message = str(exc)
-    if isinstance(exc, ToolFailure):
-        name, message = exc.type or name, exc.message
-    verdict = classify(exc)
-    return cast(
-        bytes,
-        cloudpickle.dumps(
-            ("err", blob, name, message, text.rstrip(), verdict.retryable, verdict.retry_after_s)
-        ),
-    )
-
-
-def _load_exception(blob: bytes, cloudpickle: Any) -> BaseException | None:
-    try:
-        loaded = cloudpickle.loads(blob)
-    except Exception:
-        return None
-    if isinstance(loaded, BaseException):
-        return loaded
-    _, cls, args, state = loaded
-    exc: BaseException = cls.__new__(cls)
-    exc.args = args
-    exc.__dict__.update(state)
-    return exc
+    reply = error_reply(exc, cloudpickle.dumps, cloudpickle.loads, frames=5)
+    return cast(bytes, cloudpickle.dumps(reply))
 
 
 def _trim(value: Any, limit: int) -> tuple[Any, int | None]:
@@ -172,23 +131,7 @@ def _trim(value: Any, limit: int) -> tuple[Any, int | None]:
 
 
 def _raise_reply(reply: tuple[Any, ...], tool_name: str, cloudpickle: Any) -> Any:
-    if reply[0] == "ok":
-        return reply[1]
-    _, blob, type_name, message, remote_tb, retryable, retry_after = reply
-    exc = None if blob is None else _load_exception(blob, cloudpickle)
-    if exc is None:
-        exc = ToolFailure(
-            message or type_name,
-            type=type_name,
-            retryable=retryable,
-            retry_after_s=retry_after,
-            details={"note": "the exception could not be pickled back from the Ray worker"},
-        )
-    if remote_tb and hasattr(exc, "add_note"):
-        exc.add_note(f"raised in a Ray worker of tool '{tool_name}':\n{remote_tb}")
-    if not isinstance(exc, Exception):
-        raise EscapedBaseException(exc)
-    raise exc
+    return raise_reply(reply, cloudpickle.loads, where="a Ray worker", tool_name=tool_name)
 
 
 class RayBackend:
@@ -322,7 +265,7 @@ class RayBackend:
         remote = self._ensure()
         ray = self._ray()
         cloudpickle = _cloudpickle()
-        args, kwargs = _call_arguments(tool, arguments, ctx)
+        args, kwargs = tool.call_arguments(arguments, ctx.portable())
         try:
             call_blob = cloudpickle.dumps((args, kwargs))
         except Exception as exc:
@@ -398,38 +341,3 @@ class RayBackend:
                 ray = self._ray()
                 if ray.is_initialized():
                     ray.shutdown()
-
-
-def _call_arguments(
-    tool: Tool, arguments: Mapping[str, Any], ctx: CallContext
-) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """Positional and keyword arguments for the tool body, as ``Tool.bind`` builds them."""
-    sig = tool._signature
-    if sig is None or tool._dump_arguments:
-        return (), dict(arguments)
-    kwargs: dict[str, Any] = {}
-    for field_name, value in arguments.items():
-        kwargs[sig.field_to_param.get(field_name, field_name)] = value
-    args = tuple(kwargs.pop(p) for p in sig.positional if p in kwargs)
-    if sig.context_param is not None:
-        kwargs[sig.context_param] = _portable_context(ctx)
-    return args, kwargs
-
-
-def _portable_context(ctx: CallContext) -> CallContext:
-    """A copy of the call's context that can cross to a worker.
-
-    ``tool`` is None there (a Tool holds locks), ``state`` is a copy, and ``started``
-    and ``deadline`` are the caller's monotonic clock, not the worker's.
-    """
-    from toolsafe._call import CallContext
-
-    return CallContext(
-        ctx.call,
-        cast("Tool", None),
-        dict(ctx.arguments),
-        ctx.started,
-        ctx.deadline,
-        ctx.attempt,
-        {},
-    )
