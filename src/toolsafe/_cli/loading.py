@@ -9,10 +9,10 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
-import sys
 from pathlib import Path
 from types import ModuleType
 
+from toolsafe._importing import import_file
 from toolsafe._tool import Tool
 
 __all__ = ["import_target", "load_tools"]
@@ -37,22 +37,12 @@ def import_target(target: str) -> list[ModuleType]:
 
 
 def _import_file(path: Path) -> ModuleType:
-    name = "toolsafe_user_" + "_".join(path.resolve().with_suffix("").parts[-3:]).replace("-", "_")
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        from toolsafe.cli import UsageError
+    from toolsafe.cli import UsageError
 
-        raise UsageError(f"cannot import {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    sys.path.insert(0, str(path.parent))
     try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(path.parent))
-    return module
+        return import_file(path)
+    except ImportError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 def load_tools(target: str) -> list[Tool]:

@@ -15,13 +15,13 @@ import ast
 import importlib
 import importlib.util
 import inspect
-import sys
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from toolsafe._importing import import_file
 from toolsafe.errors import ToolsafeError
 
 __all__ = [
@@ -447,28 +447,6 @@ def discover(target: str, *, live: bool = True, only: str | None = None) -> Disc
         found.sites = [s for s in found.sites if only in (s.name, s.qualname)]
         found.live = [t for t in found.live if only in (t.name, t.qualname)]
     return found
-
-
-def import_file(path: Path) -> ModuleType:
-    """Import a ``.py`` file under a stable private name (imported once per process)."""
-    resolved = path.resolve()
-    name = "toolsafe_user_" + "_".join(resolved.with_suffix("").parts[-3:]).replace("-", "_")
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, resolved)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    sys.path.insert(0, str(resolved.parent))
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        sys.modules.pop(name, None)
-        raise
-    finally:
-        sys.path.remove(str(resolved.parent))
-    return module
 
 
 def framework_of_object(obj: Any) -> str | None:
