@@ -538,3 +538,19 @@ def test_exports_are_copies_callers_may_edit() -> None:
     assert add.json_schema["properties"]["a"]["type"] == "integer"
     assert add.to_openai()["function"]["parameters"]["properties"]["a"]["type"] == "integer"
     assert set(add.to_mcp()["inputSchema"]["properties"]) == {"a", "b"}
+
+
+def test_close_leaves_a_store_it_did_not_make_open() -> None:
+    from toolsafe.stores.memory import MemoryStore
+
+    closed: list[str] = []
+
+    class Shared(MemoryStore):
+        def close(self) -> None:
+            closed.append("shared")
+
+    shared = Shared()
+    with Runtime([add], store=shared) as first, Runtime([aadd], store=shared) as second:
+        assert first.call("add", {"a": 1}).value == 1
+    assert closed == []  # both runtimes closed; the store's owner closes it
+    assert second.store is shared

@@ -105,6 +105,9 @@ class Runtime:
         self.include_traceback = include_traceback
         #: Attempts of all tools in flight at once (a global bulkhead; None: no limit).
         self.max_in_flight = max_in_flight
+        #: close() closes the store only if this runtime made it: a store passed in
+        #: (a RedisStore) may be shared by several runtimes, and its owner closes it.
+        self._owns_store = store is None
         if store is None:
             from toolsafe.stores.memory import MemoryStore
 
@@ -563,13 +566,17 @@ class Runtime:
         }
 
     def close(self) -> None:
-        """Release worker threads and loops. Stuck threads end when their calls return."""
+        """Release worker threads and loops. Stuck threads end when their calls return.
+
+        The backend is this runtime's (even one passed in); a store passed in is left
+        open: it may be shared, and whoever made it closes it.
+        """
         if self._closed:
             return
         self._closed = True
         self.backend.close()
         closer = getattr(self.store, "close", None)
-        if callable(closer):
+        if self._owns_store and callable(closer):
             closer()
         self._bridge.close()
 
