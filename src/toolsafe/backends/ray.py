@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from toolsafe.backends._base import AttemptTimeout, EscapedBaseException
 from toolsafe.backends._remote import error_reply, not_serializable, raise_reply
+from toolsafe.backends.thread import NotStartedTimeout
 from toolsafe.errors import ConfigurationError, ToolFailure
 
 if TYPE_CHECKING:
@@ -261,7 +262,7 @@ class RayBackend:
         key: str,
     ) -> Any:
         if timeout is not None and timeout <= 0:
-            raise AttemptTimeout(f"tool '{tool.name}' had no time left before its deadline")
+            raise NotStartedTimeout(f"tool '{tool.name}' had no time left before its deadline")
         remote = self._ensure()
         ray = self._ray()
         cloudpickle = _cloudpickle()
