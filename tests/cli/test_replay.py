@@ -176,3 +176,12 @@ def test_percentile_interpolates() -> None:
     assert percentile([10.0], 0.99) == 10.0
     assert percentile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.5
     assert percentile([4.0, 1.0, 3.0, 2.0], 0.9) == pytest.approx(3.7)
+
+
+def test_a_file_that_is_not_a_recording_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    notes = tmp_path / "notes.md"
+    notes.write_text("# not a recording\nsome text\n")
+    assert main(["trace", str(notes)]) == 2
+    assert "not a toolsafe JSONL recording" in capsys.readouterr().err

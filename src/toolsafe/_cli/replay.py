@@ -141,6 +141,8 @@ def _read(file: Path) -> Any:
     if not file.is_file():
         raise UsageError(f"no such recording: {file}")
     recording = read_recording(file)
+    if recording.invalid_lines and not recording.calls and not recording.attempts:
+        raise UsageError(f"{file} is not a toolsafe JSONL recording (no line could be read)")
     if recording.invalid_lines:
         shown = ", ".join(map(str, recording.invalid_lines[:10]))
         print(
