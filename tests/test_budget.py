@@ -243,3 +243,21 @@ def test_trim_hint_from_tool_extra_reaches_the_model() -> None:
     with Runtime([search]) as rt:
         outcome = rt.call("search", {"n": 300})
     assert "Pass page=2 for the next rows." in outcome.text
+
+
+@pytest.mark.parametrize(
+    ("options", "needle"),
+    [
+        ({"max_output_chars": "big"}, "max_output_chars='big'"),
+        ({"max_output_tokens": 0}, "max_output_tokens=0"),
+        ({"summarizer": "short"}, "summarizer='short'"),
+    ],
+)
+def test_bad_budget_options_fail_at_registration(options: dict[str, Any], needle: str) -> None:
+    def lookup(q: str) -> str:
+        """Look something up."""
+        return q
+
+    with pytest.raises(toolsafe.ConfigurationError) as info:
+        toolsafe.Runtime([toolsafe.tool(lookup, **options)])
+    assert needle in str(info.value)

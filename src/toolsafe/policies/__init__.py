@@ -70,6 +70,15 @@ def _parsed(tool: Tool, runtime: Runtime) -> dict[str, Any]:
             isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0
         ):
             problems.append(f"{option}={value!r}: expected seconds (a number >= 0)")
+    for option in ("max_output_chars", "max_output_tokens"):
+        value = runtime.option(tool, option)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            problems.append(f"{option}={value!r}: expected a positive int")
+    summarizer = runtime.option(tool, "summarizer")
+    if summarizer is not None and not callable(summarizer):
+        problems.append(f"summarizer={summarizer!r}: expected a callable (text[, budget]) -> str")
     upstream = runtime.option(tool, "upstream")
     if upstream is not None and (
         not isinstance(upstream, str) or not upstream or upstream == GLOBAL_KEY
