@@ -8,13 +8,10 @@ Memory-sensitive cases run in fresh subprocesses so each peak RSS is its own.
 from __future__ import annotations
 
 import asyncio
-import json
-import subprocess
-import sys
 import time
 from typing import Any
 
-from bench._report import ROOT, Report, peak_rss_mb
+from bench._report import Report, peak_rss_mb, run_json
 
 N_SEQ = 20_000
 
@@ -168,14 +165,7 @@ print(json.dumps({{"wall": wall, "rss": rss}}))
 def _subprocess_case(name: str) -> dict[str, float]:
     walls, rss = [], 0.0
     for _ in range(3):
-        out = subprocess.run(
-            [sys.executable, "-c", _RUNNER.format(body=CASES[name])],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            check=True,
-        )
-        data = json.loads(out.stdout.strip().splitlines()[-1])
+        data = run_json(["-c", _RUNNER.format(body=CASES[name])])
         walls.append(data["wall"])
         rss = max(rss, data["rss"])
     walls.sort()

@@ -25,7 +25,7 @@ import textwrap
 import time
 from typing import Any
 
-from bench._report import ROOT, Report
+from bench._report import ROOT, Report, run_json
 
 PREFIX = "bench:"
 
@@ -287,12 +287,7 @@ def _backends() -> dict[str, float]:
         script = os.path.join(tmp, "backends.py")
         with open(script, "w") as fh:
             fh.write(textwrap.dedent(_BACKENDS))
-        out = subprocess.run(
-            [sys.executable, script], capture_output=True, text=True, timeout=600, cwd=ROOT
-        )
-    if out.returncode:
-        raise RuntimeError(out.stderr[-3000:])
-    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+        result: dict[str, float] = run_json([script])
     return result
 
 

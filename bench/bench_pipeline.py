@@ -14,17 +14,14 @@ Cases (issue 3 targets):
 from __future__ import annotations
 
 import asyncio
-import json
 import statistics
-import subprocess
-import sys
 import tempfile
 import textwrap
 import time
 from pathlib import Path
 from typing import Any
 
-from bench._report import ROOT, Report, peak_rss_mb
+from bench._report import Report, peak_rss_mb, run_json
 
 N_SEQ = 20_000
 
@@ -106,14 +103,7 @@ print(json.dumps({{"wall": wall, "cpu": cpu, "rss": rss}}))
 def _batch(options: str) -> dict[str, float]:
     walls, cpus, rss = [], [], 0.0
     for _ in range(3):
-        out = subprocess.run(
-            [sys.executable, "-c", _BATCH.format(options=options)],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            check=True,
-        )
-        data = json.loads(out.stdout.strip().splitlines()[-1])
+        data = run_json(["-c", _BATCH.format(options=options)])
         walls.append(data["wall"])
         cpus.append(data["cpu"])
         rss = max(rss, data["rss"])
@@ -210,10 +200,7 @@ def _backends() -> dict[str, Any]:
         Path(tmp, "bench_pipeline_tools.py").write_text(textwrap.dedent(_TOOLS))
         script = Path(tmp, "main.py")
         script.write_text(_BACKENDS.format(tools_dir=tmp))
-        out = subprocess.run(
-            [sys.executable, str(script)], capture_output=True, text=True, cwd=ROOT, check=True
-        )
-    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+        result: dict[str, Any] = run_json([str(script)])
     return result
 
 
