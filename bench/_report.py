@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import platform
-import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -73,15 +72,6 @@ def per_call_us(fn: Callable[[], Any], *, number: int, repeat: int = 5) -> float
             fn()
         best = min(best, (time.perf_counter() - start) / number)
     return best * 1e6
-
-
-def median_s(fn: Callable[[], Any], *, repeat: int = 3) -> float:
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
 
 
 def peak_rss_mb() -> float:

@@ -370,14 +370,6 @@ class Tool:
                 raise first from None
             return self.model.model_validate_json(text, strict=True, extra=extra)
 
-    def validate_or_none(self, arguments: Any) -> InvalidArguments | None:
-        """The validation problem, or None when the arguments are valid."""
-        try:
-            self.validate(arguments)
-        except InvalidArguments as exc:
-            return exc
-        return None
-
     # ------------------------------------------------------------------ export
 
     def to_openai(self, *, strict: bool | None = None) -> dict[str, Any]:
