@@ -12,6 +12,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import toolsafe
 from toolsafe import FakeClock, JsonlRecorder, Redactor, Retry, Runtime, ToolFailure
 from toolsafe.observe.recorder import result_digest
@@ -191,3 +193,44 @@ def test_closed_recorder_refuses_to_write(tmp_path: Path) -> None:
     else:
         raise AssertionError("write after close must fail")
     assert oct((tmp_path / "r.jsonl").stat().st_mode & 0o777) == "0o600"
+
+
+def test_an_existing_file_readable_by_others_is_narrowed_to_0600(
+    tmp_path: Path, caplog: Any
+) -> None:
+    path = tmp_path / "shared.jsonl"
+    path.write_text('{"v": 1}\n')
+    path.chmod(0o644)
+    with caplog.at_level("WARNING", logger="toolsafe"):
+        recorder = JsonlRecorder(path)
+    recorder.write({"v": 1, "kind": "call"})
+    recorder.close()
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert "was mode 644; narrowed to 0600" in caplog.text
+    assert len(path.read_text().splitlines()) == 2  # appended, nothing lost
+
+
+def test_a_private_existing_file_is_left_as_it_is_without_a_warning(
+    tmp_path: Path, caplog: Any
+) -> None:
+    path = tmp_path / "mine.jsonl"
+    path.write_text("")
+    path.chmod(0o400 | 0o200)
+    with caplog.at_level("WARNING", logger="toolsafe"):
+        JsonlRecorder(path).close()
+    assert path.stat().st_mode & 0o777 == 0o600 and caplog.text == ""
+
+
+def test_a_symbolic_link_is_not_followed(tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere.txt"
+    target.write_text("precious\n")
+    link = tmp_path / "calls.jsonl"
+    link.symlink_to(target)
+    with pytest.raises(toolsafe.ConfigurationError, match="symbolic link"):
+        JsonlRecorder(link)
+    assert target.read_text() == "precious\n"
+    dangling = tmp_path / "dangling.jsonl"
+    dangling.symlink_to(tmp_path / "not-yet.jsonl")
+    with pytest.raises(toolsafe.ConfigurationError, match="symbolic link"):
+        JsonlRecorder(dangling)
+    assert not (tmp_path / "not-yet.jsonl").exists()  # the link's target was not created

@@ -9,6 +9,11 @@ interleave or lose lines: the kernel appends each write whole. Lines longer than
 exclusive ``fcntl.flock`` on the file. Redaction applies to arguments, results and
 errors (the runtime's rules unless the recorder was given its own).
 
+Recordings hold real data: the file is created 0600, an existing file that others
+may read is narrowed to 0600 (a warning says so; if it cannot be, the warning says
+that instead), and a symbolic link as the path is refused (``O_NOFOLLOW``), so a
+planted link cannot send the recording elsewhere.
+
 A call line (``"kind": "call"``)::
 
     {"v": 1, "kind": "call", "ts": "2026-01-02T03:04:05.678Z", "started": 1767323045.66,
@@ -33,12 +38,15 @@ import json
 import os
 import platform
 import select
+import stat
 import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from toolsafe.errors import ConfigurationError
 from toolsafe.observe import events as ev
+from toolsafe.observe._log import logger
 from toolsafe.observe.redact import Redactor
 
 if TYPE_CHECKING:
@@ -88,8 +96,7 @@ class JsonlRecorder:
         self._started: dict[str, int] = {}
         self._versions = {"toolsafe": _version(), "python": platform.python_version()}
         self._pid = os.getpid()
-        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
-        self._fd: int | None = os.open(self.path, flags, 0o600)
+        self._fd: int | None = _open_private(self.path)
 
     def bind_runtime(self, runtime: Runtime) -> None:
         """Called by the runtime that adds this listener: adopt its redaction rules."""
@@ -211,6 +218,49 @@ class JsonlRecorder:
 
     def __repr__(self) -> str:
         return f"JsonlRecorder({str(self.path)!r})"
+
+
+def _open_private(path: Path) -> int:
+    """Open ``path`` for appending: created 0600, an existing file kept to 0600, no link followed."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
+    flags |= getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except OSError as exc:
+        if path.is_symlink():
+            raise ConfigurationError(
+                [
+                    f"recording path {str(path)!r} is a symbolic link; recordings are not "
+                    "written through links (give the real file's path)"
+                ],
+                subject="JsonlRecorder",
+            ) from exc
+        raise
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISREG(info.st_mode) and info.st_mode & 0o077:
+            old = stat.S_IMODE(info.st_mode)
+            try:
+                os.fchmod(fd, 0o600)
+            except OSError as exc:
+                logger.warning(
+                    "toolsafe: recording %s is readable by others (mode %03o) and could not "
+                    "be narrowed to 0600 (%s); recordings hold arguments and results",
+                    path,
+                    old,
+                    exc,
+                )
+            else:
+                logger.warning(
+                    "toolsafe: recording %s was mode %03o; narrowed to 0600 "
+                    "(recordings hold arguments and results)",
+                    path,
+                    old,
+                )
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def _iso(epoch: float) -> str:
