@@ -32,8 +32,7 @@ from toolsafe._tokens import TokenCounter
 from toolsafe.observe._log import logger
 
 if TYPE_CHECKING:
-    from toolsafe._runtime import Runtime
-    from toolsafe._tool import Tool
+    from toolsafe._tool import ToolOptions
 
 __all__ = [
     "DEFAULT_TRIM_HINT",
@@ -155,25 +154,27 @@ def trim_output(
 # --------------------------------------------------------------------------- runtime hook
 
 
-async def apply_budget(runtime: Runtime, tool: Tool, text: str) -> Fitted | None:
+async def apply_budget(
+    options: ToolOptions, counter: TokenCounter, tool_name: str, text: str
+) -> Fitted | None:
     """The runtime's step: ``None`` when no budget applies or the text fits.
 
-    A tool's ``summarizer`` (sync or async; called as ``fn(text)`` or
-    ``fn(text, budget)``) replaces trimming; a summary still over budget is trimmed,
-    and a summarizer that fails falls back to trimming.
+    ``options``: the tool's, resolved. A tool's ``summarizer`` (sync or async; called
+    as ``fn(text)`` or ``fn(text, budget)``) replaces trimming; a summary still over
+    budget is trimmed, and a summarizer that fails falls back to trimming.
     """
-    max_chars = runtime.option(tool, "max_output_chars")
-    max_tokens = runtime.option(tool, "max_output_tokens")
+    max_chars = options.max_output_chars
+    max_tokens = options.max_output_tokens
     if max_chars is None and max_tokens is None:
         return None
-    budget = OutputBudget(max_chars, max_tokens, runtime.token_counter)
+    budget = OutputBudget(max_chars, max_tokens, counter)
     if budget.fits(text):
         return None
-    extra = tool.options.extra
+    extra = options.extra
     hint = extra.get("trim_hint") if isinstance(extra.get("trim_hint"), str) else None
-    summarizer = runtime.option(tool, "summarizer")
+    summarizer = options.summarizer
     if summarizer is not None:
-        summary = await _summarize(summarizer, text, budget, tool.name)
+        summary = await _summarize(summarizer, text, budget, tool_name)
         if summary is not None:
             if not budget.fits(summary):
                 summary = _trim(summary, budget, hint).text

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from toolsafe._budget import apply_budget
 from toolsafe._call import CallContext, Outcome, ToolCall, new_call_id
 from toolsafe._clock import Clock, SystemClock
+from toolsafe._pipeline import Handler, PipelineEnv, Policy, Result, resolve_options
 from toolsafe._serialize import serialize_result
 from toolsafe._sync import SyncBridge
 from toolsafe._tool import Tool, ToolOptions, as_tool
@@ -34,15 +35,12 @@ from toolsafe.observe import events as ev
 from toolsafe.observe._hub import Observability, bind_listener
 from toolsafe.observe._log import logger
 from toolsafe.policies import build_policies, policy_problems
-from toolsafe.policies._base import Handler, Policy, Result
+from toolsafe.policies.timeout import DEFAULT_TIMEOUT
 from toolsafe.stores._base import Store
 
 __all__ = ["DEFAULT_TIMEOUT", "Runtime"]
 
 T = TypeVar("T")
-
-#: Seconds one attempt may run when neither the tool nor the runtime says.
-DEFAULT_TIMEOUT = 30.0
 
 CallLike = ToolCall | Mapping[str, Any] | tuple[str, Any]
 
@@ -50,6 +48,8 @@ CallLike = ToolCall | Mapping[str, Any] | tuple[str, Any]
 @dataclass
 class _Entry:
     tool: Tool
+    #: The tool's options with the runtime's defaults filled in.
+    options: ToolOptions
     handler: Handler
     key: str
     call_policies: list[Policy]
@@ -116,6 +116,15 @@ class Runtime:
         store_listeners = getattr(store, "add_listener", None)
         if callable(store_listeners):  # a shared store's own news (Redis down, recovered)
             store_listeners(self._store_event)
+        #: What the policies see of this runtime (never the runtime itself).
+        self.env = PipelineEnv(
+            store=store,
+            clock=self.clock,
+            listeners=self.listeners,
+            redactor=self.redactor,
+            token_counter=self.token_counter,
+            include_traceback=include_traceback,
+        )
         self.backend = self._make_backend(
             backend,
             sync_workers=sync_workers,
@@ -194,26 +203,33 @@ class Runtime:
                 f"its exported name '{tool.export_name}' clashes with tool "
                 f"'{exported[tool.export_name]}'"
             )
-        problems.extend(policy_problems(tool, self, pending))
+        peers = [(e.tool, e.options) for e in self._entries.values()]
+        peers.extend((t, self._resolved(t)) for t in pending)
+        problems.extend(policy_problems(tool, self._resolved(tool), peers))
         problems.extend(self.backend.check(tool))
         return problems
 
+    def _resolved(self, tool: Tool) -> ToolOptions:
+        return resolve_options(tool.options, self.defaults)
+
     def _install(self, tool: Tool) -> None:
-        call_policies, attempt_policies = build_policies(tool, self)
-        key = self.option(tool, "upstream") or tool.name
-        handler: Handler = self._attempt_handler(tool, key)
+        options = self._resolved(tool)
+        call_policies, attempt_policies = build_policies(
+            tool, options, max_in_flight=self.max_in_flight
+        )
+        key = options.upstream or tool.name
+        env = self.env
+        handler: Handler = self._attempt_handler(tool, options, key)
         for policy in reversed(attempt_policies):
-            handler = policy.wrap(handler, tool=tool, runtime=self)
+            handler = policy.wrap(handler, tool=tool, env=env)
         for policy in reversed(call_policies):
-            handler = policy.wrap(handler, tool=tool, runtime=self)
-        if (
-            self.option(tool, "max_output_chars") is not None
-            or self.option(tool, "max_output_tokens") is not None
-        ):
+            handler = policy.wrap(handler, tool=tool, env=env)
+        if options.max_output_chars is not None or options.max_output_tokens is not None:
             self._budgeted.add(tool.name)
-        deadline = self.option(tool, "deadline")
+        deadline = options.deadline
         self._entries[tool.name] = _Entry(
             tool,
+            options,
             handler,
             key,
             call_policies,
@@ -252,11 +268,11 @@ class Runtime:
 
     # ------------------------------------------------------------------ the innermost step
 
-    def _attempt_handler(self, tool: Tool, key: str) -> Handler:
+    def _attempt_handler(self, tool: Tool, options: ToolOptions, key: str) -> Handler:
         backend = self.backend
         clock = self.clock
         listeners = self.listeners
-        timeout_opt = self.option(tool, "timeout")
+        timeout_opt = options.timeout
         timeout_s = DEFAULT_TIMEOUT if timeout_opt is None else float(timeout_opt)
         if math.isinf(timeout_s) or timeout_s <= 0:
             timeout_s = math.inf
@@ -407,7 +423,8 @@ class Runtime:
         if result.error is None and tool.name in self._budgeted:
             text = self._serialize(tool, call_id, result)
             if text is not None:
-                fitted = await apply_budget(self, tool, text)  # output budget (_budget.py)
+                options = self._entries[tool.name].options
+                fitted = await apply_budget(options, self.token_counter, tool.name, text)
                 return self._end(call_id, tool, result, started, attempts, arguments, text, fitted)
         return self._end(call_id, tool, result, started, attempts, arguments)
 

@@ -18,10 +18,10 @@ import types
 from collections.abc import Awaitable, Callable, Generator
 from typing import TYPE_CHECKING, Any
 
+from toolsafe._pipeline import LINGERING
 from toolsafe._sync import sync_driven
 from toolsafe.backends._base import AttemptTimeout, EscapedBaseException
 from toolsafe.backends._pool import WorkerPool, WorkItem
-from toolsafe.policies._base import LINGERING
 
 if TYPE_CHECKING:
     from toolsafe._call import CallContext

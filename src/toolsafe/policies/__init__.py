@@ -12,22 +12,21 @@ The timeout and the backend form the innermost step, owned by the runtime.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from toolsafe._pipeline import Handler, Policy, Result
 from toolsafe.errors import ConfigurationError
-from toolsafe.policies._base import Handler, Policy, Result
 from toolsafe.policies.cache import Cache, CachePolicy, as_cache
 from toolsafe.policies.circuit_breaker import Breaker, BreakerPolicy, as_breaker
 from toolsafe.policies.limits import ConcurrencyLimitPolicy, as_limit
 from toolsafe.policies.rate_limit import Rate, RateLimitPolicy, as_rate
 from toolsafe.policies.rejections import GLOBAL_KEY, is_rejection
 from toolsafe.policies.retry import Retry, RetryPolicy, as_retry
+from toolsafe.policies.timeout import attempt_timeout
 
 if TYPE_CHECKING:
-    from toolsafe._runtime import Runtime
-    from toolsafe._tool import Tool
+    from toolsafe._tool import Tool, ToolOptions
 
 __all__ = [
     "Breaker",
@@ -46,8 +45,10 @@ __all__ = [
 _SHARED = ("breaker", "rate", "concurrency")
 
 
-def _parsed(tool: Tool, runtime: Runtime) -> dict[str, Any]:
-    """Every policy option of ``tool`` read and checked (raises ConfigurationError)."""
+def _parsed(tool: Tool, options: ToolOptions) -> dict[str, Any]:
+    """Every policy option of ``tool`` (``options``: resolved) read and checked.
+
+    Raises ConfigurationError naming every problem."""
     problems: list[str] = []
     out: dict[str, Any] = {}
     readers: dict[str, Callable[[Any], Any]] = {
@@ -59,27 +60,27 @@ def _parsed(tool: Tool, runtime: Runtime) -> dict[str, Any]:
     }
     for option, read in readers.items():
         try:
-            out[option] = read(runtime.option(tool, option))
+            out[option] = read(getattr(options, option))
         except ConfigurationError as exc:
             problems.extend(exc.problems)
         except TypeError as exc:  # e.g. Retry(**{"bogus": 1})
             problems.append(f"{option}=: {exc}")
     for option in ("timeout", "deadline"):
-        value = runtime.option(tool, option)
+        value = getattr(options, option)
         if value is not None and (
             isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0
         ):
             problems.append(f"{option}={value!r}: expected seconds (a number >= 0)")
     for option in ("max_output_chars", "max_output_tokens"):
-        value = runtime.option(tool, option)
+        value = getattr(options, option)
         if value is not None and (
             isinstance(value, bool) or not isinstance(value, int) or value < 1
         ):
             problems.append(f"{option}={value!r}: expected a positive int")
-    summarizer = runtime.option(tool, "summarizer")
+    summarizer = options.summarizer
     if summarizer is not None and not callable(summarizer):
         problems.append(f"summarizer={summarizer!r}: expected a callable (text[, budget]) -> str")
-    upstream = runtime.option(tool, "upstream")
+    upstream = options.upstream
     if upstream is not None and (
         not isinstance(upstream, str) or not upstream or upstream == GLOBAL_KEY
     ):
@@ -90,26 +91,28 @@ def _parsed(tool: Tool, runtime: Runtime) -> dict[str, Any]:
     return out
 
 
-def policy_problems(tool: Tool, runtime: Runtime, pending: Sequence[Tool] = ()) -> list[str]:
-    """Everything wrong with ``tool``'s policy options, found at registration.
+def policy_problems(
+    tool: Tool, options: ToolOptions, peers: Sequence[tuple[Tool, ToolOptions]] = ()
+) -> list[str]:
+    """Everything wrong with ``tool``'s policy options (resolved), found at registration.
 
     Tools sharing an upstream share its breaker, rate limit and concurrency limit,
-    so they must not configure them differently.
+    so they must not configure them differently: ``peers`` are the other tools of
+    the runtime (registered or pending), each with its resolved options.
     """
     try:
-        mine = _parsed(tool, runtime)
+        mine = _parsed(tool, options)
     except ConfigurationError as exc:
         return list(exc.problems)
     problems: list[str] = []
-    upstream = runtime.option(tool, "upstream")
+    upstream = options.upstream
     if upstream is None:
         return problems
-    others = [t for t in [*runtime.tools, *pending] if t.name != tool.name]
-    for other in others:
-        if runtime.option(other, "upstream") != upstream:
+    for other, other_options in peers:
+        if other.name == tool.name or other_options.upstream != upstream:
             continue
         try:
-            theirs = _parsed(other, runtime)
+            theirs = _parsed(other, other_options)
         except ConfigurationError:
             continue
         for option in _SHARED:
@@ -126,35 +129,29 @@ def policy_problems(tool: Tool, runtime: Runtime, pending: Sequence[Tool] = ()) 
     return problems
 
 
-def _attempt_timeout(tool: Tool, runtime: Runtime) -> float | None:
-    from toolsafe._runtime import DEFAULT_TIMEOUT
-
-    value = runtime.option(tool, "timeout")
-    seconds = DEFAULT_TIMEOUT if value is None else float(value)
-    return None if seconds <= 0 or math.isinf(seconds) else seconds
-
-
-def build_policies(tool: Tool, runtime: Runtime) -> tuple[list[Policy], list[Policy]]:
-    """The call-level and attempt-level policies for ``tool``, outermost first."""
-    options = _parsed(tool, runtime)
-    key: str = options["key"]
+def build_policies(
+    tool: Tool, options: ToolOptions, *, max_in_flight: int | None = None
+) -> tuple[list[Policy], list[Policy]]:
+    """The call-level and attempt-level policies for ``tool`` (``options``: resolved),
+    outermost first. ``max_in_flight``: the runtime-wide limit on attempts in flight."""
+    parsed = _parsed(tool, options)
+    key: str = parsed["key"]
     call: list[Policy] = []
-    if options["cache"] is not None:
-        call.append(CachePolicy(options["cache"]))
-    if options["breaker"] is not None:
-        call.append(BreakerPolicy(options["breaker"], key))
-    if options["rate"] is not None:
-        call.append(RateLimitPolicy(options["rate"], key))
-    if options["retry"] is not None:
-        idempotent = bool(runtime.option(tool, "idempotent"))
-        call.append(RetryPolicy(options["retry"], idempotent=idempotent))
+    if parsed["cache"] is not None:
+        call.append(CachePolicy(parsed["cache"]))
+    if parsed["breaker"] is not None:
+        call.append(BreakerPolicy(parsed["breaker"], key))
+    if parsed["rate"] is not None:
+        call.append(RateLimitPolicy(parsed["rate"], key))
+    if parsed["retry"] is not None:
+        call.append(RetryPolicy(parsed["retry"], idempotent=bool(options.idempotent)))
     limits: list[tuple[str, int]] = []
-    if options["concurrency"] is not None:
-        limits.append((key, options["concurrency"]))
-    everything = as_limit(getattr(runtime, "max_in_flight", None), "max_in_flight")
+    if parsed["concurrency"] is not None:
+        limits.append((key, parsed["concurrency"]))
+    everything = as_limit(max_in_flight, "max_in_flight")
     if everything is not None:
         limits.append((GLOBAL_KEY, everything))
     attempt: list[Policy] = []
     if limits:
-        attempt.append(ConcurrencyLimitPolicy(limits, timeout=_attempt_timeout(tool, runtime)))
+        attempt.append(ConcurrencyLimitPolicy(limits, timeout=attempt_timeout(options)))
     return call, attempt

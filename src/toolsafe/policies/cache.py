@@ -18,13 +18,12 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from toolsafe._pipeline import Handler, PipelineEnv, Result
 from toolsafe.errors import ConfigurationError
 from toolsafe.observe import events as ev
-from toolsafe.policies._base import Handler, Result
 
 if TYPE_CHECKING:
     from toolsafe._call import CallContext
-    from toolsafe._runtime import Runtime
     from toolsafe._tool import Tool
 
 __all__ = ["Cache", "CacheHit", "CachePolicy", "as_cache", "cache_key"]
@@ -90,11 +89,11 @@ class CachePolicy:
     def __init__(self, options: Cache) -> None:
         self.options = options
 
-    def wrap(self, inner: Handler, *, tool: Tool, runtime: Runtime) -> Handler:
+    def wrap(self, inner: Handler, *, tool: Tool, env: PipelineEnv) -> Handler:
         ttl = float(self.options.ttl)
-        store = runtime.store
-        clock = runtime.clock
-        listeners = runtime.listeners
+        store = env.store
+        clock = env.clock
+        listeners = env.listeners
         name = tool.name
 
         async def cached(ctx: CallContext) -> Result:

@@ -24,16 +24,15 @@ import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from toolsafe._pipeline import Handler, PipelineEnv, Result
 from toolsafe.errors import ConfigurationError
 from toolsafe.observe import events as ev
 from toolsafe.observe._log import logger
-from toolsafe.policies._base import Handler, Result
 from toolsafe.policies.rejections import circuit_open, is_rejection, store_failure
 from toolsafe.stores._base import ADMIT_CLOSED, RECORD_CLOSED, BreakerState, Outcome
 
 if TYPE_CHECKING:
     from toolsafe._call import CallContext
-    from toolsafe._runtime import Runtime
     from toolsafe._tool import Tool
 
 __all__ = [
@@ -134,12 +133,12 @@ class BreakerPolicy:
         self.options = options
         self.key = key
 
-    def wrap(self, inner: Handler, *, tool: Tool, runtime: Runtime) -> Handler:
+    def wrap(self, inner: Handler, *, tool: Tool, env: PipelineEnv) -> Handler:
         spec = self.options
         key = self.key
-        store = runtime.store
-        clock = runtime.clock
-        listeners = runtime.listeners
+        store = env.store
+        clock = env.clock
+        listeners = env.listeners
         name = tool.name
         # The in-memory store answers synchronously; skip two coroutine hops per call.
         admit_now: Any = getattr(store, "admit_now", None)

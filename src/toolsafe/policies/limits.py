@@ -22,14 +22,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from toolsafe._pipeline import LINGERING, Handler, PipelineEnv, Result
 from toolsafe.errors import ConfigurationError
 from toolsafe.observe import events as ev
-from toolsafe.policies._base import LINGERING, Handler, Result
 from toolsafe.policies.rejections import concurrency_limited, store_failure
 
 if TYPE_CHECKING:
     from toolsafe._call import CallContext
-    from toolsafe._runtime import Runtime
     from toolsafe._tool import Tool
     from toolsafe.stores._base import Store
 
@@ -90,11 +89,11 @@ class ConcurrencyLimitPolicy:
         self.limits = limits
         self.timeout = timeout
 
-    def wrap(self, inner: Handler, *, tool: Tool, runtime: Runtime) -> Handler:
+    def wrap(self, inner: Handler, *, tool: Tool, env: PipelineEnv) -> Handler:
         limits = tuple(self.limits)
-        store = runtime.store
-        clock = runtime.clock
-        listeners = runtime.listeners
+        store = env.store
+        clock = env.clock
+        listeners = env.listeners
         name = tool.name
         timeout = self.timeout if self.timeout is not None and math.isfinite(self.timeout) else None
         # The in-memory store takes and frees a free slot synchronously: no coroutine hop.

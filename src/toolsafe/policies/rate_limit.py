@@ -23,15 +23,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from toolsafe import testing
+from toolsafe._pipeline import Handler, PipelineEnv, Result
 from toolsafe.errors import ConfigurationError
 from toolsafe.observe import events as ev
-from toolsafe.policies._base import Handler, Result
 from toolsafe.policies.rejections import rate_limited, store_failure
 from toolsafe.stores._base import GRANTED, Grant
 
 if TYPE_CHECKING:
     from toolsafe._call import CallContext
-    from toolsafe._runtime import Runtime
     from toolsafe._tool import Tool
 
 __all__ = ["Rate", "RateLimitPolicy", "RateLimitRejected", "RateLimitWaited", "as_rate"]
@@ -133,14 +132,14 @@ class RateLimitPolicy:
         self.options = options
         self.key = key
 
-    def wrap(self, inner: Handler, *, tool: Tool, runtime: Runtime) -> Handler:
+    def wrap(self, inner: Handler, *, tool: Tool, env: PipelineEnv) -> Handler:
         key = self.key
         rate = float(self.options.per_second)
         burst = self.options.capacity
         max_wait = self.options.max_wait
-        store = runtime.store
-        clock = runtime.clock
-        listeners = runtime.listeners
+        store = env.store
+        clock = env.clock
+        listeners = env.listeners
         name = tool.name
         state = testing.STATE
         take_now: Any = getattr(store, "take_now", None)

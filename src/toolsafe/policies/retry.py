@@ -27,14 +27,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from toolsafe import testing
+from toolsafe._pipeline import Handler, PipelineEnv, Result
 from toolsafe.errors import ConfigurationError, ToolError
 from toolsafe.observe import events as ev
-from toolsafe.policies._base import Handler, Result
 from toolsafe.policies.rejections import is_rejection
 
 if TYPE_CHECKING:
     from toolsafe._call import CallContext
-    from toolsafe._runtime import Runtime
     from toolsafe._tool import Tool
 
 __all__ = ["Retry", "RetryPolicy", "RetryScheduled", "RetryStopped", "as_retry"]
@@ -141,11 +140,11 @@ class RetryPolicy:
         self.options = options
         self.idempotent = idempotent
 
-    def wrap(self, inner: Handler, *, tool: Tool, runtime: Runtime) -> Handler:
+    def wrap(self, inner: Handler, *, tool: Tool, env: PipelineEnv) -> Handler:
         options = self.options
         idempotent = self.idempotent
-        clock = runtime.clock
-        listeners = runtime.listeners
+        clock = env.clock
+        listeners = env.listeners
         name = tool.name
         state = testing.STATE
 

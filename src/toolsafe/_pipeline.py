@@ -3,20 +3,29 @@
 Inside the pipeline nothing raises (but cancellation): each step returns a
 ``Result`` holding a value or a ToolError. A policy is composed once per tool, at
 registration, so a policy that is off costs nothing per call.
+
+A policy is handed a ``PipelineEnv`` (the runtime's store, clock, listeners and
+the few settings a step needs), never the runtime itself: the arrows point from
+the runtime down to the policies, not back.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
     from toolsafe._call import CallContext
-    from toolsafe._runtime import Runtime
-    from toolsafe._tool import Tool
+    from toolsafe._clock import Clock
+    from toolsafe._tokens import TokenCounter
+    from toolsafe._tool import Tool, ToolOptions
     from toolsafe.errors import ToolError
+    from toolsafe.observe.events import Listener
+    from toolsafe.observe.redact import Redactor
+    from toolsafe.stores._base import Store
 
-__all__ = ["LINGERING", "Handler", "Policy", "Result"]
+__all__ = ["LINGERING", "Handler", "PipelineEnv", "Policy", "Result", "resolve_options"]
 
 #: ``ctx.state`` key a backend sets when an attempt has returned (timed out) while the
 #: tool body still runs on (a sync tool stuck in a thread that cannot be killed). The
@@ -46,6 +55,22 @@ class Result:
 Handler = Callable[["CallContext"], Awaitable[Result]]
 
 
+@dataclass(frozen=True, slots=True)
+class PipelineEnv:
+    """What a policy may use of the runtime it is built for (one per runtime).
+
+    ``listeners`` is the runtime's own list: a listener added later is seen by the
+    steps built earlier. A step emits events only when the list is non-empty.
+    """
+
+    store: Store
+    clock: Clock
+    listeners: list[Listener]
+    redactor: Redactor
+    token_counter: TokenCounter
+    include_traceback: bool = False
+
+
 class Policy(Protocol):
     """A pipeline step. ``level`` says whether it wraps the whole call or each attempt."""
 
@@ -55,4 +80,14 @@ class Policy(Protocol):
     @property
     def level(self) -> Literal["call", "attempt"]: ...
 
-    def wrap(self, inner: Handler, *, tool: Tool, runtime: Runtime) -> Handler: ...
+    def wrap(self, inner: Handler, *, tool: Tool, env: PipelineEnv) -> Handler: ...
+
+
+def resolve_options(own: ToolOptions, defaults: ToolOptions) -> ToolOptions:
+    """A tool's options with every unset (None) one taken from the runtime's defaults."""
+    changes = {
+        f.name: getattr(defaults, f.name)
+        for f in fields(own)
+        if getattr(own, f.name) is None and getattr(defaults, f.name) is not None
+    }
+    return replace(own, **changes) if changes else own
