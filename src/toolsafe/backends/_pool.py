@@ -173,7 +173,7 @@ class WorkerPool:
             if self._stuck > self.max_abandoned:
                 self._cap_reached_total += 1
                 cap = ("abandon_cap_reached", {**detail, "max_abandoned": self.max_abandoned})
-            elif self._ready and self._idle == 0 and self._threads < self._capacity():
+            elif len(self._ready) > self._idle and self._threads < self._capacity():
                 self._spawn()
                 self._replaced_total += 1
         self._notify(*event)
@@ -231,9 +231,17 @@ class WorkerPool:
         return self.max_workers + min(self._stuck, self.max_abandoned)
 
     def _wake_or_spawn(self) -> None:
+        """An item was just made ready (lock held): make sure some thread will take it.
+
+        A woken idle thread only leaves ``_idle`` once it reacquires the lock, so
+        ``_idle`` alone cannot say whether one is free for *this* item: during a burst
+        every submit would wake the same thread and none would spawn, serializing the
+        burst. Each idle thread takes one ready item, so a thread is missing exactly
+        when ready items outnumber idle threads.
+        """
         if self._idle > 0:
             self._cond.notify()
-        elif self._threads < self._capacity():
+        if len(self._ready) > self._idle and self._threads < self._capacity():
             self._spawn()
 
     def _spawn(self) -> None:
