@@ -2,12 +2,15 @@
 
 ``main(argv) -> int`` is pure (no ``sys.exit``) so it can be tested directly;
 ``run()`` is the console entry point. Each command lives in ``toolsafe._cli.<name>``
-and registers itself on the Typer app. Exit codes are decided here, in one place:
+and registers itself on the Typer app. Exit codes are decided in one place,
+``toolsafe._exit_codes`` (re-exported here):
 
-    0  clean / success
-    1  problems found (doctor, lint, stress, replay differences)
-    2  usage error (bad path, bad option, unknown module)
-    3  internal error (a bug in toolsafe: please report it)
+    0    clean / success
+    1    problems found, or something could not be examined (doctor, lint, stress),
+         or replayed calls changed
+    2    usage error (bad path, bad option, unknown module or tool)
+    3    internal error (a bug in toolsafe: please report it)
+    130  interrupted
 """
 
 from __future__ import annotations
@@ -17,24 +20,29 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from toolsafe._cli import UsageError
+from toolsafe._exit_codes import (
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_PROBLEMS,
+    EXIT_USAGE,
+)
+
 __all__ = [
     "COMMAND_MODULES",
     "EXIT_INTERNAL",
+    "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_PROBLEMS",
     "EXIT_USAGE",
+    "UsageError",
     "main",
     "run",
 ]
 
-EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
-
 #: Modules under ``toolsafe._cli`` that each define ``register(app)``.
 COMMAND_MODULES: tuple[str, ...] = ("schema", "doctor", "replay", "serve")
-
-
-class UsageError(Exception):
-    """Bad input from the user: printed without a traceback, exit code 2."""
 
 
 def _missing_cli(exc: ImportError) -> int:
@@ -114,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as exc:
         from toolsafe.errors import ConfigurationError
 

@@ -185,3 +185,96 @@ def test_a_file_that_is_not_a_recording_is_a_usage_error(
     notes.write_text("# not a recording\nsome text\n")
     assert main(["trace", str(notes)]) == 2
     assert "not a toolsafe JSONL recording" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- hostile recordings
+
+
+def _line(**fields: Any) -> str:
+    record = {
+        "kind": "call",
+        "call_id": "c1",
+        "tool": "shout",
+        "arguments": {"text": "hi"},
+        "ok": True,
+        "result": "HI",
+        "elapsed_ms": 1.5,
+        "attempts": 1,
+        "pid": 7,
+    }
+    record.update(fields)
+    return json.dumps(record) + "\n"
+
+
+HOSTILE_NAMES = [
+    "[/bold]",
+    "[link=https://evil.example]click[/link]",
+    "\x1b]0;pwned\x07\x1b[2J\x1b[31mred",
+    "\x9b31mC1",
+    "abc\u202egnp.exe",
+]
+
+
+def test_trace_shows_hostile_names_as_text(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "hostile.jsonl"
+    path.write_text(
+        "".join(
+            _line(call_id=f"id-{name}", tool=name, ok=i % 2 == 0, error={"type": name})
+            for i, name in enumerate(HOSTILE_NAMES)
+        )
+    )
+    assert main(["trace", str(path)]) == EXIT_OK
+    out = capsys.readouterr().out
+    # Markup is shown, not obeyed or crashed on.
+    assert "[/bold]" in out and "[link=https://evil.example]click[/link]" in out
+    # No control character from the file reaches the terminal; each shows as an escape.
+    assert not any(c in out for c in ("\x1b", "\x9b", "\x07", "\u202e"))
+    assert "\\x1b]0;pwned\\x07" in out and "\\x9b31mC1" in out and "\\u202e" in out
+    assert main(["trace", str(path), "--json"]) == EXIT_OK
+    raw = capsys.readouterr().out
+    assert not any(c in raw for c in ("\x1b", "\x9b", "\x07"))
+    assert set(json.loads(raw)["tools"]) == set(HOSTILE_NAMES)  # the data is intact
+
+
+def test_replay_shows_hostile_names_as_text(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tools = _write(tmp_path, "tools", FIXED)
+    path = tmp_path / "hostile.jsonl"
+    path.write_text(_line(call_id="[/bold]\x1b[2J", tool="[/red]\x9b2J", ok=True))
+    assert main(["replay", str(path), tools]) == EXIT_PROBLEMS  # unknown tool now: different
+    out = capsys.readouterr().out
+    assert "[/bold]\\x1b[2J" in out and "[/red]\\x9b2J" in out
+    assert "\x1b" not in out and "\x9b" not in out
+
+
+def test_unreadable_lines_are_skipped_not_fatal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "mixed.jsonl"
+    lines = [
+        _line(call_id="good"),
+        "[" * 100_000 + "]" * 100_000 + "\n",  # nested past the parser's recursion limit
+        '{"kind": "call", "call_id": "deep", "tool": "t", "ok": true, "arguments": '
+        + "[" * 100_000
+        + "]" * 100_000
+        + "}\n",
+        _line(call_id="big-int", attempts=0).replace('"attempts": 0', '"attempts": ' + "9" * 5000),
+        _line(call_id="inf", attempts=1e999),
+        _line(call_id="nan", elapsed_ms=float("nan")),
+        _line(call_id=["a", "list"]),
+        _line(call_id="bad-pid", pid=["x"]),
+        _line(call_id="bad-result", result={"not": "text"}),
+        "[1, 2]\n",
+        _line(call_id="good-2"),
+    ]
+    path.write_text("".join(lines))
+    assert main(["trace", str(path), "--json"]) == EXIT_OK
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
+    assert summary["calls"] == 3  # good, bad-pid (pid dropped), good-2
+    assert summary["invalid_lines"] == 8
+    assert summary["processes"] == 1
+    assert "8 unreadable line(s) skipped (lines 2, 3, 4, 5, 6, 7, 9, 10)" in captured.err

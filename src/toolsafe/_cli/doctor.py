@@ -1,7 +1,7 @@
 """``toolsafe lint | stress | doctor``: find, with evidence, why tools fail at scale.
 
 Thin shell over ``toolsafe.doctor``: parse options, show progress, render, and
-return the exit code (0 clean, 1 problems found; usage errors raise UsageError).
+return the exit code (``toolsafe._exit_codes``; usage errors raise UsageError).
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def _options(
     seed: int,
     modes: list[str] | None,
 ) -> Any:
-    from toolsafe.cli import UsageError
+    from toolsafe._cli import UsageError
     from toolsafe.doctor import StressOptions
 
     chosen = tuple(modes or ("threads", "asyncio"))
@@ -92,7 +92,7 @@ def _options(
 
 
 def _diagnose(target: str, *, stress: bool, options: Any, calls_file: Path | None) -> Any:
-    from toolsafe.cli import UsageError
+    from toolsafe._cli import UsageError
     from toolsafe.doctor import TargetNotFound, diagnose
 
     path, only = _split_target(target)
@@ -170,7 +170,7 @@ def register(app: Any) -> None:
                 f"\n{len(report.tools)} tool(s), {len(shown)} finding(s)"
                 + (" · [bold red]problems found[/]" if shown else " · [green]clean[/]")
             )
-        return 1 if report.problems_found else 0
+        return int(report.exit_code)
 
     def stress(
         target: str = typer.Argument(..., help="MODULE[:TOOL], FILE[:TOOL] or a folder."),
@@ -188,7 +188,8 @@ def register(app: Any) -> None:
         """Run each tool serially, then concurrently, and report what changed."""
         import json
 
-        from toolsafe.cli import UsageError
+        from toolsafe._cli import UsageError
+        from toolsafe._exit_codes import for_findings
         from toolsafe.doctor.report import print_stress
 
         options = _options(
@@ -215,7 +216,7 @@ def register(app: Any) -> None:
             console.print(
                 "\n[bold red]problems found[/]" if problems else "\n[green]no problems found[/]"
             )
-        return 1 if problems else 0
+        return for_findings(problems=problems)
 
     def doctor(
         target: str = typer.Argument(..., help="A file, folder or importable module."),

@@ -20,7 +20,7 @@ __all__ = ["import_target", "load_tools"]
 
 def import_target(target: str) -> list[ModuleType]:
     """Import a ``.py`` file, every ``.py`` file in a folder, or a dotted module name."""
-    from toolsafe.cli import UsageError
+    from toolsafe._cli import UsageError
 
     path = Path(target)
     if path.is_dir():
@@ -37,7 +37,7 @@ def import_target(target: str) -> list[ModuleType]:
 
 
 def _import_file(path: Path) -> ModuleType:
-    from toolsafe.cli import UsageError
+    from toolsafe._cli import UsageError
 
     try:
         return import_file(path)
@@ -47,7 +47,7 @@ def _import_file(path: Path) -> ModuleType:
 
 def load_tools(target: str) -> list[Tool]:
     """Every toolsafe Tool defined at the top level of the target's modules."""
-    from toolsafe.cli import UsageError
+    from toolsafe._cli import UsageError
 
     tools: list[Tool] = []
     for module in import_target(target):

@@ -32,9 +32,10 @@ def register(app: Any) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print results as JSON."),
     ) -> int:
         """Re-run recorded calls against the current code and show what changed."""
+        from toolsafe._cli import UsageError
         from toolsafe._cli.loading import load_tools
+        from toolsafe._exit_codes import EXIT_OK, EXIT_PROBLEMS
         from toolsafe._runtime import Runtime
-        from toolsafe.cli import EXIT_OK, EXIT_PROBLEMS, UsageError
         from toolsafe.observe import replay as rp
 
         recording = _read(file)
@@ -61,7 +62,7 @@ def register(app: Any) -> None:
         for result in results:
             counts[result.status] += 1
         if as_json:
-            print(json.dumps([r.to_dict() for r in results], indent=2, ensure_ascii=False))
+            print(_dumps([r.to_dict() for r in results]))
         else:
             _print_table(
                 f"replay of {file} ({len(results)} calls, concurrency {workers})",
@@ -84,15 +85,16 @@ def register(app: Any) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     ) -> int:
         """Summarise a recording: calls per tool, error types, latency, slowest calls."""
+        from toolsafe._exit_codes import EXIT_OK
         from toolsafe.observe import replay as rp
 
         summary = rp.summarize(_read(file), top=top)
         if as_json:
-            print(json.dumps(summary, indent=2, ensure_ascii=False))
-            return 0
+            print(_dumps(summary))
+            return EXIT_OK
         if not summary["calls"]:
             print(f"no calls recorded in {file}")
-            return 0
+            return EXIT_OK
         _print_table(
             "calls per tool",
             ["tool", "calls", "errors", "error %", "retryable", "p50 ms", "p90 ms", "p99 ms"],
@@ -131,11 +133,11 @@ def register(app: Any) -> None:
             f"{summary['processes']} process(es); latency p50 {latency['p50']} ms, "
             f"p90 {latency['p90']} ms, p99 {latency['p99']} ms, max {latency['max']} ms"
         )
-        return 0
+        return EXIT_OK
 
 
 def _read(file: Path) -> Any:
-    from toolsafe.cli import UsageError
+    from toolsafe._cli import UsageError
     from toolsafe.observe.replay import read_recording
 
     if not file.is_file():
@@ -152,21 +154,38 @@ def _read(file: Path) -> Any:
     return recording
 
 
+def _dumps(data: Any) -> str:
+    """JSON for the terminal: what came from the recording cannot drive the terminal."""
+    from toolsafe._terminal import printable_json
+
+    return printable_json(json.dumps(data, indent=2, ensure_ascii=False))
+
+
 def _print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
-    """A rich table when rich is installed, else aligned plain text."""
+    """A rich table when rich is installed, else aligned plain text.
+
+    Every cell comes from the recording (or from what the tools return now), so it is
+    shown through ``printable`` (control characters as escapes) and as ``rich.text.Text``,
+    which rich never parses as markup: a tool named ``[/bold]`` is shown, not obeyed.
+    """
+    from toolsafe._terminal import printable
+
+    cells = [[printable(str(c)) for c in row] for row in rows]
+    title = printable(title)
     try:
         from rich.console import Console
         from rich.table import Table
+        from rich.text import Text
     except ImportError:
-        cells = [columns] + [[str(c) for c in row] for row in rows]
-        widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
+        lines = [columns, *cells]
+        widths = [max(len(r[i]) for r in lines) for i in range(len(columns))]
         print(title)
-        for row in cells:
+        for row in lines:
             print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
         return
-    table = Table(title=title, title_justify="left")
+    table = Table(title=Text(title), title_justify="left")
     for column in columns:
         table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(*(str(c) for c in row))
+    for row in cells:
+        table.add_row(*(Text(c) for c in row))
     Console(width=max(120, Console().width)).print(table)

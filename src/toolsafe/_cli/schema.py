@@ -23,8 +23,9 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> int:
         """Print every tool's schema in the format a model or protocol expects."""
+        from toolsafe._cli import UsageError
         from toolsafe._cli.loading import load_tools
-        from toolsafe.cli import UsageError
+        from toolsafe._exit_codes import EXIT_OK
 
         tools = load_tools(target)
         exporters: dict[str, Callable[[Tool], Any]] = {
@@ -37,4 +38,4 @@ def register(app: typer.Typer) -> None:
         if fmt not in exporters:
             raise UsageError(f"unknown format '{fmt}' (choose from {', '.join(exporters)})")
         print(json.dumps([exporters[fmt](t) for t in tools], indent=2, ensure_ascii=False))
-        return 0
+        return EXIT_OK

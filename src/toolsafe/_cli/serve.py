@@ -20,9 +20,9 @@ def register(app: Any) -> None:
         name: str = typer.Option("toolsafe", "--name", help="Server name shown to clients."),
     ) -> int:
         """Serve the tools over MCP; every call goes through the toolsafe runtime."""
+        from toolsafe._cli import UsageError
         from toolsafe._cli.loading import load_tools
         from toolsafe._runtime import Runtime
-        from toolsafe.cli import UsageError
 
         try:
             import anyio

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from toolsafe._exit_codes import for_findings
 from toolsafe.doctor.arguments import load_calls_file
 from toolsafe.doctor.discover import (
     FRAMEWORK_LABELS,
@@ -112,7 +113,8 @@ class DoctorReport:
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.problems_found else 0
+        """What ``toolsafe doctor`` exits with (the rule lives in ``toolsafe._exit_codes``)."""
+        return for_findings(problems=self.problems_found)
 
     def tool(self, name: str) -> ToolDiagnosis:
         """The first tool called ``name`` (StopIteration if there is none)."""

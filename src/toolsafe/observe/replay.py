@@ -83,22 +83,44 @@ class RecordedCall:
 
     @classmethod
     def from_record(cls, record: dict[str, Any], line: int) -> RecordedCall:
+        """Read one call line; raises ValueError/TypeError/KeyError for a line that is not one.
+
+        A recording is input: every field is checked for its type here, so that nothing
+        downstream (the trace summary, the replay comparison) meets a list where it
+        expects a name, or an infinite latency.
+        """
         error = record.get("error")
+        result = record.get("result")
+        digest = record.get("result_sha256")
+        pid = record.get("pid")
+        ts = record.get("ts")
+        if result is not None and not isinstance(result, str):
+            raise TypeError("result is not text")
+        elapsed = float(record.get("elapsed_ms") or 0.0)
+        if not math.isfinite(elapsed):
+            raise ValueError("elapsed_ms is not a finite number")
         return cls(
-            call_id=str(record["call_id"]),
-            tool=str(record["tool"]),
+            call_id=_name(record["call_id"]),
+            tool=_name(record["tool"]),
             arguments=record.get("arguments"),
             ok=bool(record["ok"]),
-            result=record.get("result"),
-            result_sha256=record.get("result_sha256"),
+            result=result,
+            result_sha256=digest if isinstance(digest, str) else None,
             error=error if isinstance(error, dict) else None,
-            elapsed_ms=float(record.get("elapsed_ms") or 0.0),
+            elapsed_ms=elapsed,
             attempts=int(record.get("attempts") or 0),
-            in_flight=int(record.get("in_flight") or 1),
-            pid=record.get("pid"),
-            ts=record.get("ts"),
+            in_flight=max(1, int(record.get("in_flight") or 1)),
+            pid=pid if isinstance(pid, int) and not isinstance(pid, bool) else None,
+            ts=ts if isinstance(ts, str) else None,
             line=line,
         )
+
+
+def _name(value: Any) -> str:
+    """A call id or tool name: a string or a number, nothing nested."""
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
+        return str(value)
+    raise TypeError(f"expected a name, got {type(value).__name__}")
 
 
 @dataclass
@@ -111,7 +133,12 @@ class Recording:
 
 
 def read_recording(path: str | os.PathLike[str]) -> Recording:
-    """Parse a JSONL recording; unreadable lines are listed in ``invalid_lines``."""
+    """Parse a JSONL recording; unreadable lines are listed in ``invalid_lines``.
+
+    A line that is not JSON, is nested too deeply to parse (``RecursionError``), holds
+    an integer too long to convert, or is not a call/attempt record, is skipped and
+    listed: one bad line never costs the rest of the recording.
+    """
     recording = Recording()
     with open(path, encoding="utf-8", errors="replace") as fh:
         for number, raw in enumerate(fh, start=1):
@@ -126,7 +153,7 @@ def read_recording(path: str | os.PathLike[str]) -> Recording:
                     recording.attempts.append(record)
                 else:
                     recording.invalid_lines.append(number)
-            except (ValueError, KeyError, TypeError, AttributeError):
+            except (ValueError, KeyError, TypeError, AttributeError, RecursionError, OverflowError):
                 recording.invalid_lines.append(number)
     return recording
 
