@@ -7,7 +7,7 @@ import threading
 import time
 
 from toolsafe import ToolFailure, tool
-from toolsafe.doctor.discover import _from_function, _from_object, _from_toolsafe
+from toolsafe.doctor.live import _from_function, _from_object, _from_toolsafe
 from toolsafe.doctor.stress import StressOptions, percentile, stress_tool
 
 FAST = StressOptions(calls=16, concurrency=8, distinct=4, timeout=2.0, max_seconds=20)

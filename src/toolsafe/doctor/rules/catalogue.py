@@ -1,0 +1,153 @@
+"""The lint rule catalogue: every rule's id, severity, why it breaks at scale and the fix.
+
+Rule ids are stable (users silence them by id in ``# toolsafe: ignore[...]``), so a
+rule is added here once and never renumbered. The checks live in one module per
+family beside this one (``state``, ``resources``, ``network``, ``exceptions``,
+``schema``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+__all__ = ["RULES", "Finding", "Rule"]
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    name: str
+    #: "error" (breaks under load), "warning" (likely to), "info" (worth knowing).
+    severity: str
+    why: str
+    fix: str
+
+
+RULES: dict[str, Rule] = {
+    r.id: r
+    for r in (
+        Rule(
+            "TS101",
+            "state-on-instance",
+            "error",
+            "Frameworks share one tool instance between every agent, crew and thread: a value "
+            "written on self by one call is read by another call running at the same time.",
+            "Keep per-call values in local variables and return them; if state must persist, "
+            "guard it with a lock or move it to a store. toolsafe.tool(instance) copies the "
+            "instance per call.",
+        ),
+        Rule(
+            "TS102",
+            "global-mutation",
+            "error",
+            "A module-level list, dict or set is shared by every call in the process; "
+            "concurrent calls interleave their items and one call's data leaks into another's.",
+            "Build the value locally inside the call; if it must be shared, guard it with a "
+            "threading.Lock or use a thread-safe queue.",
+        ),
+        Rule(
+            "TS103",
+            "shared-client",
+            "error",
+            "A client or connection created once (module level or __init__) is used by every "
+            "concurrent call; many are not thread-safe (requests.Session, http.client "
+            "connections, browser pages) and fail or mix up responses under load.",
+            "Create the client per call (a context manager), keep one per thread "
+            "(threading.local), or use a client documented as thread-safe.",
+        ),
+        Rule(
+            "TS201",
+            "schema-mismatch",
+            "error",
+            "args_schema and the run method disagree on argument names: the framework "
+            "validates against the schema and then calls the code with names it does not "
+            "take, so every call crashes with TypeError.",
+            "Rename the schema field or the parameter so they match exactly.",
+        ),
+        Rule(
+            "TS202",
+            "required-mismatch",
+            "warning",
+            "args_schema and the run method disagree on which arguments are required: a call "
+            "the schema accepts can crash the code (or the model must send what the code "
+            "does not need).",
+            "Give the schema field and the parameter the same default (or none).",
+        ),
+        Rule(
+            "TS203",
+            "optional-without-default",
+            "warning",
+            "An Optional field without a default is still required (pydantic v2): models "
+            "leave it out and the call fails validation.",
+            "Give it a default: `field: str | None = None`.",
+        ),
+        Rule(
+            "TS301",
+            "network-no-timeout",
+            "error",
+            "A network call without a timeout waits forever on a stalled upstream; under "
+            "load the stuck calls pile up until every worker is blocked.",
+            "Pass timeout= (connect and read), and let the caller retry what is retryable.",
+        ),
+        Rule(
+            "TS302",
+            "status-not-checked",
+            "warning",
+            "The HTTP status is never checked: a 429 or 500 error page is returned to the "
+            "model as if it were data, and the retryable failure is lost.",
+            "Call response.raise_for_status() (or check the status) before using the body.",
+        ),
+        Rule(
+            "TS303",
+            "swallowed-exception",
+            "error",
+            "The exception is swallowed: the agent gets a 'success' it cannot tell from "
+            "data, transient and permanent failures look the same, and the root cause is "
+            "lost. A bare except also catches KeyboardInterrupt and task cancellation.",
+            "Catch the specific exceptions you can handle and re-raise the rest (or raise "
+            "toolsafe.ToolFailure with retryable= set).",
+        ),
+        Rule(
+            "TS401",
+            "shared-file",
+            "warning",
+            "Every call writes the same file: concurrent writers interleave or truncate each "
+            "other's data.",
+            "Write per-call files (tempfile), append under a lock, or send records to a "
+            "queue with one writer.",
+        ),
+        Rule(
+            "TS402",
+            "shared-db",
+            "error",
+            "A database connection or cursor created once is used by every concurrent call; "
+            "DB-API connections and cursors are not safe to share between threads.",
+            "Open a connection per call (or take one from a thread-safe pool) and use a "
+            "fresh cursor per call.",
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem at one place in the source."""
+
+    rule: str
+    name: str
+    severity: str
+    path: str
+    line: int
+    col: int
+    tool: str | None
+    message: str
+    why: str
+    fix: str
+
+    @property
+    def location(self) -> str:
+        return f"{self.path}:{self.line}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

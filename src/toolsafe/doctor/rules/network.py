@@ -1,0 +1,150 @@
+"""TS301 network-no-timeout and TS302 status-not-checked: calls that hang or hide HTTP errors."""
+
+from __future__ import annotations
+
+import ast
+
+from toolsafe.doctor.rules._ast import Func, has_kw, is_none, kw, self_attr
+from toolsafe.doctor.rules.context import LintContext, Scope
+from toolsafe.doctor.sites import ToolSite
+from toolsafe.doctor.sources import ModuleSource
+
+__all__ = ["check"]
+
+HTTP_VERBS = frozenset({"get", "post", "put", "patch", "delete", "head", "options", "request"})
+_STATUS_ATTRS = frozenset(
+    {"raise_for_status", "status_code", "ok", "status", "is_success", "is_error", "getcode"}
+)
+_SESSIONS = frozenset({"requests.Session", "requests.sessions.Session", "requests.session"})
+
+
+def check(ctx: LintContext, site: ToolSite, scope: Scope) -> None:
+    sessions = {name for name, value in ctx.mod.assigns.items() if _is_session(ctx.mod, value)}
+    sessions |= _instance_sessions(ctx.mod, site, scope)
+    for fn in scope.functions:
+        _network(ctx, site, fn, sessions)
+    if isinstance(site.node, ast.ClassDef):  # a connection made in __init__ is made for calls
+        for name, fn in scope.methods.items():
+            if name not in scope.names:
+                for node in ast.walk(fn):
+                    if isinstance(node, ast.Call):
+                        _connection_timeout(ctx, site, node, ctx.mod.resolve(node.func) or "")
+
+
+def _is_session(mod: ModuleSource, value: ast.AST | None) -> bool:
+    return isinstance(value, ast.Call) and (mod.resolve(value.func) or "") in _SESSIONS
+
+
+def _instance_sessions(mod: ModuleSource, site: ToolSite, scope: Scope) -> set[str]:
+    """``self.x`` names that hold a requests.Session (no default timeout)."""
+    found: set[str] = set()
+    if not isinstance(site.node, ast.ClassDef):
+        return found
+    for stmt in site.node.body:
+        if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+            value = stmt.value
+            factory = kw(value, "default_factory") if isinstance(value, ast.Call) else None
+            if _is_session(mod, value) or (
+                factory is not None and (mod.resolve(factory) or "") in {"requests.Session"}
+            ):
+                found.add(f"self.{stmt.target.id}")
+    for fn in scope.methods.values():
+        for node in ast.walk(fn):
+            if isinstance(node, ast.Assign) and _is_session(mod, node.value):
+                found.update(f"self.{a}" for t in node.targets if (a := self_attr(t)))
+    return found
+
+
+def _network(ctx: LintContext, site: ToolSite, fn: Func, module_sessions: set[str]) -> None:
+    sessions = set(module_sessions)
+    for node in ast.walk(fn):
+        if isinstance(node, ast.Assign) and _is_session(ctx.mod, node.value):
+            sessions.update(t.id for t in node.targets if isinstance(t, ast.Name))
+            sessions.update(f"self.{a}" for t in node.targets if (a := self_attr(t)))
+        if isinstance(node, (ast.With, ast.AsyncWith)):
+            for item in node.items:
+                if _is_session(ctx.mod, item.context_expr) and isinstance(
+                    item.optional_vars, ast.Name
+                ):
+                    sessions.add(item.optional_vars.id)
+    http_calls: list[ast.Call] = []
+    for node in ast.walk(fn):
+        if not isinstance(node, ast.Call):
+            continue
+        dotted = ctx.mod.resolve(node.func) or ""
+        receiver = ast.unparse(node.func.value) if isinstance(node.func, ast.Attribute) else ""
+        verb = node.func.attr if isinstance(node.func, ast.Attribute) else ""
+        if dotted.startswith("requests.") and dotted.split(".")[-1] in HTTP_VERBS:
+            http_calls.append(node)
+            if not has_kw(node, "timeout"):
+                ctx.add(
+                    "TS301",
+                    node,
+                    site,
+                    f"`{dotted}(...)` has no timeout= (requests waits forever by default)",
+                )
+        elif verb in HTTP_VERBS and receiver in sessions:
+            http_calls.append(node)
+            if not has_kw(node, "timeout"):
+                ctx.add(
+                    "TS301",
+                    node,
+                    site,
+                    f"`{receiver}.{verb}(...)` has no timeout= "
+                    "(a requests.Session has no default timeout)",
+                )
+        elif dotted.startswith("httpx.") and dotted.split(".")[-1] in HTTP_VERBS | {
+            "stream",
+            "Client",
+            "AsyncClient",
+        }:
+            if dotted.split(".")[-1] in HTTP_VERBS:
+                http_calls.append(node)
+            if is_none(kw(node, "timeout")):
+                ctx.add("TS301", node, site, f"`{dotted}(..., timeout=None)` never times out")
+        elif dotted == "urllib.request.urlopen":
+            if len(node.args) < 3 and not has_kw(node, "timeout"):
+                ctx.add(
+                    "TS301",
+                    node,
+                    site,
+                    "`urllib.request.urlopen(...)` has no timeout (it waits forever by default)",
+                )
+        elif verb == "getresponse":
+            http_calls.append(node)
+        else:
+            _connection_timeout(ctx, site, node, dotted)
+    if http_calls and not _checks_status(fn):
+        call = http_calls[0]
+        ctx.add(
+            "TS302",
+            call,
+            site,
+            f"the response of `{ast.unparse(call.func)}(...)` is used without checking its status",
+        )
+
+
+def _connection_timeout(ctx: LintContext, site: ToolSite, node: ast.Call, dotted: str) -> None:
+    if dotted in {"http.client.HTTPConnection", "http.client.HTTPSConnection"}:
+        if len(node.args) < 3 and not has_kw(node, "timeout"):
+            ctx.add(
+                "TS301",
+                node,
+                site,
+                f"`{dotted}(...)` has no timeout (its socket blocks forever by default)",
+            )
+    elif dotted == "socket.create_connection":
+        if len(node.args) < 2 and not has_kw(node, "timeout"):
+            ctx.add("TS301", node, site, "`socket.create_connection(...)` has no timeout")
+    elif dotted == "aiohttp.ClientSession" and not has_kw(node, "timeout"):
+        ctx.add(
+            "TS301",
+            node,
+            site,
+            "`aiohttp.ClientSession()` without timeout= waits up to 5 minutes per request",
+            "warning",
+        )
+
+
+def _checks_status(fn: Func) -> bool:
+    return any(isinstance(n, ast.Attribute) and n.attr in _STATUS_ATTRS for n in ast.walk(fn))

@@ -1,0 +1,170 @@
+"""TS103 shared-client, TS401 shared-file, TS402 shared-db: one resource, every call.
+
+A client, connection, cursor or open file created once (module level, a class
+attribute or pydantic field, ``__init__``) and used by the run scope is shared by
+every concurrent call; most of these are not safe to share between threads.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from toolsafe.doctor.rules._ast import Func, assigned_names, kw, local_names, self_attr
+from toolsafe.doctor.rules.context import LintContext, Scope
+from toolsafe.doctor.sites import ToolSite
+from toolsafe.doctor.sources import ModuleSource
+
+__all__ = ["RESOURCES", "check", "opens_for_writing", "resource_of"]
+
+#: Constructors of resources that are not safe to share: dotted name -> (rule, label).
+RESOURCES: dict[str, tuple[str, str]] = {
+    "requests.Session": ("TS103", "a requests.Session"),
+    "requests.sessions.Session": ("TS103", "a requests.Session"),
+    "requests.session": ("TS103", "a requests.Session"),
+    "aiohttp.ClientSession": ("TS103", "an aiohttp.ClientSession (bound to one event loop)"),
+    "http.client.HTTPConnection": ("TS103", "an http.client connection (one request at a time)"),
+    "http.client.HTTPSConnection": ("TS103", "an http.client connection (one request at a time)"),
+    "smtplib.SMTP": ("TS103", "an SMTP connection"),
+    "ftplib.FTP": ("TS103", "an FTP connection"),
+    "socket.socket": ("TS103", "a socket"),
+    "socket.create_connection": ("TS103", "a socket"),
+    "selenium.webdriver.Chrome": ("TS103", "a browser session"),
+    "selenium.webdriver.Firefox": ("TS103", "a browser session"),
+    "sqlite3.connect": ("TS402", "a sqlite3 connection"),
+    "psycopg2.connect": ("TS402", "a database connection"),
+    "psycopg.connect": ("TS402", "a database connection"),
+    "pymysql.connect": ("TS402", "a database connection"),
+    "mysql.connector.connect": ("TS402", "a database connection"),
+    "open": ("TS401", "an open file"),
+    "io.open": ("TS401", "an open file"),
+}
+_RESOURCE_METHODS = {
+    "cursor": ("TS402", "a database cursor"),
+    "new_page": ("TS103", "a browser page"),
+}
+_OPEN = frozenset({"open", "io.open"})
+
+
+def check(ctx: LintContext, site: ToolSite, scope: Scope) -> None:
+    if isinstance(site.node, ast.ClassDef):
+        _instance_resources(ctx, site, scope)
+    module_resources = {
+        name: res for name, value in ctx.mod.assigns.items() if (res := resource_of(ctx.mod, value))
+    }
+    for fn in scope.functions:
+        _module_resources(ctx, site, fn, module_resources)
+        _shared_file(ctx, site, fn)
+
+
+def opens_for_writing(call: ast.Call) -> bool:
+    mode = call.args[1] if len(call.args) > 1 else kw(call, "mode")
+    text = mode.value if isinstance(mode, ast.Constant) else None
+    return isinstance(text, str) and any(c in text for c in "wax+")
+
+
+def resource_of(mod: ModuleSource, value: ast.AST | None) -> tuple[str, str] | None:
+    """(rule, label) when ``value`` creates a resource that is unsafe to share."""
+    if not isinstance(value, ast.Call):
+        return None
+    dotted = mod.resolve(value.func) or ""
+    if dotted in RESOURCES:
+        if dotted in _OPEN and not opens_for_writing(value):
+            return None
+        return RESOURCES[dotted]
+    if isinstance(value.func, ast.Attribute) and value.func.attr in _RESOURCE_METHODS:
+        return _RESOURCE_METHODS[value.func.attr]
+    for k in value.keywords:  # Field(default_factory=requests.Session), PrivateAttr(...)
+        if k.arg == "default_factory":
+            factory = mod.resolve(k.value) or ""
+            if factory in RESOURCES and factory not in _OPEN:
+                return RESOURCES[factory]
+        if k.arg == "default":
+            inner = resource_of(mod, k.value)
+            if inner:
+                return inner
+    return None
+
+
+def _instance_resources(ctx: LintContext, site: ToolSite, scope: Scope) -> None:
+    assert isinstance(site.node, ast.ClassDef)
+    created: dict[str, tuple[ast.AST, tuple[str, str], str]] = {}
+    for stmt in site.node.body:  # class attributes and pydantic fields
+        target: ast.expr | None = None
+        value: ast.expr | None = None
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
+            target, value = stmt.targets[0], stmt.value
+        elif isinstance(stmt, ast.AnnAssign):
+            target, value = stmt.target, stmt.value
+        if isinstance(target, ast.Name):
+            res = resource_of(ctx.mod, value)
+            if res:
+                created[target.id] = (stmt, res, "as a class attribute")
+    for name, fn in scope.methods.items():
+        for node in ast.walk(fn):
+            if isinstance(node, ast.Assign):
+                res = resource_of(ctx.mod, node.value)
+                for t in node.targets:
+                    attr = self_attr(t)
+                    if attr and res and attr not in created:
+                        created[attr] = (node, res, f"in `{name}`")
+    if not created:
+        return
+    for fn in scope.functions:
+        for node in ast.walk(fn):
+            if not isinstance(node, ast.Attribute) or not isinstance(node.ctx, ast.Load):
+                continue
+            attr = self_attr(node)
+            if attr and attr in created:
+                where, (rule_id, label), origin = created.pop(attr)
+                ctx.add(
+                    rule_id,
+                    where,
+                    site,
+                    f"`self.{attr}` is {label} created once {origin} and used by every "
+                    f"call in `{fn.name}` (line {node.lineno})",
+                )
+
+
+def _module_resources(
+    ctx: LintContext, site: ToolSite, fn: Func, resources: dict[str, tuple[str, str]]
+) -> None:
+    local = local_names(fn)
+    for node in ast.walk(fn):
+        if (
+            isinstance(node, ast.Name)
+            and isinstance(node.ctx, ast.Load)
+            and node.id in resources
+            and node.id not in local
+        ):
+            rule_id, label = resources[node.id]
+            where = next(s for s in ctx.mod.tree.body if node.id in assigned_names(s))
+            ctx.add(
+                rule_id,
+                where,
+                site,
+                f"`{node.id}` is {label} created at module level and used by every call "
+                f"in `{fn.name}` (line {node.lineno})",
+            )
+
+
+def _shared_file(ctx: LintContext, site: ToolSite, fn: Func) -> None:
+    for node in ast.walk(fn):
+        if not isinstance(node, ast.Call):
+            continue
+        if (ctx.mod.resolve(node.func) or "") not in _OPEN or not node.args:
+            continue
+        if not opens_for_writing(node):
+            continue
+        path = node.args[0]
+        fixed = isinstance(path, ast.Constant) or (
+            isinstance(path, ast.Name)
+            and path.id in ctx.mod.assigns
+            and path.id not in local_names(fn)
+        )
+        if fixed:
+            ctx.add(
+                "TS401",
+                node,
+                site,
+                f"`{ast.unparse(node)}` in `{fn.name}` writes the same file from every call",
+            )
