@@ -21,10 +21,11 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e ".[test,cli,tokens,otel,redis]"
 	touch $@
 
-# Framework extras (CrewAI alone pulls ~1 GB): one pip step. Lint and types run with
-# them installed: mypy checks the integrations against the real framework types.
+# Framework extras (CrewAI alone pulls ~1 GB) and the pinned third-party tools the doctor's
+# corpus test lints (crewai-tools, langchain-community): one pip step. Lint and types run
+# with them installed: mypy checks the integrations against the real framework types.
 $(VENV)/.installed-frameworks: pyproject.toml $(VENV)/.installed-test
-	$(BIN)/pip install -q -e ".[test,cli,tokens,otel,redis,frameworks]"
+	$(BIN)/pip install -q -e ".[test,cli,tokens,otel,redis,frameworks,thirdparty]"
 	touch $@
 
 # The demo stresses CrewAI and LangChain example tools through their own frameworks.
