@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from toolsafe._pipeline import LINGERING
 from toolsafe._sync import sync_driven
 from toolsafe.backends._base import AttemptTimeout, EscapedBaseException
+from toolsafe.backends._drain import draining
 from toolsafe.backends._pool import WorkerPool, WorkItem
 
 if TYPE_CHECKING:
@@ -193,7 +194,12 @@ class ThreadBackend:
         if tool.is_async:
             return run_async_with_timeout(bound(), timeout, tool.name)
         return self.run_sync(
-            bound, timeout=timeout, key=key, tool_name=tool.name, share=_share_of(tool), ctx=ctx
+            draining(bound, tool.options, timeout),  # a returned iterator: see _drain.py
+            timeout=timeout,
+            key=key,
+            tool_name=tool.name,
+            share=_share_of(tool),
+            ctx=ctx,
         )
 
     async def run_sync(

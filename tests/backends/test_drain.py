@@ -1,0 +1,90 @@
+"""A sync tool returning an iterator: consumed in its worker, within its timeout and budget."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+import time
+from collections.abc import Iterator
+
+import toolsafe
+from toolsafe import Runtime
+from toolsafe.backends._drain import DRAIN_CHARS
+
+
+def test_a_slow_generator_is_bounded_by_the_attempt_timeout() -> None:
+    @toolsafe.tool(timeout=0.2)
+    def slow() -> Iterator[int]:
+        for i in range(40):
+            time.sleep(0.05)  # 2 s in all: consumed after the timeout, it would succeed
+            yield i
+
+    with Runtime([slow]) as rt:
+        outcome = rt.call("slow")
+    assert outcome.error is not None and outcome.error.type == "TimeoutError"
+
+
+def test_a_generator_is_consumed_off_the_event_loop() -> None:
+    seen: list[threading.Thread] = []
+
+    @toolsafe.tool
+    def numbers(n: int) -> Iterator[int]:
+        for i in range(n):
+            seen.append(threading.current_thread())
+            yield i
+
+    async def main() -> tuple[toolsafe.Outcome, threading.Thread]:
+        async with Runtime([numbers]) as rt:
+            return await rt.acall("numbers", {"n": 3}), threading.current_thread()
+
+    outcome, loop_thread = asyncio.run(main())
+    assert outcome.value == [0, 1, 2] and outcome.text == "[0,1,2]"
+    assert seen and loop_thread not in seen
+
+
+def test_an_endless_generator_stops_at_the_output_budget_and_is_closed() -> None:
+    closed = threading.Event()
+
+    @toolsafe.tool(max_output_chars=200)
+    def endless() -> Iterator[str]:
+        try:
+            for i in itertools.count():
+                yield f"line {i}"
+        finally:
+            closed.set()
+
+    with Runtime([endless]) as rt:
+        outcome = rt.call("endless")
+    assert outcome.ok and outcome.trimmed
+    assert len(outcome.text) <= 200
+    assert outcome.full_text is not None and outcome.full_text.startswith('["line 0","line 1",')
+    assert len(outcome.full_text) < 300  # consumption stopped just past the budget
+    assert closed.is_set()
+
+
+def test_an_endless_iterator_without_a_budget_stops_at_the_cap_with_a_marker() -> None:
+    @toolsafe.tool
+    def counter() -> Iterator[int]:
+        return itertools.count()
+
+    with Runtime([counter]) as rt:
+        outcome = rt.call("counter")
+    assert outcome.ok and not outcome.trimmed
+    assert outcome.value[:3] == [0, 1, 2]
+    assert "not consumed past" in outcome.value[-1] and "max_output_chars" in outcome.value[-1]
+    assert DRAIN_CHARS < len(outcome.text) < DRAIN_CHARS + 200
+
+
+def test_other_iterators_become_lists_and_plain_values_are_untouched() -> None:
+    @toolsafe.tool
+    def mapped() -> object:
+        return map(str, range(3))
+
+    @toolsafe.tool
+    def plain() -> dict[str, list[int]]:
+        return {"a": [1]}
+
+    with Runtime([mapped, plain]) as rt:
+        assert rt.call("mapped").value == ["0", "1", "2"]
+        assert rt.call("plain").value == {"a": [1]}
