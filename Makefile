@@ -1,5 +1,7 @@
 # make demo   - create .venv, install toolsafe with its CLI (and CrewAI, LangChain), run the doctor on the bundled examples
-# make test   - create .venv, install toolsafe with test and framework extras, run lint, types, tests
+# make test   - create .venv, install toolsafe with test and framework extras, run lint, types, tests;
+#               then the adapter suites of frameworks CrewAI's pins exclude, in .venv-latest
+# make test-fast - the same without .venv-latest
 #
 # Everything pip downloads is cached inside the repo (.cache/), never in $HOME.
 
@@ -10,7 +12,7 @@ export PIP_CACHE_DIR := $(CURDIR)/.cache/pip
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PIP_PROGRESS_BAR := off
 
-.PHONY: demo test lint typecheck pytest bench clean venv
+.PHONY: demo test test-fast lint typecheck pytest pytest-latest bench clean venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +35,19 @@ $(VENV)/.installed-demo: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e ".[cli,crewai,langchain]"
 	touch $@
 
+# The newest releases of frameworks that cannot share a venv with CrewAI (it pins
+# openai<3, mcp<2 and pydantic<2.13): the OpenAI Agents SDK (openai 3.x) and
+# Pydantic AI. Their adapter suites run here; in .venv they skip.
+LATEST := .venv-latest
+$(LATEST)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(LATEST)
+	$(LATEST)/bin/python -m pip install -q --upgrade pip
+	$(LATEST)/bin/pip install -q -e ".[test,openai-agents,pydantic-ai]"
+	touch $@
+
+LATEST_TESTS := tests/integrations/test_openai_agents.py tests/integrations/test_pydantic_ai.py \
+                tests/integrations/test_docs_agents.py
+
 venv: $(VENV)/.installed-test
 
 # The broken run finds problems and exits 1 by design: the leading '-' lets the demo go on.
@@ -53,10 +68,17 @@ typecheck: $(VENV)/.installed-frameworks
 pytest: $(VENV)/.installed-frameworks
 	$(BIN)/python -m pytest -q
 
-test: lint typecheck pytest
+pytest-latest: $(LATEST)/.installed
+	$(LATEST)/bin/python -m pytest -q $(LATEST_TESTS)
+
+# The whole suite: lint, types, the main venv, then the newest-release venv.
+test: lint typecheck pytest pytest-latest
+
+# Local work: the main venv only (no second venv, no version matrix).
+test-fast: lint typecheck pytest
 
 bench: $(VENV)/.installed-frameworks
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LATEST) .cache .pytest_cache .mypy_cache .ruff_cache
