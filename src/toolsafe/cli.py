@@ -56,16 +56,23 @@ def _missing_cli(exc: ImportError) -> int:
 
 def build_app() -> Any:
     import typer
+    import typer.core
+
+    from toolsafe._cli.help import HelpCommand, HelpGroup, with_version
 
     app = typer.Typer(
         name="toolsafe",
         help="Find and fix why LLM-agent tools fail at scale.",
+        cls=HelpGroup,
         no_args_is_help=True,
         add_completion=False,
         pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+        context_settings={"help_option_names": ["-h", "--help"]},
     )
 
     @app.callback()
+    @with_version
     def _root() -> None:
         """toolsafe: validate, isolate, limit, time out, retry, trim and record tool calls."""
 
@@ -77,6 +84,16 @@ def build_app() -> Any:
                 continue  # command not built yet
             raise
         module.register(app)
+    for info in app.registered_commands:
+        # Every command renders its help the same way (toolsafe._cli.help).
+        if info.cls is None or info.cls is typer.core.TyperCommand:
+            info.cls = HelpCommand
+        if info.callback is not None:
+            info.callback = with_version(info.callback)
+        info.context_settings = {
+            "help_option_names": ["-h", "--help"],
+            **(info.context_settings or {}),
+        }
     return app
 
 

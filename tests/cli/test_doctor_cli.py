@@ -88,6 +88,17 @@ def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]
     assert "error:" in capsys.readouterr().err
 
 
+def test_an_unknown_tool_name_lists_the_tools_that_exist(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["stress", f"{BROKEN / 'global_buffer.py'}:render"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "no tool named 'render'" in err and "its tools are: render_report" in err
+    assert main(["doctor", f"{BROKEN}:nope", "--no-stress"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "its tools are: customer_balance, export_orders, get_price, render_report," in err
+
+
 def test_missing_framework_keeps_static_checks(tmp_path: Path) -> None:
     """With CrewAI absent, the doctor says so, still lints, and exits on the lint result."""
     copy = tmp_path / "crew_tools.py"

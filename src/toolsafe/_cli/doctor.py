@@ -112,10 +112,22 @@ def _diagnose(target: str, *, stress: bool, options: Any, calls_file: Path | Non
         raise UsageError(str(exc)) from None
     except ValueError as exc:  # a bad calls file
         raise UsageError(str(exc)) from None
+    if only is not None and not report.tools:
+        raise UsageError(f"no tool named '{only}' in {path}{_tools_in(path)}")
     if not report.tools and not report.import_problems:
-        what = f"no tool named '{only}'" if only else "no tools"
-        raise UsageError(f"{what} found in {path}")
+        raise UsageError(f"no tools found in {path}")
     return report
+
+
+def _tools_in(path: str) -> str:
+    """``: its tools are a, b`` for an error message (static discovery: nothing is run)."""
+    from toolsafe.doctor import discover
+
+    try:
+        names = sorted({site.name for site in discover(path, live=False).sites})
+    except Exception:  # the message is a courtesy: never fail while writing it
+        return ""
+    return f"; its tools are: {', '.join(names)}" if names else "; it has no tools"
 
 
 def _console() -> Any:
@@ -134,23 +146,41 @@ def _console() -> Any:
 def register(app: Any) -> None:
     import typer
 
-    calls_opt = typer.Option(32, "--calls", help="Calls per concurrent phase.")
-    concurrency_opt = typer.Option(8, "--concurrency", "-c", help="Calls in flight at once.")
-    distinct_opt = typer.Option(8, "--distinct", help="Distinct argument sets per tool.")
-    timeout_opt = typer.Option(5.0, "--timeout", help="Seconds before a call counts as hung.")
-    budget_opt = typer.Option(30.0, "--max-seconds", help="Time budget per tool, in seconds.")
-    output_opt = typer.Option(
-        50_000, "--max-output-chars", help="Output budget: larger results are flagged."
+    calls_opt = typer.Option(32, "--calls", metavar="N", help="Calls per concurrent phase.")
+    concurrency_opt = typer.Option(
+        8, "--concurrency", "-c", metavar="N", help="Calls in flight at once."
     )
-    seed_opt = typer.Option(0, "--seed", help="Seed for generated arguments.")
-    mode_opt = typer.Option(None, "--mode", help="threads and/or asyncio (default: both).")
+    distinct_opt = typer.Option(
+        8, "--distinct", metavar="N", help="Distinct argument sets per tool."
+    )
+    timeout_opt = typer.Option(
+        5.0, "--timeout", metavar="SECONDS", help="Seconds before a call counts as hung."
+    )
+    budget_opt = typer.Option(
+        30.0, "--max-seconds", metavar="SECONDS", help="Time budget per tool, in seconds."
+    )
+    output_opt = typer.Option(
+        50_000, "--max-output-chars", metavar="N", help="Output budget: larger results are flagged."
+    )
+    seed_opt = typer.Option(0, "--seed", metavar="N", help="Seed for generated arguments.")
+    mode_opt = typer.Option(
+        None,
+        "--mode",
+        metavar="MODE",
+        help="threads or asyncio; give it twice for both (default: both).",
+    )
     calls_file_opt = typer.Option(
-        None, "--calls-file", help="JSONL of recorded calls ({'tool': ..., 'arguments': {...}})."
+        None,
+        "--calls-file",
+        metavar="FILE",
+        help="JSONL of recorded calls ({'tool': ..., 'arguments': {...}}).",
     )
     json_opt = typer.Option(False, "--json", help="Print JSON instead of the terminal report.")
 
     def lint(
-        target: str = typer.Argument(..., help="A file, folder or importable module."),
+        target: str = typer.Argument(
+            ..., metavar="TARGET", help="A file, folder or importable module."
+        ),
         as_json: bool = json_opt,
     ) -> int:
         """Static checks (nothing is imported or run): what will break at scale, and the fix."""
@@ -173,7 +203,9 @@ def register(app: Any) -> None:
         return int(report.exit_code)
 
     def stress(
-        target: str = typer.Argument(..., help="MODULE[:TOOL], FILE[:TOOL] or a folder."),
+        target: str = typer.Argument(
+            ..., metavar="TARGET", help="A file, folder or module; FILE:TOOL for one tool."
+        ),
         calls: int = calls_opt,
         concurrency: int = concurrency_opt,
         distinct: int = distinct_opt,
@@ -219,7 +251,9 @@ def register(app: Any) -> None:
         return for_findings(problems=problems)
 
     def doctor(
-        target: str = typer.Argument(..., help="A file, folder or importable module."),
+        target: str = typer.Argument(
+            ..., metavar="TARGET", help="A file, folder or importable module."
+        ),
         calls: int = calls_opt,
         concurrency: int = concurrency_opt,
         distinct: int = distinct_opt,
@@ -232,7 +266,10 @@ def register(app: Any) -> None:
         no_stress: bool = typer.Option(False, "--no-stress", help="Static checks only."),
         as_json: bool = json_opt,
         html_path: Path | None = typer.Option(
-            None, "--html", help="Also write an HTML report (with plots) to this file."
+            None,
+            "--html",
+            metavar="FILE",
+            help="Also write an HTML report (with plots) to this file.",
         ),
     ) -> int:
         """Lint, stress and a verdict per tool: what breaks at scale, the evidence, the fix."""

@@ -17,16 +17,21 @@ def register(app: Any) -> None:
 
     @app.command("replay")  # type: ignore[untyped-decorator]
     def replay_command(
-        file: Path = typer.Argument(..., help="A JSONL recording (toolsafe.JsonlRecorder)."),
-        target: str = typer.Argument(..., help="A file, folder or module with the current tools."),
+        file: Path = typer.Argument(
+            ..., metavar="RECORDING", help="A JSONL recording (toolsafe.JsonlRecorder)."
+        ),
+        target: str = typer.Argument(
+            ..., metavar="TARGET", help="A file, folder or module with the current tools."
+        ),
         call_id: list[str] = typer.Option(
-            [], "--call-id", help="Replay only this call (repeatable)."
+            [], "--call-id", metavar="ID", help="Replay only this call."
         ),
         failures: bool = typer.Option(False, "--failures", help="Replay only recorded failures."),
         concurrency: str = typer.Option(
             "1",
             "--concurrency",
             "-c",
+            metavar="N|recorded",
             help="Calls in flight at once: a number, or 'recorded' for the recording's peak.",
         ),
         as_json: bool = typer.Option(False, "--json", help="Print results as JSON."),
@@ -80,8 +85,12 @@ def register(app: Any) -> None:
 
     @app.command("trace")  # type: ignore[untyped-decorator]
     def trace_command(
-        file: Path = typer.Argument(..., help="A JSONL recording (toolsafe.JsonlRecorder)."),
-        top: int = typer.Option(10, "--top", help="How many of the slowest calls to list."),
+        file: Path = typer.Argument(
+            ..., metavar="RECORDING", help="A JSONL recording (toolsafe.JsonlRecorder)."
+        ),
+        top: int = typer.Option(
+            10, "--top", metavar="N", help="How many of the slowest calls to list."
+        ),
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     ) -> int:
         """Summarise a recording: calls per tool, error types, latency, slowest calls."""

@@ -17,9 +17,15 @@ def register(app: typer.Typer) -> None:
 
     @app.command("schema")
     def schema(
-        target: str = typer.Argument(..., help="A file, folder or importable module with tools."),
+        target: str = typer.Argument(
+            ..., metavar="TARGET", help="A file, folder or importable module with tools."
+        ),
         fmt: str = typer.Option(
-            "openai", "--format", "-f", help="openai | openai-responses | anthropic | mcp | json"
+            "openai",
+            "--format",
+            "-f",
+            metavar="FORMAT",
+            help="openai, openai-responses, anthropic, mcp or json.",
         ),
     ) -> int:
         """Print every tool's schema in the format a model or protocol expects."""

@@ -1,0 +1,186 @@
+"""The rendered ``--help`` of every command: conventional, and the same on every typer we test.
+
+The snapshots are exact at 80 columns; the invariants below hold for every command.
+They pin the typer range in pyproject.toml (0.29.x): a typer upgrade that changes how
+help reads fails here first.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from toolsafe._cli.help import version
+from toolsafe.cli import COMMAND_MODULES, EXIT_OK, EXIT_USAGE, build_app, main
+
+COMMANDS = ["schema", "lint", "stress", "doctor", "replay", "trace", "serve"]
+
+
+def _help(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    assert main([*argv, "--help"]) == EXIT_OK
+    return capsys.readouterr().out
+
+
+@pytest.fixture(autouse=True)
+def _eighty_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+
+
+def test_every_registered_command_is_covered() -> None:
+    app = build_app()
+    assert [c.name for c in app.registered_commands] == COMMANDS
+    assert len(COMMAND_MODULES) == 4  # schema, doctor (lint, stress, doctor), replay (+trace), serve
+
+
+def test_root_help(capsys: pytest.CaptureFixture[str]) -> None:
+    text = _help(capsys)
+    assert text.startswith("Usage: toolsafe [OPTIONS] COMMAND [ARGS]...\n")
+    commands = re.findall(r"^  (\w+)  ", text.split("Commands:")[1], flags=re.M)
+    assert commands == COMMANDS
+    assert "  --version   Show the toolsafe version and exit.\n" in text
+    assert "  -h, --help  Show this message and exit.\n" in text
+    assert "Exit codes: 0 clean, 1 problems found" in text
+    assert main([]) == EXIT_USAGE  # no command: the same help, on stderr, as a usage error
+    assert capsys.readouterr().err.strip() == text.strip()
+
+
+DOCTOR_HELP = """\
+Usage: toolsafe doctor [OPTIONS] TARGET
+
+  Lint, stress and a verdict per tool: what breaks at scale, the evidence, the
+  fix.
+
+Arguments:
+  TARGET  A file, folder or importable module.
+
+Options:
+  --calls N              Calls per concurrent phase.  [default: 32]
+  -c, --concurrency N    Calls in flight at once.  [default: 8]
+  --distinct N           Distinct argument sets per tool.  [default: 8]
+  --timeout SECONDS      Seconds before a call counts as hung.  [default: 5.0]
+  --max-seconds SECONDS  Time budget per tool, in seconds.  [default: 30.0]
+  --max-output-chars N   Output budget: larger results are flagged.  [default:
+                         50000]
+  --seed N               Seed for generated arguments.  [default: 0]
+  --mode MODE            threads or asyncio; give it twice for both (default:
+                         both).  [repeatable]
+  --calls-file FILE      JSONL of recorded calls ({'tool': ..., 'arguments':
+                         {...}}).
+  --no-stress            Static checks only.
+  --json                 Print JSON instead of the terminal report.
+  --html FILE            Also write an HTML report (with plots) to this file.
+  --version              Show the toolsafe version and exit.
+  -h, --help             Show this message and exit.
+"""
+
+REPLAY_HELP = """\
+Usage: toolsafe replay [OPTIONS] RECORDING TARGET
+
+  Re-run recorded calls against the current code and show what changed.
+
+Arguments:
+  RECORDING  A JSONL recording (toolsafe.JsonlRecorder).
+  TARGET     A file, folder or module with the current tools.
+
+Options:
+  --call-id ID                  Replay only this call.  [repeatable]
+  --failures                    Replay only recorded failures.
+  -c, --concurrency N|recorded  Calls in flight at once: a number, or
+                                'recorded' for the recording's peak.
+                                [default: 1]
+  --json                        Print results as JSON.
+  --version                     Show the toolsafe version and exit.
+  -h, --help                    Show this message and exit.
+"""
+
+
+def test_doctor_and_replay_help_exactly(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _help(capsys, "doctor") == DOCTOR_HELP
+    assert _help(capsys, "replay") == REPLAY_HELP
+
+
+USAGE = {
+    "schema": "TARGET",
+    "lint": "TARGET",
+    "stress": "TARGET",
+    "doctor": "TARGET",
+    "replay": "RECORDING TARGET",
+    "trace": "RECORDING",
+    "serve": "TARGET",
+}
+FLAGS = {  # options that take no value
+    "lint": ["--json"],
+    "stress": ["--json"],
+    "doctor": ["--no-stress", "--json"],
+    "replay": ["--failures", "--json"],
+    "trace": ["--json"],
+    "serve": ["--http"],
+}
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_reads_conventionally(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = _help(capsys, command)
+    assert text.splitlines()[0] == f"Usage: toolsafe {command} [OPTIONS] {USAGE[command]}"
+    # No typer type annotations, no braces around arguments, no rich boxes.
+    assert not re.search(r"<(bool|int|float|str|path|list\[str\])>|\{target\}|[╭│╰]", text)
+    options = text.split("Options:\n")[1]
+    rows = re.findall(r"^  (-[\w-]+(?:, -[\w-]+)?)(?: (\S+))?  ", options, flags=re.M)
+    assert rows, text
+    for names, metavar in rows:
+        flag = names.split(", ")[-1]
+        if flag in ("--help", "--version") or flag in FLAGS.get(command, []):
+            assert metavar == "", f"{flag} is a flag but shows a value {metavar!r}"
+        else:
+            head = metavar.split("|")[0]
+            assert head and head.isupper(), f"{flag} takes a value but shows {metavar!r}"
+    assert "  --version" in options and "  -h, --help" in options
+    assert main([command, "-h"]) == EXIT_OK
+    assert capsys.readouterr().out == text
+
+
+def test_repeatable_options_say_so(capsys: pytest.CaptureFixture[str]) -> None:
+    assert "--mode MODE" in _help(capsys, "stress")
+    stress = _help(capsys, "stress")
+    mode = stress[stress.index("--mode MODE") :].split("--calls-file")[0]
+    assert "[repeatable]" in mode
+    assert "--call-id ID                  Replay only this call.  [repeatable]" in _help(
+        capsys, "replay"
+    )
+
+
+@pytest.mark.parametrize("command", ["", *COMMANDS])
+def test_every_command_answers_version(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = [command, "--version"] if command else ["--version"]
+    assert main(argv) == EXIT_OK
+    assert capsys.readouterr().out == f"toolsafe {version()}\n"
+    assert version()[0].isdigit()
+
+
+def test_usage_errors_name_the_argument_as_help_does(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["doctor"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "Usage: toolsafe doctor [OPTIONS] TARGET" in err
+    assert "Missing argument 'TARGET'" in err
+    assert main(["lint", "x", "--jsn"]) == EXIT_USAGE
+    assert "No such option: --jsn" in capsys.readouterr().err
+
+
+def test_installed_entry_point_help() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "toolsafe.cli", "doctor", "--help"],
+        capture_output=True,
+        text=True,
+        env={"COLUMNS": "80", "PATH": ""},
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == DOCTOR_HELP
