@@ -134,7 +134,7 @@ class Runtime:
         self._entries: dict[str, _Entry] = {}
         self._aliases: dict[str, str] = {}
         self._budgeted: set[str] = set()  # tools with an output budget
-        self._bridge = SyncBridge()
+        self._bridge = SyncBridge(before_close=getattr(self.store, "aclose_loop", None))
         self._closed = False
         self.register_many(tools)
 

@@ -14,12 +14,11 @@ import dataclasses
 import functools
 import sys
 import threading
-import types
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from toolsafe._pipeline import LINGERING
-from toolsafe._sync import sync_driven
+from toolsafe._sync import resume, sync_driven
 from toolsafe.backends._base import AttemptTimeout, EscapedBaseException
 from toolsafe.backends._drain import draining
 from toolsafe.backends._pool import WorkerPool, WorkItem
@@ -67,31 +66,6 @@ def _expire(fut: asyncio.Future[Any], exc: BaseException) -> None:
 
 def _fmt(seconds: float) -> str:
     return f"{seconds:.3g}s"
-
-
-@types.coroutine
-def resume(coro: Any, yielded: Any) -> Generator[Any, Any, Any]:
-    """Go on awaiting ``coro`` after its first step was taken by hand.
-
-    The Task resumes us exactly as it would resume ``coro``: values and thrown
-    exceptions (cancellation) are forwarded until ``coro`` returns.
-    """
-    while True:
-        try:
-            sent = yield yielded
-        except GeneratorExit:
-            coro.close()
-            raise
-        except BaseException as exc:
-            try:
-                yielded = coro.throw(exc)
-            except StopIteration as stop:
-                return stop.value
-        else:
-            try:
-                yielded = coro.send(sent)
-            except StopIteration as stop:
-                return stop.value
 
 
 #: Timer callbacks below read no context variables: sharing one empty Context saves
