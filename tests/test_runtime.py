@@ -371,8 +371,13 @@ def test_instances_are_isolated_per_call() -> None:
     assert [o.text for o in outcomes] == [f"q{i}:1" for i in range(40)]
     assert original.last_query == "" and original.seen == []
     assert tool.mutated_attributes >= {"last_query"}
-    # A lock cannot be deep-copied: it is shared as it is, and reported.
-    assert tool.not_isolated == ("lock",)
+    # What calls change in place is copied; the rebound str and the lock no call takes
+    # are shared (the per-call copy has its own __dict__, so a rebinding stays on it).
+    report = tool.isolation_report
+    assert report is not None and report.mode == "copy"
+    assert report.copied == ("seen",) and report.shared == ("last_query", "lock")
+    assert report.written == ("last_query", "seen") and report.carried == ()
+    assert tool.not_isolated == ()
 
 
 def test_uncopyable_attributes_are_reported() -> None:
@@ -384,13 +389,16 @@ def test_uncopyable_attributes_are_reported() -> None:
             self.calls = 0
 
         def run(self, n: int) -> int:
+            self.sock.fileno()  # a call uses the socket: it would need a copy
             self.calls += n
             return self.calls
 
     obj = WithSocket()
     try:
-        tool = toolsafe.tool(obj)
+        with pytest.warns(UserWarning, match="a call reads and then rebinds calls"):
+            tool = toolsafe.tool(obj)
         assert tool.not_isolated == ("sock",)
+        assert tool.isolation_report is not None and tool.isolation_report.carried == ("calls",)
         with Runtime([tool]) as runtime:
             assert [o.value for o in runtime.call_many([("with_socket", {"n": 2})] * 5)] == [2] * 5
         assert obj.calls == 0

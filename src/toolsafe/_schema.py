@@ -171,7 +171,12 @@ def model_from_signature(
 
 
 def signature_for_schema(
-    fn: Callable[..., Any], model: type[BaseModel], *, subject: str
+    fn: Callable[..., Any],
+    model: type[BaseModel],
+    *,
+    subject: str,
+    warnings: list[str] | None = None,
+    enforce: bool = True,
 ) -> SignatureModel:
     """Check a run method against the ``args_schema`` that describes it; how to call it.
 
@@ -179,6 +184,11 @@ def signature_for_schema(
     fine here. What must agree: every schema field reaches a parameter (by name,
     or through ``**kwargs``), every required parameter is a schema field, and
     required-ness and simple types match. Every problem is reported together.
+
+    Harmless disagreements (required-ness: calls get every field, defaults filled
+    in) go to ``warnings`` instead. With ``enforce=False``
+    (the ``contract="warn"`` opt-out for code the user cannot edit) every
+    disagreement is a warning; only what makes the schema unusable still raises.
     """
     try:
         sig = inspect.signature(fn)
@@ -215,7 +225,14 @@ def signature_for_schema(
         name: (param.default is inspect.Parameter.empty, hints.get(name))
         for name, param in params.items()
     }
-    problems.extend(_contract(schema_fields, code, takes_kwargs=takes_kwargs))
+    harmless: list[str] = []
+    disagreements = _contract(schema_fields, code, takes_kwargs=takes_kwargs, harmless=harmless)
+    if enforce:
+        problems.extend(disagreements)
+    else:
+        harmless.extend(disagreements)
+    if warnings is not None:
+        warnings.extend(harmless)
     if not problems:
         try:
             model.model_json_schema()
@@ -227,14 +244,19 @@ def signature_for_schema(
     return SignatureModel(model, tuple(positional), context_param, field_to_param)
 
 
-def contract_problems(schema: type[BaseModel], sig: SignatureModel) -> list[str]:
-    """Disagreements between an ``args_schema`` and a run method's signature model."""
+def contract_problems(
+    schema: type[BaseModel], sig: SignatureModel, *, harmless: list[str] | None = None
+) -> list[str]:
+    """Disagreements between an ``args_schema`` and a run method's signature model.
+
+    With ``harmless`` given, the disagreements no call can suffer from go there.
+    """
     schema_fields = {(info.alias or n): info for n, info in schema.model_fields.items()}
     code = {
         sig.field_to_param.get(n, n): (info.is_required(), info.annotation)
         for n, info in sig.model.model_fields.items()
     }
-    return _contract(schema_fields, code, takes_kwargs=False)
+    return _contract(schema_fields, code, takes_kwargs=False, harmless=harmless)
 
 
 def _contract(
@@ -242,8 +264,14 @@ def _contract(
     code: Mapping[str, tuple[bool, Any]],
     *,
     takes_kwargs: bool,
+    harmless: list[str] | None = None,
 ) -> list[str]:
-    """Compare schema fields with parameters (name -> (required, annotation))."""
+    """Compare schema fields with parameters (name -> (required, annotation)).
+
+    Required-ness disagreements are harmless (every call passes every validated
+    field, the schema's defaults filled in): they go to ``harmless`` when given, to
+    the problems otherwise. Names and types that disagree make calls crash.
+    """
     problems: list[str] = []
     for key, info in schema_fields.items():
         if key not in code:
@@ -255,13 +283,14 @@ def _contract(
             continue
         code_required, coded = code[key]
         if info.is_required() and not code_required:
-            problems.append(
+            (harmless if harmless is not None else problems).append(
                 f"'{key}' is required in args_schema but has a default in the run method"
             )
         elif not info.is_required() and code_required:
-            problems.append(
+            # toolsafe (and CrewAI) pass every validated field, defaults filled in
+            (harmless if harmless is not None else problems).append(
                 f"'{key}' is optional in args_schema but required by the run method "
-                "(a call without it will crash)"
+                "(the schema's default is passed)"
             )
         declared = info.annotation
         if (

@@ -3,7 +3,8 @@
 The argument model, the exported schemas and every contract check are computed
 once, at definition. A class-based tool (an object with a run method and,
 optionally, an ``args_schema``) gets its own copy per call by default so that
-nothing written on ``self`` leaks between concurrent calls.
+nothing written on ``self`` leaks between concurrent calls; ``_isolation.py``
+decides what that copy copies and ``Tool.isolation_report`` says what it decided.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import functools
 import inspect
 import re
 import threading
-from collections.abc import Callable, Mapping, Sequence
+import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal, TypeVar, cast, overload
 
@@ -21,6 +23,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from toolsafe._arguments import parse_arguments
 from toolsafe._call import CallContext
+from toolsafe._isolation import IsolationReport, Plan, plan_isolation, state_dict
+from toolsafe._isolation import isolate as isolate  # the process backend copies per call too
 from toolsafe._schema import (
     SignatureModel,
     clean_schema,
@@ -39,6 +43,7 @@ __all__ = ["Isolation", "Tool", "ToolOptions", "tool"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 Isolation = Literal["copy", "shared"]
+Contract = Literal["enforce", "warn"]
 
 _RUN_METHODS = ("_run", "run", "__call__")
 _ASYNC_RUN_METHODS = ("_arun", "arun")
@@ -65,6 +70,9 @@ class ToolOptions:
     isolation: Isolation | Callable[[], Any] | None = None
     #: Attributes of a class-based tool that are documented thread-safe: kept, not copied.
     shared: tuple[str, ...] = ()
+    #: ``"warn"``: an ``args_schema`` that disagrees with the run method is wrapped anyway,
+    #: with a warning (third-party code you cannot edit); calls that hit it fail structured.
+    contract: Contract = "enforce"
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def merged(self, **changes: Any) -> ToolOptions:
@@ -140,9 +148,11 @@ class Tool:
                 and all(k == v for k, v in signature.field_to_param.items())
             )
         )
-        self._not_isolated: tuple[str, ...] = ()
+        self._plan: Plan | None = None
         self._isolation_lock = threading.Lock()
         self._mutation_reported: set[str] = set()
+        #: What was found at definition and is worth knowing, but no reason to refuse.
+        self.warnings: tuple[str, ...] = ()
         if instance is not None:
             self._check_isolation()
 
@@ -210,10 +220,13 @@ class Tool:
             else (_attr_str(obj, "description") or class_doc.description or doc.description)
         )
         schema_cls = getattr(obj, "args_schema", None)
+        found: list[str] = []
         if isinstance(schema_cls, type) and issubclass(schema_cls, BaseModel):
             # the schema defines the arguments; the run method must agree with it
             model: type[BaseModel] = _strict_subclass(schema_cls, strict=opts.strict)
-            sig = signature_for_schema(method, model, subject=label)
+            sig = signature_for_schema(
+                method, model, subject=label, warnings=found, enforce=check_contract(opts)
+            )
         else:
             sig = model_from_signature(
                 method,
@@ -222,7 +235,7 @@ class Tool:
                 strict=opts.strict,
             )
             model = sig.model
-        return cls(
+        made = cls(
             None,
             name=label,
             description=desc,
@@ -233,6 +246,8 @@ class Tool:
             method_name=method_name,
             is_async=inspect.iscoroutinefunction(method),
         )
+        made.warn(found)
+        return made
 
     @classmethod
     def from_schema(
@@ -267,7 +282,20 @@ class Tool:
         """A copy of this tool with some options changed (the original is untouched)."""
         clone = copy.copy(self)
         clone.options = self.options.merged(**options)
+        if clone.instance is not None and {"isolation", "shared"} & set(options):
+            clone._mutation_reported = set()
+            clone._isolation_lock = threading.Lock()
+            clone._check_isolation()
         return clone
+
+    def warn(self, messages: list[str] | tuple[str, ...]) -> None:
+        """Record definition-time findings on ``warnings`` and emit each as a UserWarning."""
+        new = [m for m in messages if m not in self.warnings]
+        self.warnings = (*self.warnings, *new)
+        for message in new:
+            warnings.warn(
+                f"toolsafe: tool {self.name!r}: {message}", UserWarning, stacklevel=_caller_level()
+            )
 
     # ------------------------------------------------------------------ validation
 
@@ -474,18 +502,19 @@ class Tool:
                     subject=self.name,
                 )
             return self.fn, None
-        isolation = self.options.isolation or "copy"
         assert self.method_name is not None
-        if isolation == "shared":
-            return getattr(self.instance, self.method_name), None
+        isolation = self.options.isolation
         if callable(isolation):
             fresh = isolation()
             return getattr(fresh, self.method_name), None
-        fresh, originals = isolate(self.instance, keep=self.options.shared)
+        plan = self._plan
+        if plan is None or plan.report.mode == "shared":
+            return getattr(self.instance, self.method_name), None
+        fresh, originals = isolate(self.instance, keep=plan.keep, deep=plan.deep)
         return getattr(fresh, self.method_name), lambda: self._note_mutations(fresh, originals)
 
     def _note_mutations(self, fresh: Any, originals: Mapping[str, Any]) -> None:
-        state = _state_dict(fresh)
+        state = state_dict(fresh)
         changed = [k for k, v in originals.items() if state.get(k, _MISSING) is not v]
         changed += [k for k in state if k not in originals]
         new = [k for k in changed if k not in self._mutation_reported]
@@ -506,15 +535,46 @@ class Tool:
         return frozenset(self._mutation_reported)
 
     @property
+    def isolation_report(self) -> IsolationReport | None:
+        """What each call runs on and why (None for function tools: nothing to isolate)."""
+        if self.instance is None:
+            return None
+        isolation = self.options.isolation
+        if callable(isolation):
+            return IsolationReport("factory", "a fresh instance per call from isolation=")
+        assert self._plan is not None
+        return self._plan.report
+
+    @property
     def not_isolated(self) -> tuple[str, ...]:
-        """Instance attributes that could not be copied per call and are shared as-is."""
-        return self._not_isolated
+        """Instance attributes calls may write that every call shares as they are.
+
+        With per-call copies: the attributes that could not be copied. When the tool
+        is shared whole (``isolation="shared"``, or its own lock guards its state):
+        the attributes calls write.
+        """
+        report = self.isolation_report
+        if report is None or report.mode == "factory":
+            return ()
+        if report.mode == "shared":
+            return report.written
+        return report.not_copyable
 
     def _check_isolation(self) -> None:
-        if (self.options.isolation or "copy") != "copy":
+        isolation = self.options.isolation
+        if callable(isolation):
+            self._plan = None
             return
-        _, _, failed = _copy_state(self.instance, keep=self.options.shared)
-        self._not_isolated = tuple(failed)
+        assert self.method_name is not None
+        if isolation not in (None, "copy", "shared"):
+            raise ConfigurationError(
+                [f"isolation={isolation!r}: expected 'copy', 'shared' or a factory"],
+                subject=self.name,
+            )
+        self._plan = plan_isolation(
+            self.instance, [self.method_name], keep=self.options.shared, requested=isolation
+        )
+        self.warn(self._plan.report.warnings)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Run the body directly, with no validation and no policies."""
@@ -683,55 +743,20 @@ def _dumps(data: Any) -> str:
 _MISSING = object()
 
 
-def _state_dict(obj: Any) -> dict[str, Any]:
-    state = dict(getattr(obj, "__dict__", {}) or {})
-    private = getattr(obj, "__pydantic_private__", None)
-    if isinstance(private, dict):
-        state.update({f"__private__.{k}": v for k, v in private.items()})
-    return state
+def _caller_level() -> int:
+    """The ``stacklevel`` that points a warning at the first frame outside toolsafe."""
+    import os
+    import sys
+
+    package = os.path.dirname(__file__)
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1  # type: ignore[assignment]
+    return level
 
 
-def _copy_state(
-    obj: Any, *, keep: Sequence[str] = ()
-) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
-    """Deep-copy each attribute on its own; keep what cannot be copied (and say so)."""
-    memo: dict[int, Any] = {}
-    copied: dict[str, Any] = {}
-    originals: dict[str, Any] = {}
-    failed: list[str] = []
-    for key, value in _state_dict(obj).items():
-        if key in keep or key.removeprefix("__private__.") in keep:
-            copied[key] = value
-        else:
-            try:
-                copied[key] = copy.deepcopy(value, memo)
-            except Exception:
-                copied[key] = value
-                failed.append(key)
-        originals[key] = copied[key]
-    return copied, originals, failed
-
-
-def isolate(obj: Any, *, keep: Sequence[str] = ()) -> tuple[Any, dict[str, Any]]:
-    """A per-call copy of ``obj``: every attribute deep-copied on its own.
-
-    A shallow copy (``copy.copy``, pydantic's ``model_copy()``) would still share
-    lists and dicts; a whole-object deep copy fails on locks, sockets and clients.
-    Attributes that cannot be copied are shared as they are; ``Tool.not_isolated``
-    names them.
-    """
-    fresh = copy.copy(obj)
-    state, originals, _ = _copy_state(obj, keep=keep)
-    private = {
-        k.removeprefix("__private__."): v for k, v in state.items() if k.startswith("__private__.")
-    }
-    plain = {k: v for k, v in state.items() if not k.startswith("__private__.")}
-    if hasattr(fresh, "__dict__"):
-        try:
-            object.__setattr__(fresh, "__dict__", plain)
-        except (AttributeError, TypeError):
-            for key, value in plain.items():
-                object.__setattr__(fresh, key, value)
-    if private:
-        object.__setattr__(fresh, "__pydantic_private__", private)
-    return fresh, originals
+def check_contract(options: ToolOptions) -> bool:
+    """Whether ``args_schema`` disagreements refuse the tool (``contract="enforce"``)."""
+    if options.contract not in ("enforce", "warn"):
+        raise ConfigurationError([f"contract={options.contract!r}: expected 'enforce' or 'warn'"])
+    return options.contract == "enforce"
