@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -44,6 +45,35 @@ R = Redactor()
             "[REDACTED]\nafter",
         ),
         ("-----BEGIN PRIVATE KEY-----\nMIIEow (cut off", "[REDACTED]"),
+        # issue 12's leaks
+        ("redis://:pw123@cache:6379/0", "redis://:[REDACTED]@cache:6379/0"),
+        ("https://bob:p@ss@host/x", "https://bob:[REDACTED]@host/x"),
+        (
+            "?X-Amz-Credential=x&X-Amz-Signature=ab12&X-Amz-Date=1",
+            "?X-Amz-Credential=[REDACTED]&X-Amz-Signature=[REDACTED]&X-Amz-Date=1",
+        ),
+        ("Cookie: a=b; sid=c9", "Cookie: [REDACTED]"),
+        ("Set-Cookie: id=a3; Path=/; HttpOnly\r\nVary: *", "Set-Cookie: [REDACTED]\r\nVary: *"),
+        ("{'Cookie': 'sid=c9; x=y'}", "{'Cookie': '[REDACTED]'}"),
+        ("GET /api?key=abc123&q=1", "GET /api?key=[REDACTED]&q=1"),
+        ("AKIAIOSFODNN7EXAMPLE " + "a" * 38 + "/+", "[REDACTED] [REDACTED]"),
+        ('Authorization: Token token="abc"', "Authorization: Token [REDACTED]"),
+        (
+            'Authorization: Digest username="u", response="6629f"',
+            "Authorization: Digest [REDACTED]",
+        ),
+        ("Server=db;Password=a;b;", "Server=db;Password=[REDACTED]"),
+        (
+            "[('Cookie', 'sid=c9'), ('Accept', '*/*')]",
+            "[('Cookie', '[REDACTED]'), ('Accept', '*/*')]",
+        ),
+        ("X-Auth: abc", "X-Auth: [REDACTED]"),
+        ("--pass=abc", "--pass=[REDACTED]"),
+        ("secret_key=abc", "secret_key=[REDACTED]"),
+        ('{"\\u0070assword": "x"}', '{"password": "[REDACTED]"}'),
+        ('{"note": "\\u0073k-proj-abcdefghijklmnop1234"}', '{"note": "[REDACTED]"}'),
+        # a token shape adopted from detect-secrets
+        ("push with glpat-abcdefghij0123456789", "push with [REDACTED]"),
     ],
 )
 def test_secrets_are_replaced_and_context_kept(text: str, expected: str) -> None:
@@ -59,6 +89,8 @@ def test_secrets_are_replaced_and_context_kept(text: str, expected: str) -> None
         "see https://example.com/path?q=1&page=2",
         "value = compute(key=key)",
         "bypass=true",
+        "the author: Ada; the oauth flow",
+        "see \\u00e9t\\u00e9 and http://host:8080/path",
     ],
 )
 def test_ordinary_text_is_left_alone(text: str) -> None:
@@ -128,3 +160,88 @@ def test_capped_redacts_across_the_cut() -> None:
     text = "x" * 95 + " password=hunter2 " + "y" * 100
     out = R.capped(text, 100)
     assert "hunter" not in out and out.endswith("chars]")
+
+
+def test_key_rules_cover_headers_short_names_pairs_and_depth() -> None:
+    value = {
+        "X-Auth": "a",
+        "bearer": "b",
+        "pass": "c",
+        "sessionToken": "d",
+        "bypass": "e",
+        "author": "f",
+        "oauth_provider": "g",
+        "headers": [["Cookie", "sid=1"], ["Accept", "*/*"]],
+        "tuples": [("Set-Cookie", "id=2")],
+        "fields": ["password", "email"],  # names, not a (name, value) pair list
+    }
+    assert R.value(value) == {
+        "X-Auth": REDACTED,
+        "bearer": REDACTED,
+        "pass": REDACTED,
+        "sessionToken": REDACTED,
+        "bypass": "e",
+        "author": "f",
+        "oauth_provider": "g",
+        "headers": [["Cookie", REDACTED], ["Accept", "*/*"]],
+        "tuples": [["Set-Cookie", REDACTED]],
+        "fields": ["password", "email"],
+    }
+    deep: object = {"password": "hunter2"}
+    for _ in range(80):
+        deep = [deep]
+    assert "hunter2" not in json.dumps(R.value(deep))
+    very_deep: object = {"password": "hunter2"}
+    for _ in range(5000):
+        very_deep = [very_deep]
+    assert "hunter2" not in json.dumps(R.value(very_deep))  # no RecursionError either
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                *("db", "x", "api", "key", "pass", "word", "auth", "token", "session", "id"),
+                *("secret", "access", "cookie", "set", "pwd", "sig", "bearer", "user", "s", "o"),
+            ]
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+    st.sampled_from(["_", "-", ".", ""]),
+)
+def test_a_key_the_log_redacts_in_text_the_recorder_redacts_by_key(
+    words: list[str], sep: str
+) -> None:
+    """The recorder keeps structure (key rules); the log redacts the JSON text (text
+    rules): the key rule must cover every name the text rule hides."""
+    name = sep.join(words)
+    text = json.dumps({name: "v4lue"})
+    if "v4lue" not in R.text(text):
+        assert R.is_secret_key(name), name
+
+
+def test_validation_errors_do_not_echo_secret_values() -> None:
+    received = '"hunter2-XYZ" (string)'
+    error = ToolError(
+        type="InvalidArguments",
+        message=f"Invalid arguments for tool 'login' (1 problem): password: expected no such "
+        f"field, got {received}",
+        retryable=False,
+        hint=f"fix: password: expected no such field, got {received}",
+        details=[
+            {
+                "field": "password",
+                "expected": "no such field",
+                "received": received,
+                "message": "Extra inputs are not permitted: hunter2-XYZ",
+            },
+            {"field": "user", "expected": "string", "received": "3 (integer)", "message": "x"},
+        ],
+    )
+    clean = R.error(error)
+    assert "hunter2" not in clean.to_text()
+    assert clean.details[0]["received"] == "[REDACTED] (string)"
+    assert clean.details[1]["received"] == "3 (integer)"
+    assert "got [REDACTED] (string)" in clean.message

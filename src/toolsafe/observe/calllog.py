@@ -15,7 +15,6 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from toolsafe._tokens import ApproxTokenCounter, TokenCounter
-from toolsafe.errors import format_traceback
 from toolsafe.observe.redact import Redactor
 
 if TYPE_CHECKING:
@@ -93,11 +92,9 @@ class CallLog:
         out["retryable"] = error.retryable
         out["arguments"] = redact.capped(args_text, self.max_chars)
         out["error"] = redact.capped(error.message, self.max_chars)
-        tb = error.traceback
-        if tb is None and error.exception is not None and error.exception.__traceback__:
-            tb = format_traceback(error.exception, 8)
+        tb = redact.traceback(error, limit=4 * self.max_chars)
         if tb:
-            out["traceback"] = redact.capped(tb, 4 * self.max_chars)
+            out["traceback"] = tb
         return out
 
     def _tokens(self, text: str) -> int:

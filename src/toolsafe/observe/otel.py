@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from toolsafe.errors import ConfigurationError, UnknownTool, format_traceback
+from toolsafe.errors import ConfigurationError, UnknownTool
 from toolsafe.observe import events as ev
 from toolsafe.observe.calllog import render
 from toolsafe.observe.redact import Redactor
@@ -239,11 +239,9 @@ class Tracing:
         span.set_attribute("toolsafe.error.retryable", error.retryable)
         span.set_status(self._status(self._error_code, f"{error.type}: {message}"))
         event: dict[str, Any] = {"exception.type": error.type, "exception.message": message}
-        tb = error.traceback
-        if tb is None and error.exception is not None and error.exception.__traceback__:
-            tb = format_traceback(error.exception, 8)
+        tb = self.redactor.traceback(error, limit=8192)
         if tb:
-            event["exception.stacktrace"] = self.redactor.capped(tb, 8192)
+            event["exception.stacktrace"] = tb
         span.add_event("exception", event)
         if self.capture:
             span.set_attribute(

@@ -3,13 +3,20 @@
 On by default. Two kinds of rule:
 
 - **text rules** (regular expressions) find secrets inside any string: bearer and
-  basic credentials, ``Authorization:`` headers, ``password=`` / ``"api_key": "..."``
-  / ``?token=...`` pairs, passwords in URLs (``https://user:pw@host``), private key
-  blocks, and well-known key shapes (AWS access key ids, ``sk-...`` model-provider
-  keys, GitHub, Slack, Google, Stripe, Hugging Face tokens, JWTs);
+  basic credentials, ``Authorization:`` headers (with their auth-params),
+  ``Cookie:``/``Set-Cookie:`` headers, ``password=`` / ``"api_key": "..."`` /
+  ``("Cookie", "...")`` pairs, ``?key=``/``?sig=`` query parameters, passwords in
+  URLs (``redis://:pw@host``, a password holding ``@``), private key blocks, an
+  AWS secret key beside its key id, and token shapes: ours (``sk-...``, GitHub,
+  Slack, Google, Stripe, Hugging Face, JWTs) and those adopted from detect-secrets
+  (``_shapes.py``: GitLab, PyPI, SendGrid, Square, Azure, npm, ...). Text holding
+  ``\\uXXXX`` escapes is read decoded too;
 - **key rules** replace the whole value of a mapping key that names a secret
-  (``password``, ``api_key``, ``apiKey``, ``access_token``, ``client_secret``,
-  ``authorization``, ``cookie``...; but not ``max_tokens``).
+  (``password``, ``api_key``, ``X-Auth``, ``sessionToken``, ``cookie``...; but not
+  ``max_tokens``), the value of a ``(name, value)`` header pair, and the
+  ``received`` value of a validation problem about such a field. Every name the
+  text rules hide in ``"name": "value"`` the key rules hide too, so a recording
+  (structure kept) hides at least what a log line (text) does.
 
 Only the secret part is replaced (``Authorization: Bearer [REDACTED]``) so the
 text still says what was there. Configure with ``Runtime(redact=...)``: ``False``
@@ -19,10 +26,15 @@ secrets adds to the defaults (see ``resolve_redactor``).
 
 from __future__ import annotations
 
+import functools
+import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from toolsafe.errors import format_traceback
+from toolsafe.observe._shapes import SHAPES
 
 if TYPE_CHECKING:
     from toolsafe.errors import ToolError
@@ -61,11 +73,74 @@ class Rule:
         return cls(name, re.compile(pattern), tuple(t.lower() for t in triggers), fold)
 
 
-_SECRET_NAME = (
-    r"(?:password|passwd|passphrase|secret|token|api[_\-]?key|apikey|access[_\-]?key"
-    r"|private[_\-]?key|client[_\-]?secret|credentials?|session[_\-]?id)"
+# Why these context rules are our own: pattern catalogues such as detect-secrets find
+# *that* a line of source holds a secret; redaction must also say *where* it ends (a
+# header value, a quoted string, a URL's password) so that only the secret goes and
+# the rest of the text stays readable. Token *shapes* are adopted from detect-secrets
+# as data (``_shapes.py``, Apache-2.0) and run after these.
+
+#: Names that make ``name=value`` / ``"name": "value"`` a secret wherever they end a
+#: longer name (``db_password``, ``X-Api-Key``, ``aws_secret_access_key``). The key
+#: rule (``is_secret_key``) uses the same list on the name with ``_-. `` removed.
+_LONG_NAMES = (
+    "password",
+    "passwd",
+    "passphrase",
+    "secret",
+    "token",
+    "apikey",
+    "accesskey",
+    "privatekey",
+    "secretkey",
+    "clientsecret",
+    "credential",
+    "credentials",
+    "sessionid",
+    "authorization",
+    "cookie",
+    "signature",
 )
-_SHORT_NAME = r"(?:pwd|pass|auth|sig|signature)"
+#: Short names that count only as a whole word (``X-Auth``, ``--pass``, ``bearer``; not
+#: ``bypass``, ``oauth``, ``author``).
+_SHORT_NAMES = ("pwd", "pass", "auth", "sig", "bearer")
+
+
+_COMPOUND = re.compile(r"^(api|access|private|secret|client|session)(key|secret|id)$")
+
+
+def _name_regex(name: str) -> str:
+    """``apikey`` -> ``api[_\\-. ]?key`` (the separators a name may be written with)."""
+    return _COMPOUND.sub(r"\1[_\\-. ]?\2", name)
+
+
+#: (``authorization`` has its own rule, which keeps the scheme: ``Bearer [REDACTED]``.)
+_SECRET_NAME = "(?:" + "|".join(_name_regex(n) for n in _LONG_NAMES if n != "authorization") + ")"
+_SHORT_NAME = r"(?<![a-z0-9])(?:" + "|".join(_SHORT_NAMES) + ")"
+#: What follows a name: ``=``, ``:``, ``=>``, or, in a quoted pair (``("Cookie", "v")``), a comma.
+_SEP = r"(?:\\?[\"']?\s*(?:=>|[:=])\s*|\\?[\"']\s*,\s*(?=\\?[\"']))"
+#: A value: quoted three ways, or bare up to a delimiter (``;`` and ``,`` end it only
+#: before a space or the next ``name=``, so ``Password=a;b;`` is one value).
+_VALUE = (
+    r"(?:\\\"(?P<secret1>(?:[^\"\\]|\\[^\"])*)\\\""  # \"value\" (JSON inside a JSON string)
+    r"|\"(?P<secret2>(?:[^\"\\]|\\.)*)\""  # "value"
+    r"|'(?P<secret3>(?:[^'\\]|\\.)*)'"  # 'value'
+    r"|(?P<secret4>(?:[^\s\"'&,;}\]\\)]|[,;](?![\s,;]|[a-z0-9_\-.]+\s*=))+))"
+)
+
+
+def _shape_rules() -> list[Rule]:
+    """One rule per detect-secrets plugin (and flags): its patterns as one alternation,
+    so text is scanned once per plugin, not once per pattern."""
+    rules = []
+    for plugin, triggers, patterns in SHAPES:
+        for flags in sorted({f for _, f in patterns}):
+            joined = "|".join(f"(?:{p})" for p, f in patterns if f == flags)
+            rules.append(Rule(f"detect-secrets:{plugin}", re.compile(joined, flags), triggers))
+    return rules
+
+
+_AWS_ID = r"(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}"
+_AWS_TRIGGERS = ["a3t", "akia", "asia", "abia", "acca", "agpa", "aida", "aroa", "anpa", "anva"]
 
 DEFAULT_RULES: tuple[Rule, ...] = (
     Rule.of(
@@ -76,8 +151,17 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     Rule.of(
         "authorization-header",
         r"\b(?:proxy-)?authorization\\?[\"']?\s*[:=]\s*\\?[\"']?"
-        r"(?:(?:bearer|basic|token|digest|negotiate|apikey)\s+)?(?P<secret>[^\s\"'\\,;]+)",
+        r"(?:(?:bearer|basic|token|digest|negotiate|apikey|hmac|ntlm|aws4-hmac-sha256)\s+)?"
+        # auth-params (``token="..."``, Digest's list) or one token68
+        r"(?P<secret>(?:[a-z0-9_\-]+=(?:\\\"[^\"\\]*\\\"|\"[^\"\r\n]*\"|[^\s,\"'\\]+)(?:\s*,\s*)?)+"
+        r"|[^\s\"'\\,;]+)",
         triggers=["authorization"],
+        fold=True,
+    ),
+    Rule.of(
+        "cookie-header",
+        r"\b(?:set-)?cookie\s*:\s*(?P<secret>[^\s\"'\\][^\r\n\"'\\]*)",
+        triggers=["cookie"],
         fold=True,
     ),
     Rule.of(
@@ -88,27 +172,45 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     ),
     Rule.of("basic", r"\bbasic\s+(?P<secret>[a-z0-9+/]{8,}=*)", triggers=["basic"], fold=True),
     Rule.of(
+        # The user may be empty (``redis://:pw@host``); the password may hold ``@``.
         "url-password",
-        r"\b[a-z][a-z0-9+.\-]{0,30}://[^/\s:@]{1,256}:(?P<secret>[^@\s/]{1,256})@",
+        # (Anchored on ``://``, not the scheme: scanning for a literal is many times faster.)
+        r"://[^/\s:@\"'\\]{0,256}:(?P<secret>[^\s/\"'\\]{1,256})@",
         triggers=["://"],
         fold=True,
     ),
     Rule.of(
-        "secret-pair",
-        r"(?:" + _SECRET_NAME + r"|(?<![\w\-])" + _SHORT_NAME + r")"
-        r"\\?[\"']?\s*[:=]\s*(?:"
-        r"\\\"(?P<secret1>(?:[^\"\\]|\\[^\"])*)\\\""  # \"value\" (JSON inside a JSON string)
-        r"|\"(?P<secret2>(?:[^\"\\]|\\.)*)\""  # "value"
-        r"|'(?P<secret3>[^']*)'"  # 'value'
-        r"|(?P<secret4>[^\s\"'&,;}\]\\)]+))",  # bare: up to a delimiter
-        triggers=["pass", "secret", "token", "key", "credential", "session", "pwd", "auth", "sig"],
+        "query-key",
+        r"[?&;](?:key|sig|code)=(?P<secret>[^&#\s\"'\\]+)",
+        triggers=["key=", "sig=", "code="],
         fold=True,
     ),
     Rule.of(
-        "aws-access-key-id",
-        r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b",
-        triggers=["akia", "asia", "agpa", "aida", "aroa", "anpa", "anva", "aipa"],
+        "secret-pair",
+        r"(?:" + _SECRET_NAME + "|" + _SHORT_NAME + ")" + _SEP + _VALUE,
+        triggers=[
+            "pass",
+            "secret",
+            "token",
+            "key",
+            "credential",
+            "session",
+            "pwd",
+            "auth",
+            "sig",
+            "cookie",
+            "bearer",
+        ],
+        fold=True,
     ),
+    Rule.of(
+        # A secret access key written next to its key id (``AKIA... wJalr...``).
+        "aws-key-pair",
+        r"(?P<secret1>\b" + _AWS_ID + r")\b[^A-Za-z0-9/+]{1,20}"
+        r"(?P<secret2>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])",
+        triggers=_AWS_TRIGGERS,
+    ),
+    Rule.of("aws-access-key-id", r"\b" + _AWS_ID + r"\b", triggers=_AWS_TRIGGERS),
     Rule.of("provider-key", r"\bsk-(?:[a-z]+-)?[A-Za-z0-9_\-]{16,}", triggers=["sk-"]),
     Rule.of(
         "stripe-key",
@@ -128,46 +230,44 @@ DEFAULT_RULES: tuple[Rule, ...] = (
         r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}",
         triggers=["eyj"],
     ),
+    *(_shape_rules()),
 )
 
-#: Mapping keys whose values are secrets, compared lower-cased with ``_``, ``-``, ``.`` removed.
+#: Mapping keys whose values are secrets, compared lower-cased with ``_``, ``-``, ``.``
+#: and spaces removed. Keys that end with one of ``_LONG_NAMES``, or whose last word is
+#: one of ``_SHORT_NAMES``, are secret too (``db_password``, ``X-Auth``, ``sessionToken``).
 DEFAULT_KEY_NAMES: frozenset[str] = frozenset(
     {
-        "password",
-        "passwd",
-        "pwd",
-        "passphrase",
-        "secret",
-        "token",
-        "apikey",
-        "accesskey",
-        "privatekey",
-        "clientsecret",
-        "secretkey",
-        "authorization",
-        "proxyauthorization",
-        "auth",
-        "credential",
-        "credentials",
-        "cookie",
+        *_LONG_NAMES,
+        *_SHORT_NAMES,
         "setcookie",
-        "sessionid",
-        "signature",
+        "proxyauthorization",
     }
 )
-#: Keys that end with one of these name a secret too (``access_token``, ``db_password``).
-_KEY_SUFFIXES = (
-    "password",
-    "passwd",
-    "passphrase",
-    "secret",
-    "token",
-    "apikey",
-    "accesskey",
-    "privatekey",
-    "secretkey",
-    "credentials",
-)
+_WORD = re.compile(r"[a-z0-9]+")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+@functools.lru_cache(maxsize=4096)
+def _default_secret_key(key: str) -> bool:
+    """The default key rule (the same names as the ``secret-pair`` text rule, and more)."""
+    if _norm_key(key).endswith(_LONG_NAMES):
+        return True
+    words = _WORD.findall(_CAMEL.sub("_", key).lower())
+    return bool(words) and words[-1] in _SHORT_NAMES
+
+
+#: Containers nested deeper than this are redacted as their JSON text (no key rules
+#: there, but every text rule), so depth never hides a secret.
+MAX_DEPTH = 50
+#: ``\\uXXXX`` escapes of plain characters, which would hide a name or a token's shape.
+_ESCAPE = re.compile(r"\\+[uU]00([2-7][0-9a-fA-F])")
+_PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:=/+@ ")
+
+
+def _plain_char(match: re.Match[str]) -> str:
+    char = chr(int(match.group(1), 16))
+    return char if char in _PLAIN else match.group(0)
 
 
 class Redactor:
@@ -218,9 +318,23 @@ class Redactor:
     # ------------------------------------------------------------------ text
 
     def text(self, text: str) -> str:
-        """``text`` with every secret replaced."""
+        """``text`` with every secret replaced.
+
+        Text holding ``\\uXXXX`` escapes of plain characters (``\\u0070assword``) is
+        also read with them decoded; when that finds a secret, the decoded text, redacted,
+        is what comes back.
+        """
         if not self.enabled or not text:
             return text
+        if "\\u" in text or "\\U" in text:
+            plain = _ESCAPE.sub(_plain_char, text)
+            if plain != text:
+                clean = self._text(plain)
+                if clean != plain:
+                    return clean
+        return self._text(text)
+
+    def _text(self, text: str) -> str:
         for literal in self.literals:
             if literal in text:
                 text = text.replace(literal, self.replacement)
@@ -269,40 +383,70 @@ class Redactor:
     # ------------------------------------------------------------------ values
 
     def is_secret_key(self, key: Any) -> bool:
+        """Does a mapping key (or the name in a ``(name, value)`` pair) name a secret?"""
         if not isinstance(key, str) or not self.enabled:
             return False
-        norm = _norm_key(key)
-        return norm in self.keys or norm.endswith(_KEY_SUFFIXES)
+        return _norm_key(key) in self.keys or _default_secret_key(key)
 
     def value(self, value: Any, _depth: int = 0) -> Any:
-        """A copy of ``value`` (dicts, lists, tuples, strings) with secrets replaced."""
+        """A copy of ``value`` (dicts, lists, tuples, strings) with secrets replaced.
+
+        A value under a secret key is replaced whole, as is the second item of a
+        ``(name, value)`` pair naming a secret (header lists); containers deeper than
+        ``MAX_DEPTH`` become their redacted JSON text.
+        """
         if not self.enabled:
             return value
         if isinstance(value, str):
             return self.text(value)
-        if _depth > 50:
+        if not isinstance(value, (Mapping, list, tuple)):
             return value
+        if _depth >= MAX_DEPTH:
+            return self._too_deep(value)
         if isinstance(value, Mapping):
             return {
                 k: (
                     self.replacement
-                    if self.is_secret_key(k) and v is not None and not isinstance(v, bool)
+                    if self.is_secret_key(k) and _hideable(v)
                     else self.value(v, _depth + 1)
                 )
                 for k, v in value.items()
             }
-        if isinstance(value, (list, tuple)):
-            return [self.value(v, _depth + 1) for v in value]
-        return value
+        pairwise = _pairs(value)
+        return [
+            [v[0], self.replacement]
+            if (pairwise or isinstance(v, tuple))
+            and isinstance(v, (list, tuple))
+            and len(v) == 2
+            and self.is_secret_key(v[0])
+            and _hideable(v[1])
+            else self.value(v, _depth + 1)
+            for v in value
+        ]
+
+    def _too_deep(self, value: Any) -> str:
+        try:
+            text = json.dumps(value, ensure_ascii=False, default=repr)
+        except (RecursionError, ValueError, TypeError):
+            return f"{self.replacement} (nested deeper than {MAX_DEPTH} levels)"
+        return self.text(text)
 
     def error(self, error: ToolError) -> ToolError:
-        """The ToolError with its message, hint, details and traceback redacted."""
+        """The ToolError with its message, hint, details and traceback redacted.
+
+        A validation problem about a secret field (an unknown ``password`` key, a
+        wrong-typed ``api_key``) echoes the value it received: that value is
+        replaced in the problem and wherever the message or hint repeat it.
+        """
         if not self.enabled:
             return error
-        message = self.text(error.message)
-        hint = self.text(error.hint) if error.hint else error.hint
+        message, hint, details = error.message, error.hint, error.details
+        if isinstance(details, list):
+            message, hint, details = self._echoes(message, hint, details)
+        message = self.text(message)
+        hint = self.text(hint) if hint else hint
         tb = self.text(error.traceback) if error.traceback else error.traceback
-        details = self.value(error.details) if error.details is not None else None
+        details = self.value(details) if details is not None else None
         if (
             message == error.message
             and hint == error.hint
@@ -311,6 +455,64 @@ class Redactor:
         ):
             return error
         return error.with_(message=message, hint=hint, traceback=tb, details=details)
+
+    def _echoes(
+        self, message: str, hint: str | None, details: list[Any]
+    ) -> tuple[str, str | None, list[Any]]:
+        out = []
+        for entry in details:
+            received = self._echoed_entry(entry)
+            if received is None:
+                out.append(entry)
+                continue
+            shown, kind = received, ""
+            match = _RECEIVED.match(received)
+            if match:
+                shown, kind = match.group(1), f" ({match.group(2)})"
+            hidden = self.replacement + kind
+            message = message.replace(received, hidden)
+            if hint:
+                hint = hint.replace(received, hidden)
+            entry = dict(entry, received=hidden)
+            note = entry.get("message")
+            if isinstance(note, str):
+                for form in (shown, shown[1:-1] if shown[:1] == shown[-1:] == '"' else ""):
+                    if len(form) > 2:
+                        note = note.replace(form, self.replacement)
+                entry["message"] = note
+            out.append(entry)
+        return message, hint, out
+
+    def _echoed_entry(self, entry: Any) -> str | None:
+        """The ``received`` text of a validation problem about a secret field, if any."""
+        if not isinstance(entry, Mapping):
+            return None
+        field, received = entry.get("field"), entry.get("received")
+        if (
+            not isinstance(field, str)
+            or not isinstance(received, str)
+            or received.startswith(self.replacement)
+            or not any(self.is_secret_key(part) for part in field.split("."))
+        ):
+            return None
+        return received
+
+    def traceback(self, error: ToolError, *, frames: int = 8, limit: int = 8192) -> str | None:
+        """The traceback a log line or span shows for ``error``, redacted and capped.
+
+        The error's own, else its exception's (formatted here): the exception's message
+        is then the raw one, so values a validation problem echoed are taken out too.
+        """
+        tb = error.traceback
+        exc = error.exception
+        if tb is None and exc is not None and exc.__traceback__ is not None:
+            tb = format_traceback(exc, frames)
+            if self.enabled:
+                for entry in getattr(exc, "details", None) or ():
+                    received = self._echoed_entry(entry)
+                    if received is not None:
+                        tb = tb.replace(received, self.replacement)
+        return self.capped(tb, limit) if tb else None
 
     def __repr__(self) -> str:
         if not self.enabled:
@@ -330,8 +532,26 @@ def _secret_spans(pattern: re.Pattern[str], text: str) -> list[tuple[int, int]]:
     return spans
 
 
+@functools.lru_cache(maxsize=4096)
 def _norm_key(key: str) -> str:
-    return key.lower().replace("_", "").replace("-", "").replace(".", "")
+    return key.lower().replace("_", "").replace("-", "").replace(".", "").replace(" ", "")
+
+
+#: ``describe_received``'s form: ``"value" (type)``.
+_RECEIVED = re.compile(r"^(.*) \(([a-z]+)\)$", re.DOTALL)
+
+
+def _hideable(value: Any) -> bool:
+    """Values a secret key's value is replaced by the marker for (``None``, flags are kept)."""
+    return value is not None and not isinstance(value, bool)
+
+
+def _pairs(items: Sequence[Any]) -> bool:
+    """A list of ``[name, value]`` pairs (a header list written as JSON)?"""
+    return bool(items) and all(
+        isinstance(item, (list, tuple)) and len(item) == 2 and isinstance(item[0], str)
+        for item in items
+    )
 
 
 def _as_rule(obj: Rule | str | re.Pattern[str], index: int) -> Rule:
