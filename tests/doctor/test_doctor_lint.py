@@ -324,3 +324,142 @@ def test_tools_are_found_by_syntax_for_every_framework(tmp_path) -> None:
         ("safe_search", "toolsafe"),
         ("plain", None),
     }
+
+
+def _package(tmp_path, files: dict[str, str]):
+    root = tmp_path / "pkg"
+    root.mkdir()
+    (root / "__init__.py").write_text("")
+    for name, text in files.items():
+        (root / name).write_text(textwrap.dedent(text))
+    return root
+
+
+def test_calls_are_followed_into_other_modules_and_held_objects(tmp_path) -> None:
+    root = _package(
+        tmp_path,
+        {
+            "wrapper.py": """
+                import requests
+                from pydantic import BaseModel
+
+                class ApiWrapper(BaseModel):
+                    last: str = ""
+                    def run(self, query: str) -> str:
+                        self.last = query
+                        return fetch(query)
+
+                def fetch(query):
+                    try:
+                        return requests.get("https://example.com", params={"q": query}).text
+                    except Exception as exc:
+                        return f"Error: {exc}"
+            """,
+            "tool.py": """
+                from langchain_core.tools import BaseTool
+                from .wrapper import ApiWrapper
+
+                class Search(BaseTool):
+                    name: str = "search"
+                    api_wrapper: ApiWrapper
+                    def _run(self, query: str) -> str:
+                        return self.api_wrapper.run(query)
+            """,
+        },
+    )
+    sites, findings = lint(str(root))
+    assert [s.name for s in sites] == ["search"]
+    where = {(f.rule, f.path.rsplit("/", 1)[-1], f.line) for f in findings}
+    assert ("TS101", "wrapper.py", 8) in where  # state on the object the tool holds
+    assert ("TS301", "wrapper.py", 13) in where  # requests.get without timeout, two calls deep
+    assert ("TS303", "wrapper.py", 14) in where
+    held = next(f for f in findings if f.rule == "TS101")
+    assert "self.api_wrapper" in held.message and held.tool == "search"
+
+
+def test_inherited_run_method_in_another_module_is_linted(tmp_path) -> None:
+    root = _package(
+        tmp_path,
+        {
+            "base.py": """
+                from crewai.tools import BaseTool
+
+                class SearchBase(BaseTool):
+                    def _run(self, query: str) -> str:
+                        self.last_query = query
+                        return query
+            """,
+            "concrete.py": """
+                from .base import SearchBase
+
+                class NewsSearch(SearchBase):
+                    name: str = "news"
+            """,
+        },
+    )
+    _, findings = lint(str(root / "concrete.py"))
+    assert [(f.rule, f.tool, f.line) for f in findings] == [("TS101", "news", 6)]
+
+
+def test_instances_of_imported_tool_classes_are_linted_where_the_class_lives(tmp_path) -> None:
+    root = _package(
+        tmp_path,
+        {
+            "search.py": """
+                from crewai.tools import BaseTool
+
+                class Search(BaseTool):
+                    name: str = "search"
+                    def _run(self, query: str) -> str:
+                        self.last_query = query
+                        return query
+            """,
+        },
+    )
+    app = tmp_path / "app_tools.py"
+    app.write_text("from pkg.search import Search\n\nsearch = Search()\ntools = [Search()]\n")
+    sites, findings = lint(str(app))
+    assert [(s.name, s.path) for s in sites] == [("search", root / "search.py")]
+    assert [(f.rule, f.path, f.line) for f in findings] == [("TS101", str(root / "search.py"), 7)]
+
+
+def test_an_installed_crewai_tool_is_found_through_the_package_reexport(tmp_path) -> None:
+    pytest.importorskip("crewai_tools")
+    app = tmp_path / "app_tools.py"
+    app.write_text("from crewai_tools import FileReadTool\n\nreader = FileReadTool()\n")
+    sites, _ = lint(str(app))
+    assert [(s.qualname, s.path.name) for s in sites] == [("FileReadTool", "file_read_tool.py")]
+
+
+def test_bases_of_tools_and_helper_functions_are_not_tools(tmp_path) -> None:
+    root = _package(
+        tmp_path,
+        {
+            "base.py": """
+                from abc import abstractmethod
+                from crewai.tools import BaseTool
+
+                class SearchToolBase(BaseTool):
+                    def _run(self, query: str) -> str:
+                        return self.endpoint(query)
+
+                class Abstract(BaseTool):
+                    @abstractmethod
+                    def _run(self, query: str) -> str: ...
+
+                def clean(text: str) -> str:
+                    \"\"\"A helper the tools call.\"\"\"
+                    return text.strip()
+            """,
+            "news.py": """
+                from .base import SearchToolBase, clean
+
+                class NewsSearch(SearchToolBase):
+                    name: str = "news"
+                    def endpoint(self, query: str) -> str:
+                        return clean(query)
+            """,
+        },
+    )
+    sites, _ = lint(str(root))
+    assert [s.qualname for s in sites] == ["NewsSearch"]

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from toolsafe._importing import import_file
+from toolsafe.doctor.index import SourceIndex
 from toolsafe.doctor.live import LiveTool, live_tools
-from toolsafe.doctor.sites import ToolSite, find_sites
+from toolsafe.doctor.sites import ToolSite, find_sites, not_tools_removed
 from toolsafe.doctor.sources import (
     FRAMEWORK_LABELS,
     FRAMEWORKS,
@@ -59,6 +60,8 @@ class Discovery:
     import_problems: list[ImportProblem]
     #: Tools found live that could not be prepared for stress (name -> reason).
     unrunnable: dict[tuple[str, str], str] = field(default_factory=dict)
+    #: Where lint finds the source of imported names (shared by every tool of the target).
+    index: SourceIndex = field(default_factory=SourceIndex)
 
 
 def discover(target: str, *, live: bool = True, only: str | None = None) -> Discovery:
@@ -87,7 +90,12 @@ def _static(target: str, files: list[Path]) -> Discovery:
             )
             continue
         found.sources.append(mod)
-        found.sites.extend(find_sites(mod))
+        found.index.add_project(mod)
+    sites: dict[tuple[str, str], ToolSite] = {}
+    for mod in found.sources:
+        for site in find_sites(mod, found.index):
+            sites.setdefault(site.key, site)
+    found.sites = not_tools_removed(found.index, found.sources, list(sites.values()))
     return found
 
 

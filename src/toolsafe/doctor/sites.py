@@ -8,15 +8,27 @@ works whether or not a framework is installed (``lint`` never imports the code).
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from toolsafe.doctor.index import Definition, SourceIndex
 from toolsafe.doctor.sources import ModuleSource
 
-__all__ = ["RUN_METHODS", "ToolSite", "class_methods", "find_sites"]
+__all__ = [
+    "RUN_METHODS",
+    "ToolSite",
+    "class_attr",
+    "class_methods",
+    "class_site",
+    "find_sites",
+    "not_tools_removed",
+]
 
 #: Methods that hold a class-based tool's body (the "run scope" lint looks at).
 RUN_METHODS = ("_run", "_arun", "run", "arun", "__call__")
+#: How many base classes up a tool class is looked for.
+_MAX_BASE_DEPTH = 8
 
 
 @dataclass
@@ -35,6 +47,8 @@ class ToolSite:
     isolated: bool = False
     #: The args_schema class name given to the tool, if any.
     args_schema: str | None = None
+    #: A plain function recognised by its shape only (no decorator, no framework).
+    plain: bool = False
 
     @property
     def key(self) -> tuple[str, str]:
@@ -59,7 +73,7 @@ def _string(node: ast.AST | None) -> str | None:
     return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
 
 
-def _class_attr(cls: ast.ClassDef, name: str) -> ast.expr | None:
+def class_attr(cls: ast.ClassDef, name: str) -> ast.expr | None:
     for stmt in cls.body:
         if isinstance(stmt, ast.Assign):
             if any(isinstance(t, ast.Name) and t.id == name for t in stmt.targets):
@@ -95,78 +109,150 @@ def _is_plain_tool_function(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     return all(p.annotation is not None for p in params)
 
 
-def find_sites(mod: ModuleSource) -> list[ToolSite]:
-    """Every tool defined in one module, recognised by syntax only."""
+def find_sites(mod: ModuleSource, index: SourceIndex | None = None) -> list[ToolSite]:
+    """Every tool defined (or created from an imported class) in one module, by syntax only.
+
+    ``index`` finds the source of imported names: a class whose base is a tool class in
+    another file is a tool, and ``search = SerperDevTool()`` is a tool whose code lives
+    in the installed package.
+    """
+    if index is None:
+        index = SourceIndex()
+        index.add_project(mod)
     sites: dict[str, ToolSite] = {}
-    class_frameworks: dict[str, str | None] = {}
     for cls in mod.classes.values():
-        framework: str | None = None
-        is_tool = False
-        for base in cls.bases:
-            base_framework = mod.framework_of(base)
-            base_name = (mod.resolve(base) or "").split(".")[-1]
-            if base_framework and base_framework != "toolsafe":
-                framework, is_tool = base_framework, is_tool or base_name.endswith("Tool")
-            elif isinstance(base, ast.Name) and base.id in class_frameworks:
-                framework, is_tool = class_frameworks[base.id], True
-        methods = class_methods(cls)
-        if any(m in methods for m in ("_run", "_arun")) or _class_attr(cls, "args_schema"):
-            is_tool = True
-        if not is_tool:
-            continue
-        class_frameworks[cls.name] = framework
-        schema = _class_attr(cls, "args_schema")
-        sites[cls.name] = ToolSite(
-            name=_string(_class_attr(cls, "name")) or cls.name,
-            qualname=cls.name,
-            shape="class",
-            framework=framework,
-            path=mod.path,
-            line=cls.lineno,
-            node=cls,
-            args_schema=schema.id if isinstance(schema, ast.Name) else None,
-        )
+        site = class_site(index, Definition(mod, cls))
+        if site is not None:
+            sites[cls.name] = site
     for fn in mod.functions.values():
-        for deco in fn.decorator_list:
-            ok, framework = _is_tool_decorator(mod, deco)
-            if not ok:
-                continue
-            name = fn.name
-            schema_name = None
-            if isinstance(deco, ast.Call):
-                name = next((s for s in map(_string, deco.args) if s), name)
-                for kw in deco.keywords:
-                    if kw.arg == "name" and _string(kw.value):
-                        name = _string(kw.value) or name
-                    if kw.arg == "args_schema" and isinstance(kw.value, ast.Name):
-                        schema_name = kw.value.id
-            sites[fn.name] = ToolSite(
-                name=name,
-                qualname=fn.name,
-                shape="function",
-                framework=framework,
-                path=mod.path,
-                line=fn.lineno,
-                node=fn,
-                args_schema=schema_name,
-            )
-            break
-    _wrapped_at_module_level(mod, sites)
+        site = _decorated_site(mod, fn)
+        if site is not None:
+            sites[fn.name] = site
+    _wrapped_at_module_level(mod, index, sites)
     for fn in mod.functions.values():
         if fn.name not in sites and _is_plain_tool_function(fn):
-            sites[fn.name] = ToolSite(fn.name, fn.name, "function", None, mod.path, fn.lineno, fn)
-    return sorted(sites.values(), key=lambda s: s.line)
+            sites[fn.name] = ToolSite(
+                fn.name, fn.name, "function", None, mod.path, fn.lineno, fn, plain=True
+            )
+    return sorted(sites.values(), key=lambda s: (str(s.path) != str(mod.path), s.line))
 
 
-def _wrapped_at_module_level(mod: ModuleSource, sites: dict[str, ToolSite]) -> None:
-    """``toolsafe.tool(fn)``, ``tool(SearchTool())``, ``StructuredTool.from_function(fn)``."""
+def class_site(index: SourceIndex, cls: Definition, name: str | None = None) -> ToolSite | None:
+    """The tool a class is, or None (not a tool class, or abstract)."""
+    assert isinstance(cls.node, ast.ClassDef)
+    is_tool, framework = _tool_class(index, cls, 0)
+    if not is_tool or _is_abstract(index, cls):
+        return None
+    schema = class_attr(cls.node, "args_schema")
+    return ToolSite(
+        name=name or _tool_name(index, cls) or cls.node.name,
+        qualname=cls.node.name,
+        shape="class",
+        framework=framework,
+        path=cls.mod.path,
+        line=cls.node.lineno,
+        node=cls.node,
+        args_schema=schema.id if isinstance(schema, ast.Name) else None,
+    )
+
+
+def _tool_class(index: SourceIndex, cls: Definition, depth: int) -> tuple[bool, str | None]:
+    """(is a tool class, its framework): a framework ``...Tool`` base, a tool base, or ``_run``."""
+    assert isinstance(cls.node, ast.ClassDef)
+    framework: str | None = None
+    is_tool = False
+    for base in cls.node.bases:
+        base_framework = cls.mod.framework_of(base)
+        base_name = (cls.mod.resolve(base) or "").split(".")[-1]
+        if base_framework and base_framework != "toolsafe":
+            framework = framework or base_framework
+            is_tool = is_tool or base_name.endswith("Tool")
+        if is_tool or depth >= _MAX_BASE_DEPTH:
+            continue
+        found = index.class_of(cls.mod, base)
+        if found is not None and found.node is not cls.node:
+            base_tool, inherited = _tool_class(index, found, depth + 1)
+            if base_tool:
+                is_tool, framework = True, framework or inherited
+    methods = class_methods(cls.node)
+    if any(m in methods for m in ("_run", "_arun")) or class_attr(cls.node, "args_schema"):
+        is_tool = True
+    return is_tool, framework
+
+
+def _is_abstract(index: SourceIndex, cls: Definition) -> bool:
+    """Declares abstract methods or derives from ``abc.ABC``: a base for tools, not a tool."""
+    assert isinstance(cls.node, ast.ClassDef)
+    for base in cls.node.bases:
+        if (cls.mod.resolve(base) or "") in {"abc.ABC", "ABC"}:
+            return True
+    for stmt in cls.node.body:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for deco in stmt.decorator_list:
+                if (cls.mod.resolve(deco) or "").split(".")[-1] == "abstractmethod":
+                    return True
+    return False
+
+
+def _tool_name(index: SourceIndex, cls: Definition) -> str | None:
+    """The ``name`` default of the class, or of the nearest base that sets one."""
+    for item in index.mro(cls):
+        assert isinstance(item.node, ast.ClassDef)
+        name = _string(class_attr(item.node, "name"))
+        if name:
+            return name
+    return None
+
+
+def _decorated_site(
+    mod: ModuleSource, fn: ast.FunctionDef | ast.AsyncFunctionDef
+) -> ToolSite | None:
+    for deco in fn.decorator_list:
+        ok, framework = _is_tool_decorator(mod, deco)
+        if not ok:
+            continue
+        name = fn.name
+        schema_name = None
+        if isinstance(deco, ast.Call):
+            name = next((s for s in map(_string, deco.args) if s), name)
+            for kw in deco.keywords:
+                if kw.arg == "name" and _string(kw.value):
+                    name = _string(kw.value) or name
+                if kw.arg == "args_schema" and isinstance(kw.value, ast.Name):
+                    schema_name = kw.value.id
+        return ToolSite(
+            name=name,
+            qualname=fn.name,
+            shape="function",
+            framework=framework,
+            path=mod.path,
+            line=fn.lineno,
+            node=fn,
+            args_schema=schema_name,
+        )
+    return None
+
+
+def _module_level_calls(mod: ModuleSource) -> Iterator[ast.Call]:
+    """Calls whose value a module keeps: ``x = f(...)``, ``f(...)``, ``tools = [A(), B()]``."""
     for stmt in mod.tree.body:
         value = stmt.value if isinstance(stmt, (ast.Assign, ast.Expr, ast.AnnAssign)) else None
-        if not isinstance(value, ast.Call):
-            continue
+        if isinstance(value, ast.Call):
+            yield value
+        elif isinstance(value, (ast.List, ast.Tuple)):
+            yield from (e for e in value.elts if isinstance(e, ast.Call))
+
+
+def _wrapped_at_module_level(
+    mod: ModuleSource, index: SourceIndex, sites: dict[str, ToolSite]
+) -> None:
+    """``toolsafe.tool(fn)``, ``tool(SearchTool())``, ``StructuredTool.from_function(fn)``, and
+    instances of tool classes imported from elsewhere (``search = SerperDevTool()``)."""
+    for value in _module_level_calls(mod):
         dotted = mod.resolve(value.func) or ""
         last = dotted.split(".")[-1]
         if last not in {"tool", "from_function", "from_object"}:
+            _instance(mod, index, sites, value)
             continue
         framework = mod.framework_of(value.func)
         candidates = list(value.args[:1]) + [
@@ -185,21 +271,98 @@ def _wrapped_at_module_level(mod: ModuleSource, sites: dict[str, ToolSite]) -> N
                 sites[fn.name] = ToolSite(
                     name or fn.name, fn.name, "function", framework, mod.path, fn.lineno, fn
                 )
-            elif (
-                isinstance(arg, ast.Call)
-                and isinstance(arg.func, ast.Name)
-                and arg.func.id in mod.classes
-            ):
-                cls = mod.classes[arg.func.id]
-                previous = sites.get(cls.name)
-                sites[cls.name] = ToolSite(
-                    name=name or (previous.name if previous else cls.name),
-                    qualname=cls.name,
-                    shape="class",
-                    framework=previous.framework if previous else framework,
-                    path=mod.path,
-                    line=cls.lineno,
-                    node=cls,
-                    isolated=framework == "toolsafe" and not shared,
-                    args_schema=previous.args_schema if previous else None,
-                )
+            elif isinstance(arg, ast.Call):
+                found = _instance(mod, index, sites, arg, name)
+                if found is not None and framework == "toolsafe" and not shared:
+                    found.isolated = True
+                elif found is None and isinstance(arg.func, ast.Name):
+                    cls = mod.classes.get(arg.func.id)
+                    if cls is not None:  # a plain class wrapped by toolsafe.tool(...)
+                        sites[cls.name] = ToolSite(
+                            name=name or cls.name,
+                            qualname=cls.name,
+                            shape="class",
+                            framework=framework,
+                            path=mod.path,
+                            line=cls.lineno,
+                            node=cls,
+                            isolated=framework == "toolsafe" and not shared,
+                        )
+
+
+def _instance(
+    mod: ModuleSource,
+    index: SourceIndex,
+    sites: dict[str, ToolSite],
+    call: ast.Call,
+    name: str | None = None,
+) -> ToolSite | None:
+    """The site of ``SomeTool(...)`` when SomeTool is a tool class (here or imported)."""
+    cls = index.class_of(mod, call.func)
+    if cls is None:
+        return None
+    assert isinstance(cls.node, ast.ClassDef)
+    local = cls.mod is mod or cls.mod.path == mod.path
+    key = cls.node.name if local else f"{cls.mod.path}:{cls.node.name}"
+    if key in sites:
+        if name:
+            sites[key].name = name
+        return sites[key]
+    given = next(
+        (_string(kw.value) for kw in call.keywords if kw.arg == "name" and _string(kw.value)),
+        None,
+    )
+    site = class_site(index, cls, name or given)
+    if site is not None:
+        sites[key] = site
+    return site
+
+
+def not_tools_removed(
+    index: SourceIndex, sources: list[ModuleSource], sites: list[ToolSite]
+) -> list[ToolSite]:
+    """Drop what only looks like a tool: bases of other tools and helper functions.
+
+    A class other tools derive from is their base, not a tool of its own, when it is
+    named ``...Base...`` or has no ``name`` of its own (``BraveSearchToolBase``). A plain
+    function (no decorator, no framework) is a helper when other code in the target
+    calls it, or when it is part of an installed package: a package's tools are its
+    framework tools, its typed functions serve them (``crewai_tools.security``).
+    """
+    classes = [s for s in sites if isinstance(s.node, ast.ClassDef)]
+    ancestors: set[int] = set()
+    for site in classes:
+        mod = index.by_path(site.path)
+        if mod is None:
+            continue
+        for base in index.mro(Definition(mod, site.node))[1:]:
+            ancestors.add(id(base.node))
+    called = _called_functions(index, sources) if any(s.plain for s in sites) else set()
+    kept = []
+    for site in sites:
+        if (
+            isinstance(site.node, ast.ClassDef)
+            and id(site.node) in ancestors
+            and ("Base" in site.qualname or _string(class_attr(site.node, "name")) is None)
+        ):
+            continue
+        if site.plain and (id(site.node) in called or _installed(site.path)):
+            continue
+        kept.append(site)
+    return kept
+
+
+def _installed(path: Path) -> bool:
+    return any(part in {"site-packages", "dist-packages"} for part in path.parts)
+
+
+def _called_functions(index: SourceIndex, sources: list[ModuleSource]) -> set[int]:
+    """ids of the function definitions some code in ``sources`` calls."""
+    out: set[int] = set()
+    for mod in sources:
+        for node in ast.walk(mod.tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, (ast.Name, ast.Attribute)):
+                found = index.resolve(mod, node.func)
+                if found is not None and not isinstance(found.node, ast.ClassDef):
+                    out.add(id(found.node))
+    return out

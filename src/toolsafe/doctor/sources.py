@@ -19,6 +19,7 @@ __all__ = [
     "FRAMEWORK_LABELS",
     "ModuleSource",
     "TargetNotFound",
+    "module_name",
     "parse_module",
     "parse_source",
     "source_files",
@@ -91,6 +92,16 @@ class ModuleSource:
     functions: dict[str, ast.FunctionDef | ast.AsyncFunctionDef]
     classes: dict[str, ast.ClassDef]
     assigns: dict[str, ast.expr]
+    #: The dotted module name the file has on ``sys.path`` (from its package's ``__init__.py``
+    #: files): ``crewai_tools.tools.serper_dev_tool.serper_dev_tool``.
+    name: str = ""
+
+    @property
+    def package(self) -> str:
+        """The package relative imports start from."""
+        if self.path.name == "__init__.py":
+            return self.name
+        return self.name.rpartition(".")[0]
 
     def resolve(self, node: ast.AST | None) -> str | None:
         """The dotted name an expression refers to (``BaseTool`` -> ``crewai.tools.BaseTool``)."""
@@ -115,9 +126,21 @@ def parse_module(path: Path) -> ModuleSource:
     return parse_source(path.read_text(encoding="utf-8", errors="replace"), path)
 
 
+def module_name(path: Path) -> str:
+    """``.../site-packages/pkg/sub/mod.py`` -> ``pkg.sub.mod`` (parents with ``__init__.py``)."""
+    parts = [] if path.name == "__init__.py" else [path.stem]
+    folder = path.parent
+    while (folder / "__init__.py").is_file() and folder.parent != folder:
+        parts.insert(0, folder.name)
+        folder = folder.parent
+    return ".".join(parts)
+
+
 def parse_source(source: str, path: Path) -> ModuleSource:
     """Parse source text (raises SyntaxError) as if it were the file ``path``."""
     tree = ast.parse(source, filename=str(path))
+    name = module_name(path) if path.is_file() else path.stem
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     imports: dict[str, str] = {}
     functions: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = {}
     classes: dict[str, ast.ClassDef] = {}
@@ -130,9 +153,12 @@ def parse_source(source: str, path: Path) -> ModuleSource:
                 else:
                     top = alias.name.split(".")[0]
                     imports[top] = top
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+        elif isinstance(node, ast.ImportFrom):
+            base = _absolute(node, package)
+            if base is None:
+                continue
             for alias in node.names:
-                imports[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+                imports[alias.asname or alias.name] = f"{base}.{alias.name}"
     for stmt in tree.body:
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
             functions[stmt.name] = stmt
@@ -144,4 +170,17 @@ def parse_source(source: str, path: Path) -> ModuleSource:
                     assigns[target.id] = stmt.value
         elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and stmt.value:
             assigns[stmt.target.id] = stmt.value
-    return ModuleSource(path, source, tree, imports, functions, classes, assigns)
+    return ModuleSource(path, source, tree, imports, functions, classes, assigns, name)
+
+
+def _absolute(node: ast.ImportFrom, package: str) -> str | None:
+    """The absolute module of ``from .x import y`` (None when it climbs above the package)."""
+    if node.level == 0:
+        return node.module
+    parts = package.split(".") if package else []
+    if node.level - 1 > len(parts) or not package:
+        return None
+    base = parts[: len(parts) - (node.level - 1)]
+    if node.module:
+        base.append(node.module)
+    return ".".join(base) or None

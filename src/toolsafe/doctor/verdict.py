@@ -29,7 +29,7 @@ from toolsafe.doctor.discover import (
     ToolSite,
     discover,
 )
-from toolsafe.doctor.lint import Finding, lint_module
+from toolsafe.doctor.lint import Finding, lint_sites
 from toolsafe.doctor.stress import StressOptions, StressResult, stress_tool
 
 __all__ = ["VERDICTS", "DoctorReport", "ToolDiagnosis", "diagnose"]
@@ -202,13 +202,7 @@ def diagnose(
 
 
 def _lint_all(found: Discovery) -> dict[tuple[str, str], list[Finding]]:
-    out: dict[tuple[str, str], list[Finding]] = {}
-    for mod in found.sources:
-        sites = [s for s in found.sites if s.path == mod.path]
-        findings = lint_module(mod, sites)
-        for site in sites:
-            out[site.key] = [f for f in findings if f.tool == site.name]
-    return out
+    return lint_sites(found)
 
 
 def _join(

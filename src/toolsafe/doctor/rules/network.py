@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 
 from toolsafe.doctor.rules._ast import Func, has_kw, is_none, kw, self_attr
-from toolsafe.doctor.rules.context import LintContext, Scope
+from toolsafe.doctor.rules.context import LintContext, Scope, ScopeFn
 from toolsafe.doctor.sites import ToolSite
 from toolsafe.doctor.sources import ModuleSource
 
@@ -19,59 +19,58 @@ _SESSIONS = frozenset({"requests.Session", "requests.sessions.Session", "request
 
 
 def check(ctx: LintContext, site: ToolSite, scope: Scope) -> None:
-    sessions = {name for name, value in ctx.mod.assigns.items() if _is_session(ctx.mod, value)}
-    sessions |= _instance_sessions(ctx.mod, site, scope)
-    for fn in scope.functions:
-        _network(ctx, site, fn, sessions)
-    if isinstance(site.node, ast.ClassDef):  # a connection made in __init__ is made for calls
-        for name, fn in scope.methods.items():
-            if name not in scope.names:
-                for node in ast.walk(fn):
-                    if isinstance(node, ast.Call):
-                        _connection_timeout(ctx, site, node, ctx.mod.resolve(node.func) or "")
+    instance = _instance_sessions(scope)
+    for item in scope.items:
+        sessions = {n for n, v in item.mod.assigns.items() if _is_session(item.mod, v)}
+        _network(ctx, site, item, sessions | (instance if item.on_tool else set()))
+    for name, method in scope.methods.items():  # a connection made in __init__ is for calls
+        if name not in scope.names:
+            for node in ast.walk(method.fn):
+                if isinstance(node, ast.Call):
+                    dotted = method.mod.resolve(node.func) or ""
+                    _connection_timeout(ctx, site, node, dotted, method.mod)
 
 
 def _is_session(mod: ModuleSource, value: ast.AST | None) -> bool:
     return isinstance(value, ast.Call) and (mod.resolve(value.func) or "") in _SESSIONS
 
 
-def _instance_sessions(mod: ModuleSource, site: ToolSite, scope: Scope) -> set[str]:
+def _instance_sessions(scope: Scope) -> set[str]:
     """``self.x`` names that hold a requests.Session (no default timeout)."""
     found: set[str] = set()
-    if not isinstance(site.node, ast.ClassDef):
-        return found
-    for stmt in site.node.body:
-        if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
-            value = stmt.value
-            factory = kw(value, "default_factory") if isinstance(value, ast.Call) else None
-            if _is_session(mod, value) or (
-                factory is not None and (mod.resolve(factory) or "") in {"requests.Session"}
-            ):
-                found.add(f"self.{stmt.target.id}")
-    for fn in scope.methods.values():
-        for node in ast.walk(fn):
-            if isinstance(node, ast.Assign) and _is_session(mod, node.value):
+    for cls in scope.classes:
+        assert isinstance(cls.node, ast.ClassDef)
+        for stmt in cls.node.body:
+            if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+                value = stmt.value
+                factory = kw(value, "default_factory") if isinstance(value, ast.Call) else None
+                if _is_session(cls.mod, value) or (
+                    factory is not None and (cls.mod.resolve(factory) or "") in _SESSIONS
+                ):
+                    found.add(f"self.{stmt.target.id}")
+    for method in scope.methods.values():
+        for node in ast.walk(method.fn):
+            if isinstance(node, ast.Assign) and _is_session(method.mod, node.value):
                 found.update(f"self.{a}" for t in node.targets if (a := self_attr(t)))
     return found
 
 
-def _network(ctx: LintContext, site: ToolSite, fn: Func, module_sessions: set[str]) -> None:
-    sessions = set(module_sessions)
+def _network(ctx: LintContext, site: ToolSite, item: ScopeFn, known: set[str]) -> None:
+    fn, mod = item.fn, item.mod
+    sessions = set(known)
     for node in ast.walk(fn):
-        if isinstance(node, ast.Assign) and _is_session(ctx.mod, node.value):
+        if isinstance(node, ast.Assign) and _is_session(mod, node.value):
             sessions.update(t.id for t in node.targets if isinstance(t, ast.Name))
             sessions.update(f"self.{a}" for t in node.targets if (a := self_attr(t)))
         if isinstance(node, (ast.With, ast.AsyncWith)):
-            for item in node.items:
-                if _is_session(ctx.mod, item.context_expr) and isinstance(
-                    item.optional_vars, ast.Name
-                ):
-                    sessions.add(item.optional_vars.id)
+            for w in node.items:
+                if _is_session(mod, w.context_expr) and isinstance(w.optional_vars, ast.Name):
+                    sessions.add(w.optional_vars.id)
     http_calls: list[ast.Call] = []
     for node in ast.walk(fn):
         if not isinstance(node, ast.Call):
             continue
-        dotted = ctx.mod.resolve(node.func) or ""
+        dotted = mod.resolve(node.func) or ""
         receiver = ast.unparse(node.func.value) if isinstance(node.func, ast.Attribute) else ""
         verb = node.func.attr if isinstance(node.func, ast.Attribute) else ""
         if dotted.startswith("requests.") and dotted.split(".")[-1] in HTTP_VERBS:
@@ -82,6 +81,7 @@ def _network(ctx: LintContext, site: ToolSite, fn: Func, module_sessions: set[st
                     node,
                     site,
                     f"`{dotted}(...)` has no timeout= (requests waits forever by default)",
+                    mod=mod,
                 )
         elif verb in HTTP_VERBS and receiver in sessions:
             http_calls.append(node)
@@ -92,6 +92,7 @@ def _network(ctx: LintContext, site: ToolSite, fn: Func, module_sessions: set[st
                     site,
                     f"`{receiver}.{verb}(...)` has no timeout= "
                     "(a requests.Session has no default timeout)",
+                    mod=mod,
                 )
         elif dotted.startswith("httpx.") and dotted.split(".")[-1] in HTTP_VERBS | {
             "stream",
@@ -101,7 +102,9 @@ def _network(ctx: LintContext, site: ToolSite, fn: Func, module_sessions: set[st
             if dotted.split(".")[-1] in HTTP_VERBS:
                 http_calls.append(node)
             if is_none(kw(node, "timeout")):
-                ctx.add("TS301", node, site, f"`{dotted}(..., timeout=None)` never times out")
+                ctx.add(
+                    "TS301", node, site, f"`{dotted}(..., timeout=None)` never times out", mod=mod
+                )
         elif dotted == "urllib.request.urlopen":
             if len(node.args) < 3 and not has_kw(node, "timeout"):
                 ctx.add(
@@ -109,11 +112,12 @@ def _network(ctx: LintContext, site: ToolSite, fn: Func, module_sessions: set[st
                     node,
                     site,
                     "`urllib.request.urlopen(...)` has no timeout (it waits forever by default)",
+                    mod=mod,
                 )
         elif verb == "getresponse":
             http_calls.append(node)
         else:
-            _connection_timeout(ctx, site, node, dotted)
+            _connection_timeout(ctx, site, node, dotted, mod)
     if http_calls and not _checks_status(fn):
         call = http_calls[0]
         ctx.add(
@@ -121,10 +125,13 @@ def _network(ctx: LintContext, site: ToolSite, fn: Func, module_sessions: set[st
             call,
             site,
             f"the response of `{ast.unparse(call.func)}(...)` is used without checking its status",
+            mod=mod,
         )
 
 
-def _connection_timeout(ctx: LintContext, site: ToolSite, node: ast.Call, dotted: str) -> None:
+def _connection_timeout(
+    ctx: LintContext, site: ToolSite, node: ast.Call, dotted: str, mod: ModuleSource
+) -> None:
     if dotted in {"http.client.HTTPConnection", "http.client.HTTPSConnection"}:
         if len(node.args) < 3 and not has_kw(node, "timeout"):
             ctx.add(
@@ -132,10 +139,11 @@ def _connection_timeout(ctx: LintContext, site: ToolSite, node: ast.Call, dotted
                 node,
                 site,
                 f"`{dotted}(...)` has no timeout (its socket blocks forever by default)",
+                mod=mod,
             )
     elif dotted == "socket.create_connection":
         if len(node.args) < 2 and not has_kw(node, "timeout"):
-            ctx.add("TS301", node, site, "`socket.create_connection(...)` has no timeout")
+            ctx.add("TS301", node, site, "`socket.create_connection(...)` has no timeout", mod=mod)
     elif dotted == "aiohttp.ClientSession" and not has_kw(node, "timeout"):
         ctx.add(
             "TS301",
@@ -143,6 +151,7 @@ def _connection_timeout(ctx: LintContext, site: ToolSite, node: ast.Call, dotted
             site,
             "`aiohttp.ClientSession()` without timeout= waits up to 5 minutes per request",
             "warning",
+            mod=mod,
         )
 
 

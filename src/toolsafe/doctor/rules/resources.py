@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import ast
 
-from toolsafe.doctor.rules._ast import Func, assigned_names, kw, local_names, self_attr
-from toolsafe.doctor.rules.context import LintContext, Scope
+from toolsafe.doctor.rules._ast import assigned_names, kw, local_names, self_attr
+from toolsafe.doctor.rules.context import LintContext, Scope, ScopeFn
 from toolsafe.doctor.sites import ToolSite
 from toolsafe.doctor.sources import ModuleSource
 
@@ -48,12 +48,9 @@ _OPEN = frozenset({"open", "io.open"})
 def check(ctx: LintContext, site: ToolSite, scope: Scope) -> None:
     if isinstance(site.node, ast.ClassDef):
         _instance_resources(ctx, site, scope)
-    module_resources = {
-        name: res for name, value in ctx.mod.assigns.items() if (res := resource_of(ctx.mod, value))
-    }
-    for fn in scope.functions:
-        _module_resources(ctx, site, fn, module_resources)
-        _shared_file(ctx, site, fn)
+    for item in scope.items:
+        _module_resources(ctx, site, item)
+        _shared_file(ctx, site, item)
 
 
 def opens_for_writing(call: ast.Call) -> bool:
@@ -86,48 +83,57 @@ def resource_of(mod: ModuleSource, value: ast.AST | None) -> tuple[str, str] | N
 
 
 def _instance_resources(ctx: LintContext, site: ToolSite, scope: Scope) -> None:
-    assert isinstance(site.node, ast.ClassDef)
-    created: dict[str, tuple[ast.AST, tuple[str, str], str]] = {}
-    for stmt in site.node.body:  # class attributes and pydantic fields
-        target: ast.expr | None = None
-        value: ast.expr | None = None
-        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
-            target, value = stmt.targets[0], stmt.value
-        elif isinstance(stmt, ast.AnnAssign):
-            target, value = stmt.target, stmt.value
-        if isinstance(target, ast.Name):
-            res = resource_of(ctx.mod, value)
-            if res:
-                created[target.id] = (stmt, res, "as a class attribute")
-    for name, fn in scope.methods.items():
-        for node in ast.walk(fn):
+    """Resources the tool's classes create once (fields, ``__init__``) and its calls use."""
+    created: dict[str, tuple[ast.AST, tuple[str, str], str, ModuleSource]] = {}
+    for cls in scope.classes:  # class attributes and pydantic fields
+        assert isinstance(cls.node, ast.ClassDef)
+        for stmt in cls.node.body:
+            target: ast.expr | None = None
+            value: ast.expr | None = None
+            if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
+                target, value = stmt.targets[0], stmt.value
+            elif isinstance(stmt, ast.AnnAssign):
+                target, value = stmt.target, stmt.value
+            if isinstance(target, ast.Name) and target.id not in created:
+                res = resource_of(cls.mod, value)
+                if res:
+                    created[target.id] = (stmt, res, "as a class attribute", cls.mod)
+    for name, method in scope.methods.items():
+        for node in ast.walk(method.fn):
             if isinstance(node, ast.Assign):
-                res = resource_of(ctx.mod, node.value)
+                res = resource_of(method.mod, node.value)
                 for t in node.targets:
                     attr = self_attr(t)
                     if attr and res and attr not in created:
-                        created[attr] = (node, res, f"in `{name}`")
+                        created[attr] = (node, res, f"in `{name}`", method.mod)
     if not created:
         return
-    for fn in scope.functions:
-        for node in ast.walk(fn):
+    for item in scope.items:
+        if not item.on_tool:
+            continue
+        for node in ast.walk(item.fn):
             if not isinstance(node, ast.Attribute) or not isinstance(node.ctx, ast.Load):
                 continue
             attr = self_attr(node)
             if attr and attr in created:
-                where, (rule_id, label), origin = created.pop(attr)
+                where, (rule_id, label), origin, mod = created.pop(attr)
                 ctx.add(
                     rule_id,
                     where,
                     site,
                     f"`self.{attr}` is {label} created once {origin} and used by every "
-                    f"call in `{fn.name}` (line {node.lineno})",
+                    f"call in `{item.fn.name}` (line {node.lineno})",
+                    mod=mod,
                 )
 
 
-def _module_resources(
-    ctx: LintContext, site: ToolSite, fn: Func, resources: dict[str, tuple[str, str]]
-) -> None:
+def _module_resources(ctx: LintContext, site: ToolSite, item: ScopeFn) -> None:
+    fn, mod = item.fn, item.mod
+    resources = {
+        name: res for name, value in mod.assigns.items() if (res := resource_of(mod, value))
+    }
+    if not resources:
+        return
     local = local_names(fn)
     for node in ast.walk(fn):
         if (
@@ -137,29 +143,29 @@ def _module_resources(
             and node.id not in local
         ):
             rule_id, label = resources[node.id]
-            where = next(s for s in ctx.mod.tree.body if node.id in assigned_names(s))
+            where = next(s for s in mod.tree.body if node.id in assigned_names(s))
             ctx.add(
                 rule_id,
                 where,
                 site,
                 f"`{node.id}` is {label} created at module level and used by every call "
                 f"in `{fn.name}` (line {node.lineno})",
+                mod=mod,
             )
 
 
-def _shared_file(ctx: LintContext, site: ToolSite, fn: Func) -> None:
+def _shared_file(ctx: LintContext, site: ToolSite, item: ScopeFn) -> None:
+    fn, mod = item.fn, item.mod
     for node in ast.walk(fn):
         if not isinstance(node, ast.Call):
             continue
-        if (ctx.mod.resolve(node.func) or "") not in _OPEN or not node.args:
+        if (mod.resolve(node.func) or "") not in _OPEN or not node.args:
             continue
         if not opens_for_writing(node):
             continue
         path = node.args[0]
         fixed = isinstance(path, ast.Constant) or (
-            isinstance(path, ast.Name)
-            and path.id in ctx.mod.assigns
-            and path.id not in local_names(fn)
+            isinstance(path, ast.Name) and path.id in mod.assigns and path.id not in local_names(fn)
         )
         if fixed:
             ctx.add(
@@ -167,4 +173,5 @@ def _shared_file(ctx: LintContext, site: ToolSite, fn: Func) -> None:
                 node,
                 site,
                 f"`{ast.unparse(node)}` in `{fn.name}` writes the same file from every call",
+                mod=mod,
             )

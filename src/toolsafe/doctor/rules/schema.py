@@ -5,24 +5,26 @@ from __future__ import annotations
 import ast
 import difflib
 
+from toolsafe.doctor.index import Definition, SourceIndex
 from toolsafe.doctor.rules._ast import has_default, is_optional
 from toolsafe.doctor.rules.context import LintContext, Scope
-from toolsafe.doctor.sites import ToolSite
+from toolsafe.doctor.sites import ToolSite, class_attr
 from toolsafe.doctor.sources import ModuleSource
 
 __all__ = ["check"]
 
-#: field name -> (node, Optional type, has a default)
-Fields = dict[str, tuple[ast.AST, bool, bool]]
+#: field name -> (node, Optional type, has a default, the module it is written in)
+Fields = dict[str, tuple[ast.AST, bool, bool, ModuleSource]]
 
 
 def check(ctx: LintContext, site: ToolSite, scope: Scope) -> None:
     if isinstance(site.node, ast.ClassDef):
-        params_fn = scope.methods.get("_run") or scope.methods.get("_arun")
+        run = scope.methods.get("_run") or scope.methods.get("_arun")
+        if run is None:
+            return
+        params_fn, mod = run.fn, run.mod
     else:
-        params_fn = site.node
-    if params_fn is None:
-        return
+        params_fn, mod = site.node, ctx.mod
     args = [*params_fn.args.posonlyargs, *params_fn.args.args]
     if args and args[0].arg in {"self", "cls"} and isinstance(site.node, ast.ClassDef):
         args = args[1:]
@@ -41,19 +43,23 @@ def check(ctx: LintContext, site: ToolSite, scope: Scope) -> None:
                 arg,
                 site,
                 f"parameter `{name}` of `{params_fn.name}` is Optional but has no default",
+                mod=mod,
             )
-    schema_cls = ctx.mod.classes.get(site.args_schema or "")
-    if schema_cls is None:
+    schema = _schema_class(ctx, site, scope)
+    if schema is None:
         return
-    fields = schema_fields(ctx.mod, schema_cls)
+    schema_cls = schema.node
+    assert isinstance(schema_cls, ast.ClassDef)
+    fields = schema_fields(ctx.index, schema)
     takes_kwargs = params_fn.args.kwarg is not None
-    for name, (node, optional_type, field_has_default) in fields.items():
+    for name, (node, optional_type, field_has_default, field_mod) in fields.items():
         if optional_type and not field_has_default:
             ctx.add(
                 "TS203",
                 node,
                 site,
                 f"`{schema_cls.name}.{name}` is Optional but has no default, so it is required",
+                mod=field_mod,
             )
         if name not in params:
             if takes_kwargs:
@@ -67,6 +73,7 @@ def check(ctx: LintContext, site: ToolSite, scope: Scope) -> None:
                 site,
                 f"args_schema field `{name}` has no parameter in `{params_fn.name}`{takes}"
                 + (f": did you mean `{hint[0]}`?" if hint else ""),
+                mod=field_mod,
             )
             continue
         _, param_default = params[name]
@@ -78,6 +85,7 @@ def check(ctx: LintContext, site: ToolSite, scope: Scope) -> None:
                 f"`{name}` is optional in `{schema_cls.name}` but required by "
                 f"`{params_fn.name}`: a call without it crashes",
                 "error",
+                mod=field_mod,
             )
         elif not field_has_default and param_default:
             ctx.add(
@@ -86,6 +94,7 @@ def check(ctx: LintContext, site: ToolSite, scope: Scope) -> None:
                 site,
                 f"`{name}` is required in `{schema_cls.name}` but has a default in "
                 f"`{params_fn.name}`",
+                mod=field_mod,
             )
     for name, (arg, param_has_default) in params.items():
         if name not in fields and not param_has_default:
@@ -97,16 +106,30 @@ def check(ctx: LintContext, site: ToolSite, scope: Scope) -> None:
                 site,
                 f"`{params_fn.name}` requires `{name}` but `{schema_cls.name}` has no such "
                 "field" + (f" (it has `{hint[0]}`)" if hint else ""),
+                mod=mod,
             )
 
 
-def schema_fields(mod: ModuleSource, cls: ast.ClassDef) -> Fields:
-    """A pydantic model's fields, its in-module bases' first."""
+def _schema_class(ctx: LintContext, site: ToolSite, scope: Scope) -> Definition | None:
+    """The args_schema model of the tool (set on the class, a base, or the decorator)."""
+    for cls in scope.classes:
+        assert isinstance(cls.node, ast.ClassDef)
+        value = class_attr(cls.node, "args_schema")
+        if value is not None:
+            return ctx.index.class_of(cls.mod, value)
+    if site.args_schema:
+        return ctx.index.class_of(ctx.mod, ast.Name(site.args_schema))
+    return None
+
+
+def schema_fields(index: SourceIndex, cls: Definition) -> Fields:
+    """A pydantic model's fields, its bases' first (wherever they are defined)."""
+    assert isinstance(cls.node, ast.ClassDef)
     fields: Fields = {}
-    for base in cls.bases:
-        if isinstance(base, ast.Name) and base.id in mod.classes and base.id != cls.name:
-            fields.update(schema_fields(mod, mod.classes[base.id]))
-    for stmt in cls.body:
+    for base in index.bases(cls):
+        if base.mod.name.split(".")[0] != "pydantic":
+            fields.update(schema_fields(index, base))
+    for stmt in cls.node.body:
         if not isinstance(stmt, ast.AnnAssign) or not isinstance(stmt.target, ast.Name):
             continue
         name = stmt.target.id
@@ -114,5 +137,5 @@ def schema_fields(mod: ModuleSource, cls: ast.ClassDef) -> Fields:
             continue
         if "ClassVar" in ast.unparse(stmt.annotation):
             continue
-        fields[name] = (stmt, is_optional(stmt.annotation), has_default(stmt.value))
+        fields[name] = (stmt, is_optional(stmt.annotation), has_default(stmt.value), cls.mod)
     return fields

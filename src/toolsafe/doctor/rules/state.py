@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import ast
 
-from toolsafe.doctor.rules._ast import Func, local_names, root_name, self_attr, walk_locked
-from toolsafe.doctor.rules.context import LintContext, Scope
+from toolsafe.doctor.rules._ast import local_names, root_name, self_attr, walk_locked
+from toolsafe.doctor.rules.context import LintContext, Scope, ScopeFn
 from toolsafe.doctor.sites import ToolSite
 from toolsafe.doctor.sources import ModuleSource
 
@@ -53,12 +53,10 @@ _MUTABLE_FACTORIES = frozenset(
 
 
 def check(ctx: LintContext, site: ToolSite, scope: Scope) -> None:
-    if isinstance(site.node, ast.ClassDef):
-        for fn in scope.functions:
-            _instance_state(ctx, site, fn)
-    mutable = mutable_globals(ctx.mod)
-    for fn in scope.functions:
-        _global_mutation(ctx, site, fn, mutable)
+    for item in scope.items:
+        if item.owner is not None:
+            _instance_state(ctx, site, item)
+        _global_mutation(ctx, site, item, mutable_globals(item.mod))
 
 
 def mutable_globals(mod: ModuleSource) -> set[str]:
@@ -74,7 +72,8 @@ def _is_mutable_literal(mod: ModuleSource, value: ast.expr) -> bool:
     return False
 
 
-def _instance_state(ctx: LintContext, site: ToolSite, fn: Func) -> None:
+def _instance_state(ctx: LintContext, site: ToolSite, item: ScopeFn) -> None:
+    fn = item.fn
     reported: set[str] = set()
     for node, locked in walk_locked(fn):
         if locked:
@@ -99,15 +98,22 @@ def _instance_state(ctx: LintContext, site: ToolSite, fn: Func) -> None:
         if not attr or attr in reported:
             continue
         reported.add(attr)
-        message = f"`{what}` in `{fn.name}` writes state on the shared tool instance"
+        if item.via == "self":
+            message = f"`{what}` in `{fn.name}` writes state on the shared tool instance"
+        else:
+            message = (
+                f"`{what}` in `{fn.name}` writes state on `{item.via}`, an object the tool "
+                "holds and every call shares"
+            )
         severity = None
         if site.isolated:
             message += " (toolsafe copies the instance per call, so it does not leak)"
             severity = "info"
-        ctx.add("TS101", node, site, message, severity)
+        ctx.add("TS101", node, site, message, severity, mod=item.mod)
 
 
-def _global_mutation(ctx: LintContext, site: ToolSite, fn: Func, mutable: set[str]) -> None:
+def _global_mutation(ctx: LintContext, site: ToolSite, item: ScopeFn, mutable: set[str]) -> None:
+    fn = item.fn
     local = local_names(fn)
     declared = {n for node in ast.walk(fn) if isinstance(node, ast.Global) for n in node.names}
     reported: set[str] = set()
@@ -143,4 +149,5 @@ def _global_mutation(ctx: LintContext, site: ToolSite, fn: Func, mutable: set[st
                 node,
                 site,
                 f"`{what}` in `{fn.name}` mutates module-level `{name}`, shared by every call",
+                mod=item.mod,
             )
