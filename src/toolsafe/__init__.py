@@ -11,6 +11,7 @@ from toolsafe._clock import Clock, FakeClock, SystemClock
 from toolsafe._runtime import Runtime
 from toolsafe._tokens import ApproxTokenCounter, TokenCounter
 from toolsafe._tool import Tool, ToolOptions, tool
+from toolsafe._version import VERSION as __version__
 from toolsafe.errors import (
     ERROR_PREFIX,
     Classification,
@@ -34,8 +35,6 @@ from toolsafe.observe.redact import Redactor
 from toolsafe.policies import Breaker, Cache, Rate, Retry
 from toolsafe.policies.rejections import is_rejection
 from toolsafe.stores import MemoryStore, Store
-
-__version__ = "0.1.0"
 
 __all__ = [
     "ERROR_PREFIX",

@@ -15,32 +15,28 @@ Valid JSON in gives valid JSON out. Every trimmed output contains ``TRIM_MARKER`
 and says what was cut and how to get more. Re-serializing pretty-printed JSON
 compactly is not trimming: when that alone fits, the result carries no marker.
 The runtime keeps the untrimmed text on ``Outcome.full_text``.
+
+Pure text in, text out: the pipeline step that applies a tool's budget (and its
+summarizer) is ``toolsafe.policies.budget``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import itertools
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from toolsafe._tokens import TokenCounter
-from toolsafe.observe._log import logger
-
-if TYPE_CHECKING:
-    from toolsafe._tool import ToolOptions
 
 __all__ = [
     "DEFAULT_TRIM_HINT",
     "TRIM_MARKER",
     "Fitted",
     "OutputBudget",
-    "apply_budget",
     "trim_output",
+    "trim_to",
 ]
 
 #: Every trimmed output contains this text.
@@ -151,40 +147,8 @@ def trim_output(
     return Fitted(_fit_chars(text, parsed, 0, hint), True)
 
 
-# --------------------------------------------------------------------------- runtime hook
-
-
-async def apply_budget(
-    options: ToolOptions, counter: TokenCounter, tool_name: str, text: str
-) -> Fitted | None:
-    """The runtime's step: ``None`` when no budget applies or the text fits.
-
-    ``options``: the tool's, resolved. A tool's ``summarizer`` (sync or async; called
-    as ``fn(text)`` or ``fn(text, budget)``) replaces trimming; a summary still over
-    budget is trimmed, and a summarizer that fails falls back to trimming.
-    """
-    max_chars = options.max_output_chars
-    max_tokens = options.max_output_tokens
-    if max_chars is None and max_tokens is None:
-        return None
-    budget = OutputBudget(max_chars, max_tokens, counter)
-    if budget.fits(text):
-        return None
-    extra = options.extra
-    hint = extra.get("trim_hint") if isinstance(extra.get("trim_hint"), str) else None
-    summarizer = options.summarizer
-    if summarizer is not None:
-        summary = await _summarize(summarizer, text, budget, tool_name)
-        if summary is not None:
-            if not budget.fits(summary):
-                summary = _trim(summary, budget, hint).text
-            return Fitted(summary, True)
-    if len(text) > _OFFLOAD_CHARS:
-        return await asyncio.to_thread(_trim, text, budget, hint)
-    return _trim(text, budget, hint)
-
-
-def _trim(text: str, budget: OutputBudget, hint: str | None) -> Fitted:
+def trim_to(text: str, budget: OutputBudget, hint: str | None = None) -> Fitted:
+    """``trim_output`` with the limits of ``budget``."""
     return trim_output(
         text,
         max_chars=budget.max_chars,
@@ -192,44 +156,6 @@ def _trim(text: str, budget: OutputBudget, hint: str | None) -> Fitted:
         counter=budget.counter,
         hint=hint,
     )
-
-
-async def _summarize(
-    fn: Callable[..., Any], text: str, budget: OutputBudget, tool_name: str
-) -> str | None:
-    args: tuple[Any, ...] = (text, budget) if _takes_two(fn) else (text,)
-    try:
-        if inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
-            getattr(fn, "__call__", None)  # noqa: B004 - async callable objects
-        ):
-            result = await fn(*args)
-        else:
-            result = await asyncio.to_thread(fn, *args)  # it may call a model: off the loop
-            if inspect.isawaitable(result):
-                result = await result
-    except Exception as exc:
-        logger.warning(
-            "toolsafe: summarizer of tool %s failed (%s: %s); trimming instead",
-            tool_name,
-            type(exc).__name__,
-            exc,
-        )
-        return None
-    return result if isinstance(result, str) else str(result)
-
-
-def _takes_two(fn: Callable[..., Any]) -> bool:
-    try:
-        params = list(inspect.signature(fn).parameters.values())
-    except (TypeError, ValueError):
-        return False
-    positional = [
-        p
-        for p in params
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-        and p.default is inspect.Parameter.empty
-    ]
-    return len(positional) >= 2 or any(p.kind is p.VAR_POSITIONAL for p in params)
 
 
 # --------------------------------------------------------------------------- shape dispatch

@@ -47,6 +47,8 @@ class CallContext:
     attempt: int = 0
     #: Free room for policies (keyed by the policy's name).
     state: dict[str, Any] = field(default_factory=dict)
+    #: Seconds the current attempt may run (set by the timeout step; None: no limit).
+    attempt_timeout: float | None = None
 
     @property
     def call_id(self) -> str:
@@ -63,10 +65,12 @@ class CallContext:
             self.deadline,
             self.attempt,
             {},
+            self.attempt_timeout,
         )
 
     def remaining(self, now: float) -> float | None:
-        """Seconds left before the call's deadline (None: no deadline)."""
+        """Seconds left before the call's deadline at ``now`` (None: no deadline; negative
+        once it passed). Every step that bounds a wait by the deadline asks this."""
         if self.deadline is None:
             return None
         return self.deadline - now

@@ -15,17 +15,28 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from toolsafe._serialize import serialize_result
+from toolsafe.errors import ToolError, ToolFailure
+
 if TYPE_CHECKING:
     from toolsafe._call import CallContext
     from toolsafe._clock import Clock
     from toolsafe._tokens import TokenCounter
     from toolsafe._tool import Tool, ToolOptions
-    from toolsafe.errors import ToolError
     from toolsafe.observe.events import Listener
     from toolsafe.observe.redact import Redactor
     from toolsafe.stores._base import Store
 
-__all__ = ["LINGERING", "Handler", "PipelineEnv", "Policy", "Result", "resolve_options"]
+__all__ = [
+    "LINGERING",
+    "Handler",
+    "PipelineEnv",
+    "Policy",
+    "Result",
+    "TextResult",
+    "resolve_options",
+    "serialize",
+]
 
 #: ``ctx.state`` key a backend sets when an attempt has returned (timed out) while the
 #: tool body still runs on (a sync tool stuck in a thread that cannot be killed). The
@@ -52,7 +63,39 @@ class Result:
         return f"Result(ok={self.ok}, value={self.value!r}, error={self.error!r})"
 
 
+class TextResult(Result):
+    """A result whose model-facing ``text`` is already made (the output budget made it):
+    ``full_text`` is the untrimmed text, ``trimmed`` whether content was cut."""
+
+    __slots__ = ("full_text", "text", "trimmed")
+
+    def __init__(self, value: Any, text: str, full_text: str | None, trimmed: bool) -> None:
+        self.value = value
+        self.error = None
+        self.text = text
+        self.full_text = full_text
+        self.trimmed = trimmed
+
+
 Handler = Callable[["CallContext"], Awaitable[Result]]
+
+
+def serialize(result: Result, tool: str, call_id: str) -> str | None:
+    """The model-facing text of ``result.value``; when it has none, ``result`` becomes
+    a ``ResultNotSerializable`` error (non-retryable) and this returns None."""
+    try:
+        return serialize_result(result.value)
+    except Exception as exc:
+        failure = ToolFailure(
+            f"tool '{tool}' returned a {type(result.value).__name__} that cannot be "
+            f"serialized for the model: {exc}",
+            retryable=False,
+            type="ResultNotSerializable",
+            hint="Return str, dict, list, a number, a pydantic model or a dataclass.",
+        )
+        result.value = None
+        result.error = ToolError.from_exception(failure, tool=tool, call_id=call_id)
+        return None
 
 
 @dataclass(frozen=True, slots=True)

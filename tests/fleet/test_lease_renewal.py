@@ -11,7 +11,7 @@ pytest.importorskip("redis")
 
 import _redis
 import toolsafe
-from toolsafe.policies import limits
+from toolsafe.policies import concurrency
 from toolsafe.stores.redis import RedisStore
 
 redis_url = _redis.redis_url
@@ -21,7 +21,7 @@ redis_prefix = _redis.redis_prefix
 async def test_a_long_attempt_keeps_its_slot_by_renewing_a_short_lease(
     redis_url: str, redis_prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(limits, "SHARED_LEASE_S", 0.3)
+    monkeypatch.setattr(concurrency, "SHARED_LEASE_S", 0.3)
     store = RedisStore(redis_url, prefix=redis_prefix)
 
     @toolsafe.tool(concurrency=1, timeout=5)

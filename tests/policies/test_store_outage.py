@@ -8,7 +8,7 @@ import pytest
 
 import toolsafe
 from toolsafe import Breaker, FakeClock, MemoryStore, Rate, Retry, Runtime, Store
-from toolsafe.stores._base import BreakerAdmission, BreakerRecord, BreakerSpec, Grant, Outcome
+from toolsafe.stores._base import BreakerAdmission, BreakerRecord, BreakerVerdict, Grant
 
 
 class FlakyStore(Store):
@@ -43,12 +43,12 @@ class FlakyStore(Store):
         self._check()
         return await self.inner.take(key, rate, burst, max_wait_s=max_wait_s)
 
-    async def breaker_admit(self, key: str, spec: BreakerSpec) -> BreakerAdmission:
+    async def breaker_admit(self, key: str, spec: Breaker) -> BreakerAdmission:
         self._check()
         return await self.inner.breaker_admit(key, spec)
 
     async def breaker_record(
-        self, key: str, spec: BreakerSpec, outcome: Outcome, *, probe: bool
+        self, key: str, spec: Breaker, outcome: BreakerVerdict, *, probe: bool
     ) -> BreakerRecord:
         self._check()
         return await self.inner.breaker_record(key, spec, outcome, probe=probe)

@@ -1,7 +1,7 @@
 """The runtime's observability wiring: redaction, token counting, metrics, call log, tracing.
 
-Kept out of ``_runtime.py`` so the runtime only calls ``finished()`` once per call
-and opens a span when tracing is on.
+Kept out of the runtime so it only calls ``finished()`` once per call and opens a
+span when tracing is on. Nothing here calls back into the runtime.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from toolsafe.observe.redact import resolve_redactor
 
 if TYPE_CHECKING:
     from toolsafe._call import Outcome
-    from toolsafe._runtime import Runtime
+    from toolsafe.observe.redact import Redactor
 
 __all__ = ["Observability", "bind_listener"]
 
@@ -44,8 +44,9 @@ class Observability:
         self.call_log.log(outcome, arguments)
 
 
-def bind_listener(listener: Any, runtime: Runtime) -> None:
-    """Let a listener that wants it (``bind_runtime``) see the runtime it was added to."""
-    bind = getattr(listener, "bind_runtime", None)
+def bind_listener(listener: Any, redactor: Redactor) -> None:
+    """Hand a listener that wants them (``bind_redactor``) the redaction rules of the
+    runtime it was added to (a recorder writes what it records redacted alike)."""
+    bind = getattr(listener, "bind_redactor", None)
     if callable(bind):
-        bind(runtime)
+        bind(redactor)

@@ -18,6 +18,8 @@ import threading
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
+from toolsafe._version import VERSION
+
 if TYPE_CHECKING:
     from toolsafe._call import Outcome
 
@@ -190,10 +192,9 @@ class _OtelInstruments:
     def __init__(self, meter_provider: Any) -> None:
         from opentelemetry import metrics
 
-        from toolsafe import __version__
         from toolsafe.observe.otel import SdkGate
 
-        meter = metrics.get_meter("toolsafe", __version__, meter_provider=meter_provider)
+        meter = metrics.get_meter("toolsafe", VERSION, meter_provider=meter_provider)
         try:
             from opentelemetry.metrics._internal import _ProxyMeterProvider
         except ImportError:  # pragma: no cover - other API versions: always record

@@ -29,14 +29,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from toolsafe.errors import ConfigurationError, UnknownTool
+from toolsafe._version import VERSION
+from toolsafe.errors import ConfigurationError
 from toolsafe.observe import events as ev
 from toolsafe.observe.calllog import render
 from toolsafe.observe.redact import Redactor
 
 if TYPE_CHECKING:
     from toolsafe._call import Outcome
-    from toolsafe._runtime import Runtime
 
 __all__ = ["CAPTURE_ENV", "OTel", "Tracing", "otel_installed", "resolve_otel"]
 
@@ -132,11 +132,7 @@ class Tracing:
         from opentelemetry import trace
         from opentelemetry.trace import ProxyTracerProvider, SpanKind, Status, StatusCode
 
-        from toolsafe import __version__
-
-        self._tracer = trace.get_tracer(
-            "toolsafe", __version__, tracer_provider=config.tracer_provider
-        )
+        self._tracer = trace.get_tracer("toolsafe", VERSION, tracer_provider=config.tracer_provider)
         self._gate = SdkGate(
             config.tracer_provider is not None, trace.get_tracer_provider, ProxyTracerProvider
         )
@@ -162,16 +158,17 @@ class Tracing:
             listeners.append(self)
         return True
 
-    async def run_call(self, runtime: Runtime, name: str, arguments: Any, call_id: str) -> Outcome:
-        """Run ``runtime``'s call inside its span (current while the tool runs)."""
-        try:
-            tool = runtime.get(name)
-            real, description = tool.name, tool.description
-        except UnknownTool:
-            real, description = name, None
-        traced = self._traced(
-            runtime._acall(name, arguments, call_id), real, call_id, arguments, description
-        )
+    async def run_call(
+        self,
+        call: Coroutine[Any, Any, Outcome],
+        tool: str,
+        call_id: str,
+        arguments: Any,
+        description: str | None = None,
+    ) -> Outcome:
+        """Await ``call`` (the call without its span) inside the span of ``tool``'s call
+        (current while the tool runs)."""
+        traced = self._traced(call, tool, call_id, arguments, description)
         if asyncio.current_task() is None:
             # A sync caller drives the first step by hand, outside any Task: if the call
             # then suspends, it resumes in a Task with another context, where the span's

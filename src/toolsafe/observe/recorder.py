@@ -51,7 +51,6 @@ from toolsafe.observe.redact import Redactor
 
 if TYPE_CHECKING:
     from toolsafe._call import Outcome
-    from toolsafe._runtime import Runtime
 
 try:
     import fcntl
@@ -98,10 +97,10 @@ class JsonlRecorder:
         self._pid = os.getpid()
         self._fd: int | None = _open_private(self.path)
 
-    def bind_runtime(self, runtime: Runtime) -> None:
+    def bind_redactor(self, redactor: Redactor) -> None:
         """Called by the runtime that adds this listener: adopt its redaction rules."""
         if self._own_redactor is None:
-            self.redactor = runtime.redactor
+            self.redactor = redactor
 
     # ------------------------------------------------------------------ events
 
@@ -269,6 +268,6 @@ def _iso(epoch: float) -> str:
 
 
 def _version() -> str:
-    from toolsafe import __version__
+    from toolsafe._version import VERSION
 
-    return __version__
+    return VERSION

@@ -1,13 +1,16 @@
 """Policies: composable, ordered steps of the call pipeline (first added = outermost).
 
-Order (DESIGN.md)::
+Order (docs/architecture.md)::
 
-    cache ─ breaker ─ rate limit ─ retry ┐
-                                         └ per attempt: concurrency slot ─ timeout ─ backend
+    validation ─ budget ─ cache ─ breaker ─ rate limit ─ retry ┐
+                           per attempt: concurrency slot ─ timeout ┴ backend
 
 Each policy is built once per tool, at registration, from the tool's options
-(falling back to the runtime's); a policy that is off is not in the chain at all.
-The timeout and the backend form the innermost step, owned by the runtime.
+resolved against the runtime's (``toolsafe._pipeline.resolve_options``); a policy
+that is off is not in the chain at all. Every policy has the same shape: a frozen
+options class that reports every problem at once, an ``as_x`` reader of the
+option, its events beside it, and ``XPolicy.wrap(inner, tool=, env=)``. The
+innermost step, which runs one attempt on the backend, is the runtime's.
 """
 
 from __future__ import annotations
@@ -17,13 +20,15 @@ from typing import TYPE_CHECKING, Any
 
 from toolsafe._pipeline import Handler, Policy, Result
 from toolsafe.errors import ConfigurationError
+from toolsafe.policies.budget import BudgetPolicy, as_budget
 from toolsafe.policies.cache import Cache, CachePolicy, as_cache
 from toolsafe.policies.circuit_breaker import Breaker, BreakerPolicy, as_breaker
-from toolsafe.policies.limits import ConcurrencyLimitPolicy, as_limit
+from toolsafe.policies.concurrency import ConcurrencyPolicy, as_concurrency
 from toolsafe.policies.rate_limit import Rate, RateLimitPolicy, as_rate
 from toolsafe.policies.rejections import GLOBAL_KEY, is_rejection
 from toolsafe.policies.retry import Retry, RetryPolicy, as_retry
-from toolsafe.policies.timeout import attempt_timeout
+from toolsafe.policies.timeout import TimeoutPolicy, as_timeout
+from toolsafe.policies.validation import ValidationPolicy, as_validation
 
 if TYPE_CHECKING:
     from toolsafe._tool import Tool, ToolOptions
@@ -44,6 +49,15 @@ __all__ = [
 #: Options whose state is shared by every tool naming the same upstream.
 _SHARED = ("breaker", "rate", "concurrency")
 
+#: Options holding one value, each read by its policy's ``as_x``.
+_READERS: dict[str, Callable[[Any], Any]] = {
+    "retry": as_retry,
+    "breaker": as_breaker,
+    "rate": as_rate,
+    "cache": as_cache,
+    "concurrency": as_concurrency,
+}
+
 
 def _parsed(tool: Tool, options: ToolOptions) -> dict[str, Any]:
     """Every policy option of ``tool`` (``options``: resolved) read and checked.
@@ -51,35 +65,22 @@ def _parsed(tool: Tool, options: ToolOptions) -> dict[str, Any]:
     Raises ConfigurationError naming every problem."""
     problems: list[str] = []
     out: dict[str, Any] = {}
-    readers: dict[str, Callable[[Any], Any]] = {
-        "retry": as_retry,
-        "breaker": as_breaker,
-        "rate": as_rate,
-        "cache": as_cache,
-        "concurrency": as_limit,
-    }
-    for option, read in readers.items():
+    for option, read in _READERS.items():
         try:
             out[option] = read(getattr(options, option))
         except ConfigurationError as exc:
             problems.extend(exc.problems)
         except TypeError as exc:  # e.g. Retry(**{"bogus": 1})
             problems.append(f"{option}=: {exc}")
-    for option in ("timeout", "deadline"):
-        value = getattr(options, option)
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0
-        ):
-            problems.append(f"{option}={value!r}: expected seconds (a number >= 0)")
-    for option in ("max_output_chars", "max_output_tokens"):
-        value = getattr(options, option)
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, int) or value < 1
-        ):
-            problems.append(f"{option}={value!r}: expected a positive int")
-    summarizer = options.summarizer
-    if summarizer is not None and not callable(summarizer):
-        problems.append(f"summarizer={summarizer!r}: expected a callable (text[, budget]) -> str")
+    for option, read_all in (
+        ("timeout", lambda: as_timeout(options.timeout, options.deadline)),
+        ("budget", lambda: as_budget(options)),
+        ("validation", lambda: as_validation(options)),
+    ):
+        try:
+            out[option] = read_all()
+        except ConfigurationError as exc:
+            problems.extend(exc.problems)
     upstream = options.upstream
     if upstream is not None and (
         not isinstance(upstream, str) or not upstream or upstream == GLOBAL_KEY
@@ -136,7 +137,9 @@ def build_policies(
     outermost first. ``max_in_flight``: the runtime-wide limit on attempts in flight."""
     parsed = _parsed(tool, options)
     key: str = parsed["key"]
-    call: list[Policy] = []
+    call: list[Policy] = [ValidationPolicy(parsed["validation"])]
+    if parsed["budget"] is not None:
+        call.append(BudgetPolicy(parsed["budget"]))
     if parsed["cache"] is not None:
         call.append(CachePolicy(parsed["cache"]))
     if parsed["breaker"] is not None:
@@ -145,13 +148,16 @@ def build_policies(
         call.append(RateLimitPolicy(parsed["rate"], key))
     if parsed["retry"] is not None:
         call.append(RetryPolicy(parsed["retry"], idempotent=bool(options.idempotent)))
+    timeout = parsed["timeout"]
     limits: list[tuple[str, int]] = []
     if parsed["concurrency"] is not None:
-        limits.append((key, parsed["concurrency"]))
-    everything = as_limit(max_in_flight, "max_in_flight")
+        limits.append((key, parsed["concurrency"].limit))
+    everything = as_concurrency(max_in_flight, "max_in_flight")
     if everything is not None:
-        limits.append((GLOBAL_KEY, everything))
+        limits.append((GLOBAL_KEY, everything.limit))
     attempt: list[Policy] = []
     if limits:
-        attempt.append(ConcurrencyLimitPolicy(limits, timeout=attempt_timeout(options)))
+        attempt.append(ConcurrencyPolicy(limits, timeout=timeout.attempt))
+    if timeout.attempt is not None or timeout.deadline is not None:
+        attempt.append(TimeoutPolicy(timeout))
     return call, attempt

@@ -29,7 +29,14 @@ from toolsafe.errors import ConfigurationError
 from toolsafe.observe import events as ev
 from toolsafe.observe._log import logger
 from toolsafe.policies.rejections import circuit_open, is_rejection, store_failure
-from toolsafe.stores._base import ADMIT_CLOSED, RECORD_CLOSED, BreakerState, Outcome
+from toolsafe.stores._base import (
+    ADMIT_CLOSED,
+    RECORD_CLOSED,
+    Breaker,
+    BreakerRecord,
+    BreakerState,
+    BreakerVerdict,
+)
 
 if TYPE_CHECKING:
     from toolsafe._call import CallContext
@@ -43,41 +50,6 @@ __all__ = [
     "as_breaker",
     "breaker_outcome",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class Breaker:
-    """When a circuit opens and how it recovers (see the module docstring).
-
-    ``failures`` and ``failure_rate`` may be combined (either opens it); set one
-    to None to use only the other.
-    """
-
-    failures: int | None = 5
-    failure_rate: float | None = None
-    window: float = 60.0
-    min_calls: int = 10
-    cooldown: float = 30.0
-    probes: int = 1
-
-    def __post_init__(self) -> None:
-        problems = []
-        if self.failures is None and self.failure_rate is None:
-            problems.append("Breaker: set failures=, failure_rate= or both")
-        if self.failures is not None and (not isinstance(self.failures, int) or self.failures < 1):
-            problems.append(f"Breaker(failures={self.failures!r}): must be an int >= 1")
-        if self.failure_rate is not None and not 0 < self.failure_rate <= 1:
-            problems.append(f"Breaker(failure_rate={self.failure_rate!r}): must be in (0, 1]")
-        if self.window <= 0:
-            problems.append(f"Breaker(window={self.window!r}): must be > 0")
-        if self.min_calls < 1:
-            problems.append(f"Breaker(min_calls={self.min_calls!r}): must be >= 1")
-        if self.cooldown < 0:
-            problems.append(f"Breaker(cooldown={self.cooldown!r}): must be >= 0")
-        if self.probes < 1:
-            problems.append(f"Breaker(probes={self.probes!r}): must be >= 1")
-        if problems:
-            raise ConfigurationError(problems)
 
 
 def as_breaker(value: Any) -> Breaker | None:
@@ -97,7 +69,7 @@ def as_breaker(value: Any) -> Breaker | None:
     )
 
 
-def breaker_outcome(result: Result) -> Outcome:
+def breaker_outcome(result: Result) -> BreakerVerdict:
     """What a call's result means to a breaker."""
     error = result.error
     if error is None:
@@ -134,15 +106,15 @@ class BreakerPolicy:
         self.key = key
 
     def wrap(self, inner: Handler, *, tool: Tool, env: PipelineEnv) -> Handler:
-        spec = self.options
+        breaker = self.options
         key = self.key
         store = env.store
         clock = env.clock
         listeners = env.listeners
         name = tool.name
-        # The in-memory store answers synchronously; skip two coroutine hops per call.
-        admit_now: Any = getattr(store, "admit_now", None)
-        record_now: Any = getattr(store, "record_now", None)
+        # The in-memory store answers admit_now/record_now at once: no coroutine hop.
+        admit_now = store.admit_now
+        record_now = store.record_now
 
         def changed(ctx: CallContext, previous: BreakerState, state: BreakerState) -> None:
             if listeners:
@@ -151,18 +123,32 @@ class BreakerPolicy:
                     BreakerStateChanged(ctx.call_id, name, clock.now(), key, previous, state),
                 )
 
-        async def guarded(ctx: CallContext) -> Result:
-            if admit_now is not None:
-                admission = admit_now(key, spec)
-                if admission is ADMIT_CLOSED:  # the common case, kept short
-                    result = await inner(ctx)
-                    record = record_now(key, spec, breaker_outcome(result), False)
-                    if record is not RECORD_CLOSED and record.state != record.previous:
-                        changed(ctx, record.previous, record.state)
-                    return result
-            else:
+        async def record(
+            ctx: CallContext, result: Result, probe: bool, rec: BreakerRecord | None
+        ) -> Result:
+            """Count ``result`` (``rec``: what ``record_now`` answered) and report a change."""
+            if rec is None:
+                verdict = breaker_outcome(result)
                 try:
-                    admission = await store.breaker_admit(key, spec)
+                    rec = await store.breaker_record(key, breaker, verdict, probe=probe)
+                except Exception:  # bookkeeping only: the call's result stands
+                    logger.debug("breaker record for %s failed", key, exc_info=True)
+                    return result
+            if rec is not RECORD_CLOSED and rec.state != rec.previous:
+                changed(ctx, rec.previous, rec.state)
+            return result
+
+        async def guarded(ctx: CallContext) -> Result:
+            admission = admit_now(key, breaker)
+            if admission is ADMIT_CLOSED:  # the common case, kept short
+                result = await inner(ctx)
+                rec = record_now(key, breaker, breaker_outcome(result), False)
+                if rec is RECORD_CLOSED:
+                    return result
+                return await record(ctx, result, False, rec)
+            if admission is None:
+                try:
+                    admission = await store.breaker_admit(key, breaker)
                 except Exception as exc:
                     return Result(error=store_failure(exc, name, ctx.call_id))
             if not admission.allowed:
@@ -193,19 +179,9 @@ class BreakerPolicy:
             except BaseException:
                 if probe:  # a cancelled probe must not hold the half-open gate
                     with contextlib.suppress(Exception):
-                        await store.breaker_record(key, spec, "ignore", probe=True)
+                        await store.breaker_record(key, breaker, "ignore", probe=True)
                 raise
-            outcome = breaker_outcome(result)
-            if record_now is not None:
-                record = record_now(key, spec, outcome, probe)
-            else:
-                try:
-                    record = await store.breaker_record(key, spec, outcome, probe=probe)
-                except Exception:  # bookkeeping only: the call's result stands
-                    logger.debug("breaker record for %s failed", key, exc_info=True)
-                    return result
-            if record.state != record.previous:
-                changed(ctx, record.previous, record.state)
-            return result
+            rec = record_now(key, breaker, breaker_outcome(result), probe)
+            return await record(ctx, result, probe, rec)
 
         return guarded

@@ -142,12 +142,13 @@ class RateLimitPolicy:
         listeners = env.listeners
         name = tool.name
         state = testing.STATE
-        take_now: Any = getattr(store, "take_now", None)
+        take_now = store.take_now
 
         def bound_for(ctx: CallContext) -> float | None:
-            if ctx.deadline is None:
+            remaining = None if ctx.deadline is None else ctx.remaining(clock.now())
+            if remaining is None:
                 return max_wait
-            remaining = max(0.0, ctx.deadline - clock.now())
+            remaining = max(0.0, remaining)
             return remaining if max_wait is None or remaining < max_wait else max_wait
 
         async def after(ctx: CallContext, grant: Grant) -> Result:
@@ -174,15 +175,15 @@ class RateLimitPolicy:
                 return Result(error=store_failure(exc, name, ctx.call_id))
             return await after(ctx, grant)
 
-        if take_now is None:
-            return limited
-
         def limited_now(ctx: CallContext) -> Awaitable[Result]:
-            """In-memory store: a plain function. A granted call goes straight on to the next
-            step (no coroutine of its own); only a wait or a refusal needs one."""
+            """A plain function: a call granted at once (the in-memory store answers
+            ``take_now``) goes straight on to the next step, with no coroutine of its
+            own; only a wait, a refusal or a store that must be awaited needs one."""
             grant = take_now(key, rate, burst, bound_for(ctx))
             if grant is GRANTED:
                 return inner(ctx)
+            if grant is None:
+                return limited(ctx)
             return after(ctx, grant)
 
         return limited_now

@@ -27,62 +27,70 @@ breaker key never collide.
 from __future__ import annotations
 
 import abc
-from typing import Any, Literal, NamedTuple, Protocol
+from dataclasses import dataclass
+from typing import Any, Literal, NamedTuple
+
+from toolsafe.errors import ConfigurationError
 
 __all__ = [
     "ADMIT_CLOSED",
     "GRANTED",
     "RECORD_CLOSED",
+    "Breaker",
     "BreakerAdmission",
     "BreakerRecord",
-    "BreakerSpec",
     "BreakerState",
+    "BreakerVerdict",
     "Grant",
-    "Outcome",
     "Store",
 ]
 
 BreakerState = Literal["closed", "open", "half_open"]
 #: What a finished call means to a breaker. ``ignore``: neither (a rejection, a bad request).
-Outcome = Literal["success", "failure", "ignore"]
+BreakerVerdict = Literal["success", "failure", "ignore"]
 
 
-class BreakerSpec(Protocol):
-    """The thresholds a breaker is judged by (``toolsafe.Breaker`` satisfies it).
+@dataclass(frozen=True, slots=True)
+class Breaker:
+    """When a circuit opens and how it recovers (``toolsafe.Breaker``; the semantics are
+    in ``toolsafe.policies.circuit_breaker``).
 
-    Passed with every breaker operation, so a store keeps only counters, never
-    configuration.
+    Passed with every breaker step, so a store keeps only counters, never
+    configuration. ``failures`` and ``failure_rate`` may be combined (either opens
+    it); set one to None to use only the other.
     """
 
-    @property
-    def failures(self) -> int | None:
-        """Consecutive counted failures that open the circuit (None: not used)."""
-        ...
+    #: Consecutive counted failures that open the circuit (None: not used).
+    failures: int | None = 5
+    #: Fraction of failed calls within ``window`` that opens it (None: not used).
+    failure_rate: float | None = None
+    #: Seconds over which the failure rate is measured.
+    window: float = 60.0
+    #: Calls needed within ``window`` before the failure rate is judged.
+    min_calls: int = 10
+    #: Seconds the circuit stays open before letting probes through.
+    cooldown: float = 30.0
+    #: Probe calls let through at once in half-open; that many successes close it.
+    probes: int = 1
 
-    @property
-    def failure_rate(self) -> float | None:
-        """Fraction of failed calls within ``window`` that opens it (None: not used)."""
-        ...
-
-    @property
-    def window(self) -> float:
-        """Seconds over which the failure rate is measured."""
-        ...
-
-    @property
-    def min_calls(self) -> int:
-        """Calls needed within ``window`` before the failure rate is judged."""
-        ...
-
-    @property
-    def cooldown(self) -> float:
-        """Seconds the circuit stays open before letting probes through."""
-        ...
-
-    @property
-    def probes(self) -> int:
-        """Probe calls let through at once in half-open; that many successes close it."""
-        ...
+    def __post_init__(self) -> None:
+        problems = []
+        if self.failures is None and self.failure_rate is None:
+            problems.append("Breaker: set failures=, failure_rate= or both")
+        if self.failures is not None and (not isinstance(self.failures, int) or self.failures < 1):
+            problems.append(f"Breaker(failures={self.failures!r}): must be an int >= 1")
+        if self.failure_rate is not None and not 0 < self.failure_rate <= 1:
+            problems.append(f"Breaker(failure_rate={self.failure_rate!r}): must be in (0, 1]")
+        if self.window <= 0:
+            problems.append(f"Breaker(window={self.window!r}): must be > 0")
+        if self.min_calls < 1:
+            problems.append(f"Breaker(min_calls={self.min_calls!r}): must be >= 1")
+        if self.cooldown < 0:
+            problems.append(f"Breaker(cooldown={self.cooldown!r}): must be >= 0")
+        if self.probes < 1:
+            problems.append(f"Breaker(probes={self.probes!r}): must be >= 1")
+        if problems:
+            raise ConfigurationError(problems)
 
 
 class Grant(NamedTuple):
@@ -131,13 +139,18 @@ class Store(abc.ABC):
     """Shared state for the pipeline. Implementations must be safe to use from any
     thread and any event loop at once (the sync API runs a loop per thread).
 
-    A store whose steps never wait (the in-memory one) may also offer synchronous
-    twins, which policies then call directly, saving a coroutine per step:
-    ``try_acquire(key, limit, lease_s)``, ``take_now(key, rate, burst, max_wait_s)``,
-    ``admit_now(key, spec)`` and ``record_now(key, spec, outcome, probe)``. Return the
-    shared constants (``GRANTED``, ``ADMIT_CLOSED``, ``RECORD_CLOSED``) for the common
-    answers: policies test them by identity on their fast path.
+    Every step has an immediate twin (``try_acquire``, ``take_now``, ``admit_now``,
+    ``record_now``) that policies call first: it answers at once, without awaiting,
+    or returns None ("ask the async step"). The defaults always return None; a store
+    whose steps never wait (the in-memory one) overrides them, which saves a
+    coroutine per step. Return the shared constants (``GRANTED``, ``ADMIT_CLOSED``,
+    ``RECORD_CLOSED``) for the common answers: policies test them by identity.
     """
+
+    #: True when the state lives outside this process (a server shared by several):
+    #: slot leases are then short and renewed while the attempt runs, so slots held
+    #: by a process that died come back soon, and releases are awaited.
+    shared: bool = True
 
     # ------------------------------------------------------------------ concurrency slots
 
@@ -160,6 +173,11 @@ class Store(abc.ABC):
     async def renew(self, key: str, lease: str, lease_s: float) -> bool:
         """Extend a lease to ``lease_s`` seconds from now; False if it already expired."""
 
+    def try_acquire(self, key: str, limit: int, lease_s: float) -> str | None:
+        """A free slot of ``key`` taken at once (a lease id), or None: then ``acquire``
+        is asked, and waits. The default never answers at once."""
+        return None
+
     def release_threadsafe(self, key: str, lease: str) -> None:
         """Release from a plain thread with no event loop (an abandoned worker thread
         that finally returned). The default runs ``release`` on a throwaway loop."""
@@ -177,22 +195,36 @@ class Store(abc.ABC):
         so waiters are served in order without asking again.
         """
 
+    def take_now(self, key: str, rate: float, burst: int, max_wait_s: float | None) -> Grant | None:
+        """``take`` answered at once, or None: then ``take`` is awaited."""
+        return None
+
     # ------------------------------------------------------------------ circuit breakers
 
     @abc.abstractmethod
-    async def breaker_admit(self, key: str, spec: BreakerSpec) -> BreakerAdmission:
+    async def breaker_admit(self, key: str, breaker: Breaker) -> BreakerAdmission:
         """May a call go through? Moves open to half-open when the cooldown is over
         and claims a probe in half-open, in the same step."""
 
     @abc.abstractmethod
     async def breaker_record(
-        self, key: str, spec: BreakerSpec, outcome: Outcome, *, probe: bool
+        self, key: str, breaker: Breaker, verdict: BreakerVerdict, *, probe: bool
     ) -> BreakerRecord:
         """Count a finished call and apply the transition it causes, in one step.
 
         Closed: a failure may open the circuit. Half-open (``probe=True``): a failure
-        reopens it, ``spec.probes`` successes close it, ``ignore`` frees the probe.
+        reopens it, ``breaker.probes`` successes close it, ``ignore`` frees the probe.
         """
+
+    def admit_now(self, key: str, breaker: Breaker) -> BreakerAdmission | None:
+        """``breaker_admit`` answered at once, or None: then ``breaker_admit`` is awaited."""
+        return None
+
+    def record_now(
+        self, key: str, breaker: Breaker, verdict: BreakerVerdict, probe: bool
+    ) -> BreakerRecord | None:
+        """``breaker_record`` done at once, or None: then ``breaker_record`` is awaited."""
+        return None
 
     @abc.abstractmethod
     async def breaker_state(self, key: str) -> BreakerState:

@@ -3,10 +3,10 @@
 One ``threading.Lock`` guards all state (each operation is a few dict updates, so
 one lock costs less than many). Nothing here is bound to an event loop: slot
 waiters park on their own loop and are woken from whichever thread frees a slot
-(see ``_waiters``). Breakers, token buckets and cache TTLs read the injected
-clock (the runtime passes its own, so a ``FakeClock`` drives them in tests);
-slot leases use this process's monotonic clock, because they guard against
-threads that are really stuck, in real time.
+(see ``_waiters``). Slot leases, breakers, token buckets and cache TTLs read
+the injected clock (the runtime passes its own, so a ``FakeClock`` drives them in
+tests). The sync twins of the steps (``try_acquire``, ``take_now``, ``admit_now``,
+``record_now``) always answer: nothing here waits but a slot waiter.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import itertools
 import threading
-import time
 from collections import OrderedDict, deque
 from typing import Any
 
@@ -23,12 +22,12 @@ from toolsafe.stores._base import (
     ADMIT_CLOSED,
     GRANTED,
     RECORD_CLOSED,
+    Breaker,
     BreakerAdmission,
     BreakerRecord,
-    BreakerSpec,
     BreakerState,
+    BreakerVerdict,
     Grant,
-    Outcome,
     Store,
 )
 from toolsafe.stores._waiters import WaitQueue
@@ -57,7 +56,7 @@ class _Bucket:
         self.last = last
 
 
-class _Breaker:
+class _Circuit:
     __slots__ = (
         "consecutive",
         "open_until",
@@ -89,10 +88,12 @@ def _copy(value: Any) -> Any:
 class MemoryStore(Store):
     """In-process store: the default of every ``Runtime``.
 
-    ``clock``: drives breakers, rate limits and cache TTLs (the runtime passes its
-    own when it creates the store). ``max_cache_entries``: the cache evicts the
-    least recently used entry beyond this many.
+    ``clock``: drives slot leases, breakers, rate limits and cache TTLs (the runtime
+    passes its own when it creates the store). ``max_cache_entries``: the cache
+    evicts the least recently used entry beyond this many.
     """
+
+    shared = False
 
     def __init__(self, *, clock: Clock | None = None, max_cache_entries: int = 10_000) -> None:
         self.clock: Clock = clock or SystemClock()
@@ -101,7 +102,7 @@ class MemoryStore(Store):
         self._ids = itertools.count(1)
         self._slots: dict[str, _Slots] = {}
         self._buckets: dict[str, _Bucket] = {}
-        self._breakers: dict[str, _Breaker] = {}
+        self._breakers: dict[str, _Circuit] = {}
         self._cache: OrderedDict[str, tuple[float, Any]] = OrderedDict()
         self._cache_hits = 0
         self._cache_misses = 0
@@ -119,11 +120,11 @@ class MemoryStore(Store):
         with lock:
             slots = self._slots[key]
             # Free capacity may have appeared since try_acquire; hand it out first.
-            self._hand_free(slots, time.monotonic())
+            self._hand_free(slots, self.clock.now())
             if len(slots.holders) < limit and not len(slots.queue):
                 return self._new_lease(slots, lease_s)
             waiter = slots.queue.push(lease_s)
-            recheck_in = min(slots.holders.values()) - time.monotonic() if slots.holders else None
+            recheck_in = min(slots.holders.values()) - self.clock.now() if slots.holders else None
         granted, value = await slots.queue.wait(
             waiter,
             wait_s,
@@ -143,7 +144,7 @@ class MemoryStore(Store):
             slots.limit = limit
             holders = slots.holders
             if len(holders) >= limit:
-                self._purge(slots, time.monotonic())
+                self._purge(slots, self.clock.now())
             if len(holders) < limit and not slots.queue.q:
                 return self._new_lease(slots, lease_s)
             return None
@@ -157,19 +158,19 @@ class MemoryStore(Store):
             if slots is None or slots.holders.pop(lease, None) is None:
                 return
             if slots.queue.q:
-                self._hand_free(slots, time.monotonic())
+                self._hand_free(slots, self.clock.now())
 
     async def renew(self, key: str, lease: str, lease_s: float) -> bool:
         with self._lock:
             slots = self._slots.get(key)
             if slots is None or lease not in slots.holders:
                 return False
-            slots.holders[lease] = time.monotonic() + lease_s
+            slots.holders[lease] = self.clock.now() + lease_s
             return True
 
     def _new_lease(self, slots: _Slots, lease_s: float) -> str:
         lease = str(next(self._ids))
-        slots.holders[lease] = time.monotonic() + lease_s
+        slots.holders[lease] = self.clock.now() + lease_s
         return lease
 
     def _purge(self, slots: _Slots, now: float) -> None:
@@ -194,7 +195,7 @@ class MemoryStore(Store):
         with self._lock:
             slots = self._slots.get(key)
             if slots is not None:
-                self._hand_free(slots, time.monotonic())
+                self._hand_free(slots, self.clock.now())
 
     def holders(self, key: str) -> int:
         """Slots of ``key`` held right now (expired leases not counted)."""
@@ -202,7 +203,7 @@ class MemoryStore(Store):
             slots = self._slots.get(key)
             if slots is None:
                 return 0
-            now = time.monotonic()
+            now = self.clock.now()
             return sum(1 for until in slots.holders.values() if until > now)
 
     # ------------------------------------------------------------------ rate limits
@@ -235,83 +236,83 @@ class MemoryStore(Store):
 
     # ------------------------------------------------------------------ circuit breakers
 
-    async def breaker_admit(self, key: str, spec: BreakerSpec) -> BreakerAdmission:
-        return self.admit_now(key, spec)
+    async def breaker_admit(self, key: str, breaker: Breaker) -> BreakerAdmission:
+        return self.admit_now(key, breaker)
 
-    def admit_now(self, key: str, spec: BreakerSpec) -> BreakerAdmission:
+    def admit_now(self, key: str, breaker: Breaker) -> BreakerAdmission:
         """Synchronous ``breaker_admit``."""
-        breaker = self._breakers.get(key)
-        if breaker is None or breaker.state == "closed":
+        circuit = self._breakers.get(key)
+        if circuit is None or circuit.state == "closed":
             return ADMIT_CLOSED
         with self._lock:
             now = self.clock.now()
             changed = False
             # Re-read under the lock: another thread may have closed it meanwhile.
-            if breaker.state == "closed":  # type: ignore[comparison-overlap]
+            if circuit.state == "closed":  # type: ignore[comparison-overlap]
                 return ADMIT_CLOSED
-            if breaker.state == "open":
-                if now < breaker.open_until:
-                    return BreakerAdmission(False, False, "open", breaker.open_until - now, False)
-                breaker.state = "half_open"
-                breaker.probes_out = 0
-                breaker.probe_successes = 0
+            if circuit.state == "open":
+                if now < circuit.open_until:
+                    return BreakerAdmission(False, False, "open", circuit.open_until - now, False)
+                circuit.state = "half_open"
+                circuit.probes_out = 0
+                circuit.probe_successes = 0
                 changed = True
-            if breaker.probes_out >= spec.probes and now >= breaker.probe_expires:
-                breaker.probes_out = 0  # probes that never reported are presumed lost
-            if breaker.probes_out < spec.probes:
-                breaker.probes_out += 1
-                breaker.probe_expires = now + spec.cooldown
+            if circuit.probes_out >= breaker.probes and now >= circuit.probe_expires:
+                circuit.probes_out = 0  # probes that never reported are presumed lost
+            if circuit.probes_out < breaker.probes:
+                circuit.probes_out += 1
+                circuit.probe_expires = now + breaker.cooldown
                 return BreakerAdmission(True, True, "half_open", 0.0, changed)
             return BreakerAdmission(
-                False, False, "half_open", max(0.0, breaker.probe_expires - now), changed
+                False, False, "half_open", max(0.0, circuit.probe_expires - now), changed
             )
 
     async def breaker_record(
-        self, key: str, spec: BreakerSpec, outcome: Outcome, *, probe: bool
+        self, key: str, breaker: Breaker, verdict: BreakerVerdict, *, probe: bool
     ) -> BreakerRecord:
-        return self.record_now(key, spec, outcome, probe)
+        return self.record_now(key, breaker, verdict, probe)
 
     def record_now(
-        self, key: str, spec: BreakerSpec, outcome: Outcome, probe: bool
+        self, key: str, breaker: Breaker, verdict: BreakerVerdict, probe: bool
     ) -> BreakerRecord:
         """Synchronous ``breaker_record``."""
-        breaker = self._breakers.get(key)
-        if breaker is None and outcome != "failure" and spec.failure_rate is None and not probe:
+        circuit = self._breakers.get(key)
+        if circuit is None and verdict != "failure" and breaker.failure_rate is None and not probe:
             return RECORD_CLOSED  # nothing to count, nothing to reset
         with self._lock:
-            if breaker is None:
-                breaker = self._breakers.setdefault(key, _Breaker())
-            previous = breaker.state
+            if circuit is None:
+                circuit = self._breakers.setdefault(key, _Circuit())
+            previous = circuit.state
             if probe and previous == "half_open":
-                breaker.probes_out = max(0, breaker.probes_out - 1)
-                if outcome == "failure":
-                    self._open(breaker, spec)
-                elif outcome == "success":
-                    breaker.probe_successes += 1
-                    if breaker.probe_successes >= spec.probes:
-                        self._close(breaker)
-                return BreakerRecord(previous, breaker.state)
+                circuit.probes_out = max(0, circuit.probes_out - 1)
+                if verdict == "failure":
+                    self._open(circuit, breaker)
+                elif verdict == "success":
+                    circuit.probe_successes += 1
+                    if circuit.probe_successes >= breaker.probes:
+                        self._close(circuit)
+                return BreakerRecord(previous, circuit.state)
             if previous != "closed":
                 return BreakerRecord(previous, previous)  # a late result of an older call
-            if outcome == "ignore":
+            if verdict == "ignore":
                 return RECORD_CLOSED
-            failed = outcome == "failure"
+            failed = verdict == "failure"
             if failed:
-                breaker.consecutive += 1
+                circuit.consecutive += 1
             else:
-                breaker.consecutive = 0
-            trip = spec.failures is not None and breaker.consecutive >= spec.failures
-            if spec.failure_rate is not None:
-                trip = self._count(breaker, spec, failed) or trip
+                circuit.consecutive = 0
+            trip = breaker.failures is not None and circuit.consecutive >= breaker.failures
+            if breaker.failure_rate is not None:
+                trip = self._count(circuit, breaker, failed) or trip
             if trip:
-                self._open(breaker, spec)
+                self._open(circuit, breaker)
                 return BreakerRecord("closed", "open")
             return RECORD_CLOSED
 
-    def _count(self, breaker: _Breaker, spec: BreakerSpec, failed: bool) -> bool:
-        width = spec.window / _BUCKETS
+    def _count(self, circuit: _Circuit, breaker: Breaker, failed: bool) -> bool:
+        width = breaker.window / _BUCKETS
         index = int(self.clock.now() // width)
-        window = breaker.window
+        window = circuit.window
         while window and window[0][0] <= index - _BUCKETS:
             window.popleft()
         if window and window[-1][0] == index:
@@ -323,28 +324,28 @@ class MemoryStore(Store):
         cell[2] += failed
         calls = sum(c[1] for c in window)
         failures = sum(c[2] for c in window)
-        assert spec.failure_rate is not None
-        return calls >= spec.min_calls and failures >= spec.failure_rate * calls
+        assert breaker.failure_rate is not None
+        return calls >= breaker.min_calls and failures >= breaker.failure_rate * calls
 
-    def _open(self, breaker: _Breaker, spec: BreakerSpec) -> None:
-        breaker.state = "open"
-        breaker.open_until = self.clock.now() + spec.cooldown
-        breaker.consecutive = 0
-        breaker.probes_out = 0
-        breaker.probe_successes = 0
-        breaker.window.clear()
+    def _open(self, circuit: _Circuit, breaker: Breaker) -> None:
+        circuit.state = "open"
+        circuit.open_until = self.clock.now() + breaker.cooldown
+        circuit.consecutive = 0
+        circuit.probes_out = 0
+        circuit.probe_successes = 0
+        circuit.window.clear()
 
     @staticmethod
-    def _close(breaker: _Breaker) -> None:
-        breaker.state = "closed"
-        breaker.consecutive = 0
-        breaker.probes_out = 0
-        breaker.probe_successes = 0
-        breaker.window.clear()
+    def _close(circuit: _Circuit) -> None:
+        circuit.state = "closed"
+        circuit.consecutive = 0
+        circuit.probes_out = 0
+        circuit.probe_successes = 0
+        circuit.window.clear()
 
     async def breaker_state(self, key: str) -> BreakerState:
-        breaker = self._breakers.get(key)
-        return "closed" if breaker is None else breaker.state
+        circuit = self._breakers.get(key)
+        return "closed" if circuit is None else circuit.state
 
     # ------------------------------------------------------------------ result cache
 
@@ -378,7 +379,7 @@ class MemoryStore(Store):
     # ------------------------------------------------------------------ stats
 
     def stats(self) -> dict[str, Any]:
-        now = time.monotonic()
+        now = self.clock.now()
         with self._lock:
             return {
                 "kind": "memory",

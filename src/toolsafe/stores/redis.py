@@ -72,12 +72,12 @@ from toolsafe.observe._log import logger
 from toolsafe.stores._base import (
     ADMIT_CLOSED,
     GRANTED,
+    Breaker,
     BreakerAdmission,
     BreakerRecord,
-    BreakerSpec,
     BreakerState,
+    BreakerVerdict,
     Grant,
-    Outcome,
     Store,
 )
 
@@ -850,10 +850,10 @@ class RedisStore(Store):
     # ------------------------------------------------------------------ circuit breakers
 
     @staticmethod
-    def _breaker_ttl_ms(spec: BreakerSpec) -> int:
+    def _breaker_ttl_ms(spec: Breaker) -> int:
         return _ms(2 * max(spec.window, spec.cooldown) + 60)
 
-    async def breaker_admit(self, key: str, spec: BreakerSpec) -> BreakerAdmission:
+    async def breaker_admit(self, key: str, spec: Breaker) -> BreakerAdmission:
         try:
             reply = await self._script(
                 "admit",
@@ -875,7 +875,7 @@ class RedisStore(Store):
         )
 
     async def breaker_record(
-        self, key: str, spec: BreakerSpec, outcome: Outcome, *, probe: bool
+        self, key: str, spec: Breaker, outcome: BreakerVerdict, *, probe: bool
     ) -> BreakerRecord:
         args = [
             spec.failures if spec.failures is not None else -1,

@@ -12,7 +12,7 @@ import pytest
 import toolsafe
 from toolsafe import ConfigurationError, Runtime
 from toolsafe.observe import events as ev
-from toolsafe.policies.limits import ConcurrencyRejected, SlotWaited
+from toolsafe.policies.concurrency import ConcurrencyRejected, SlotWaited
 
 
 class Gauge:

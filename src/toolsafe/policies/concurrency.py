@@ -26,6 +26,7 @@ from toolsafe._pipeline import LINGERING, Handler, PipelineEnv, Result
 from toolsafe.errors import ConfigurationError
 from toolsafe.observe import events as ev
 from toolsafe.policies.rejections import concurrency_limited, store_failure
+from toolsafe.policies.timeout import attempt_limit
 
 if TYPE_CHECKING:
     from toolsafe._call import CallContext
@@ -36,10 +37,11 @@ __all__ = [
     "LEASE_GRACE",
     "LEASE_S",
     "SHARED_LEASE_S",
-    "ConcurrencyLimitPolicy",
+    "Concurrency",
+    "ConcurrencyPolicy",
     "ConcurrencyRejected",
     "SlotWaited",
-    "as_limit",
+    "as_concurrency",
 ]
 
 #: Lease of a slot whose attempt has no time limit; renewed while the attempt runs.
@@ -53,13 +55,31 @@ LEASE_GRACE = 30.0
 SHARED_LEASE_S = 10.0
 
 
-def as_limit(value: Any, option: str = "concurrency") -> int | None:
-    """Read ``concurrency=`` / ``max_in_flight=``: a positive int, or None/0 for no limit."""
+@dataclass(frozen=True, slots=True)
+class Concurrency:
+    """At most ``limit`` attempts at once (of a tool, an upstream, or all tools)."""
+
+    limit: int
+
+    def __post_init__(self) -> None:
+        limit = self.limit
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ConfigurationError([f"Concurrency(limit={limit!r}): must be an int >= 1"])
+
+    def __repr__(self) -> str:  # shown in "differs from tool ..." problems
+        return str(self.limit)
+
+
+def as_concurrency(value: Any, option: str = "concurrency") -> Concurrency | None:
+    """Read ``concurrency=`` / ``max_in_flight=``: a positive int (or a Concurrency), or
+    None/0/False for no limit."""
     if value is None or value is False or value == 0:
         return None
+    if isinstance(value, Concurrency):
+        return value
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ConfigurationError([f"{option}={value!r}: expected a positive int"])
-    return value
+    return Concurrency(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +99,12 @@ class ConcurrencyRejected(ev.Event):
     waited_s: float = 0.0
 
 
-class ConcurrencyLimitPolicy:
-    """Holds one slot of each of ``limits`` (``(key, limit)``, taken in that order)."""
+class ConcurrencyPolicy:
+    """Holds one slot of each of ``limits`` (``(key, limit)``, taken in that order).
+
+    ``timeout``: the attempt timeout (``Timeout.attempt``), which sizes the leases
+    and, with no deadline, bounds the wait for a slot.
+    """
 
     name = "concurrency"
     level: Literal["attempt"] = "attempt"
@@ -96,29 +120,27 @@ class ConcurrencyLimitPolicy:
         listeners = env.listeners
         name = tool.name
         timeout = self.timeout if self.timeout is not None and math.isfinite(self.timeout) else None
-        # The in-memory store takes and frees a free slot synchronously: no coroutine hop.
-        try_acquire: Any = getattr(store, "try_acquire", None)
-        local = try_acquire is not None
+        # Slots are taken with ``try_acquire`` first: the in-memory store hands a free
+        # one out synchronously, with no coroutine hop; a shared store always waits.
+        try_acquire = store.try_acquire
+        shared = store.shared
         release_any_thread: Callable[[str, str], None] = store.release_threadsafe
 
         async def release_all(held: list[tuple[str, str]]) -> None:
             for key, lease in held:
-                if local:
+                if not shared:
                     release_any_thread(key, lease)
                 else:
                     with contextlib.suppress(Exception):  # an unreleased lease expires
                         await store.release(key, lease)
 
         async def take(ctx: CallContext, key: str, limit: int, lease_s: float) -> str | None:
-            lease: str | None = (
-                try_acquire(key, limit, lease_s) if try_acquire is not None else None
-            )
+            lease = try_acquire(key, limit, lease_s)
             if lease is not None:
                 return lease
             began = clock.now()
-            wait = timeout
-            if ctx.deadline is not None:
-                wait = max(0.0, ctx.deadline - began)
+            remaining = ctx.remaining(began)
+            wait = timeout if remaining is None else max(0.0, remaining)
             lease = await store.acquire(key, limit, lease_s=lease_s, wait_s=wait)
             waited = clock.now() - began
             if lease is None:
@@ -131,14 +153,16 @@ class ConcurrencyLimitPolicy:
                 ev.emit(listeners, SlotWaited(ctx.call_id, name, clock.now(), key, waited))
             return lease
 
+        def lease_for(ctx: CallContext) -> tuple[float | None, float]:
+            """The attempt's time limit (None: none) and the lease that covers it."""
+            remaining = ctx.remaining(clock.now())
+            limit_s = attempt_limit(timeout, None if remaining is None else max(0.0, remaining))
+            return limit_s, (LEASE_S if limit_s is None else limit_s + LEASE_GRACE)
+
         async def slotted(ctx: CallContext) -> Result:
-            limit_s = timeout
-            if ctx.deadline is not None:
-                remaining = max(0.0, ctx.deadline - clock.now())
-                limit_s = remaining if limit_s is None or remaining < limit_s else limit_s
-            lease_s = LEASE_S if limit_s is None else limit_s + LEASE_GRACE
+            limit_s, lease_s = lease_for(ctx)
             renew = limit_s is None
-            if not local and lease_s > SHARED_LEASE_S:
+            if shared and lease_s > SHARED_LEASE_S:
                 lease_s, renew = SHARED_LEASE_S, True
             held: list[tuple[str, str]] = []
             for key, limit in limits:
@@ -168,7 +192,7 @@ class ConcurrencyLimitPolicy:
                 else:
                     await release_all(held)
 
-        if not local or len(limits) != 1 or timeout is None:
+        if shared or len(limits) != 1 or timeout is None:
             return slotted
         ((only_key, only_limit),) = limits
 
@@ -176,9 +200,7 @@ class ConcurrencyLimitPolicy:
             """One limit on the in-memory store, a slot free: no coroutine but the body's."""
             lease_s = timeout + LEASE_GRACE
             if ctx.deadline is not None:
-                remaining = ctx.deadline - clock.now()
-                if remaining < timeout:
-                    lease_s = max(0.0, remaining) + LEASE_GRACE
+                lease_s = lease_for(ctx)[1]
             lease = try_acquire(only_key, only_limit, lease_s)
             if lease is None:
                 return await slotted(ctx)  # wait for a slot, or be refused
@@ -203,7 +225,13 @@ def _release_from_thread(release: Callable[[str, str], None], held: list[tuple[s
 
 
 async def _renew(store: Store, held: list[tuple[str, str]], lease_s: float) -> None:
-    """Keep the leases of an attempt with no time limit alive while it runs."""
+    """Keep the leases of an attempt with no time limit alive while it runs.
+
+    The pause is real time, not the runtime clock's: the body being guarded runs in
+    real time, and a ``FakeClock``'s sleep moves time forward, so a renewer sleeping
+    on it would race the test's clock ahead. The store measures the lease itself on
+    its own clock (the runtime's for the in-memory store, the server's for Redis).
+    """
     with contextlib.suppress(asyncio.CancelledError):
         while True:
             await asyncio.sleep(lease_s / 3)

@@ -1,0 +1,125 @@
+"""Pipeline assembly: a tool's resolved options become its chain of steps, once, at registration.
+
+The chain is the policies of ``toolsafe.policies.build_policies`` (outermost
+first) around the innermost step made here, which runs one attempt of the body
+on the backend and turns whatever it raised into a ``Result``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from toolsafe._call import CallContext
+from toolsafe._pipeline import Handler, PipelineEnv, Policy, Result
+from toolsafe._tool import Tool, ToolOptions
+from toolsafe.backends._base import Backend, EscapedBaseException
+from toolsafe.errors import ToolError
+from toolsafe.observe import events as ev
+from toolsafe.policies import build_policies
+
+__all__ = ["Entry", "assemble", "attempt_step"]
+
+
+@dataclass(slots=True)
+class Entry:
+    """A registered tool and its assembled pipeline."""
+
+    tool: Tool
+    #: The tool's options with the runtime's defaults filled in.
+    options: ToolOptions
+    handler: Handler
+    #: The tool's upstream (its own name when it names none): the key of shared state.
+    key: str
+    call_policies: list[Policy]
+    attempt_policies: list[Policy]
+    #: Seconds for the whole call (None: only per-attempt timeouts bound it).
+    deadline: float | None
+
+
+def assemble(
+    tool: Tool,
+    options: ToolOptions,
+    *,
+    env: PipelineEnv,
+    backend: Backend,
+    max_in_flight: int | None = None,
+) -> Entry:
+    """Build ``tool``'s pipeline (``options``: resolved; raises ConfigurationError)."""
+    call_policies, attempt_policies = build_policies(tool, options, max_in_flight=max_in_flight)
+    key = options.upstream or tool.name
+    handler = attempt_step(tool, key, backend, env)
+    for policy in reversed(attempt_policies):
+        handler = policy.wrap(handler, tool=tool, env=env)
+    for policy in reversed(call_policies):
+        handler = policy.wrap(handler, tool=tool, env=env)
+    deadline = options.deadline
+    return Entry(
+        tool,
+        options,
+        handler,
+        key,
+        call_policies,
+        attempt_policies,
+        None if deadline is None else float(deadline),
+    )
+
+
+def attempt_step(tool: Tool, key: str, backend: Backend, env: PipelineEnv) -> Handler:
+    """The innermost step: one attempt of the body on ``backend``, within
+    ``ctx.attempt_timeout`` (set by the timeout step), with its attempt events."""
+    clock = env.clock
+    listeners = env.listeners
+    include_tb = env.include_traceback
+    name = tool.name
+    run = backend.run
+
+    async def attempt(ctx: CallContext) -> Result:
+        ctx.attempt += 1
+        if listeners:
+            ev.emit(listeners, ev.AttemptStarted(ctx.call_id, name, clock.now(), ctx.attempt))
+            began = clock.now()
+        try:
+            value = await run(tool, ctx.arguments, ctx, timeout=ctx.attempt_timeout, key=key)
+            result = Result(value)
+        except asyncio.CancelledError as exc:
+            if _caller_cancelled():
+                raise
+            result = Result(error=ToolError.from_exception(exc, tool=name, call_id=ctx.call_id))
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
+            if isinstance(exc, EscapedBaseException):
+                exc = exc.original
+            result = Result(
+                error=ToolError.from_exception(
+                    exc, tool=name, call_id=ctx.call_id, include_traceback=include_tb
+                )
+            )
+        if listeners:
+            ev.emit(
+                listeners,
+                ev.AttemptFinished(
+                    ctx.call_id,
+                    name,
+                    clock.now(),
+                    ctx.attempt,
+                    result.ok,
+                    result.error,
+                    (clock.now() - began) * 1000.0,
+                ),
+            )
+        return result
+
+    return attempt
+
+
+def _caller_cancelled() -> bool:
+    """Was the caller's task cancelled (propagate), or only the attempt (an error)?"""
+    task = asyncio.current_task()
+    if task is None:
+        return True
+    cancelling = getattr(task, "cancelling", None)
+    if cancelling is None:  # Python 3.10: cannot tell; assume the caller
+        return True
+    return bool(cancelling())

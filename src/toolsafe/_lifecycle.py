@@ -1,0 +1,229 @@
+"""The call lifecycle: a call enters, runs its tool's pipeline, and ends in an ``Outcome``.
+
+Every call ends in an ``Outcome``: a result or a ToolError, never an exception
+(only cancellation of the caller itself, or a KeyboardInterrupt on the caller's
+own thread, propagates). One asyncio implementation; the sync entry points drive
+it on a per-thread event loop (``_sync.SyncBridge``).
+
+``CallLifecycle`` is the half of ``Runtime`` that runs calls (the other half
+registers tools and owns the backend and store). It is a base class rather than
+an object the runtime calls into: every call would pay for one more frame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, TypeVar
+
+from toolsafe._assembly import Entry
+from toolsafe._call import CallContext, Outcome, ToolCall, new_call_id
+from toolsafe._clock import Clock
+from toolsafe._pipeline import Result, TextResult, serialize
+from toolsafe._registry import Registry
+from toolsafe._sync import SyncBridge
+from toolsafe._tool import Tool
+from toolsafe.errors import ToolError, UnknownTool, format_traceback
+from toolsafe.observe import events as ev
+from toolsafe.observe._hub import Observability
+from toolsafe.observe._log import logger
+from toolsafe.observe.redact import Redactor
+
+__all__ = ["CallLifecycle", "CallLike"]
+
+T = TypeVar("T")
+
+CallLike = ToolCall | Mapping[str, Any] | tuple[str, Any]
+
+
+class CallLifecycle:
+    """Runs calls: ``acall``/``call`` and their batch twins."""
+
+    clock: Clock
+    listeners: list[ev.Listener]
+    redactor: Redactor
+    max_concurrency: int | None
+    serial: bool
+    _observe: Observability
+    _registry: Registry
+    _entries: dict[str, Entry]
+    _bridge: SyncBridge
+
+    async def acall(
+        self,
+        name: str,
+        arguments: Any = None,
+        *,
+        call_id: str | None = None,
+        _in_span: bool = False,
+    ) -> Outcome:
+        """Run one call; always returns an Outcome (result or ToolError)."""
+        call_id = call_id or new_call_id()
+        if not _in_span:
+            tracing = self._observe.tracing
+            if tracing is not None and tracing.ready(self.listeners):
+                found = self._registry.find(name)
+                tool_name = name if found is None else found.tool.name
+                description = None if found is None else found.tool.description
+                inner = self.acall(name, arguments, call_id=call_id, _in_span=True)
+                return await tracing.run_call(inner, tool_name, call_id, arguments, description)
+        # The body is here rather than in a helper: one coroutine frame fewer per call.
+        clock = self.clock
+        started = clock.now()
+        listeners = self.listeners
+        entry = self._entries.get(name)
+        if entry is None:
+            try:
+                entry = self._registry.lookup(name)
+            except UnknownTool as exc:
+                return self._unknown(exc, name, call_id, arguments)
+        tool = entry.tool
+        if listeners:
+            ev.emit(listeners, ev.CallStarted(call_id, tool.name, started, arguments))
+        deadline = entry.deadline
+        ctx = CallContext(
+            ToolCall(call_id, name, arguments),  # the name the model used
+            tool,
+            {},  # the validation step sets the validated arguments
+            started,
+            None if deadline is None else started + deadline,
+        )
+        try:
+            result = await entry.handler(ctx)
+        except asyncio.CancelledError:
+            raise
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # a policy bug must still end in an Outcome
+            logger.error(
+                "toolsafe pipeline error in tool %s (a toolsafe bug, please report it):\n%s",
+                tool.name,
+                self.redactor.text(format_traceback(exc, 20)),
+            )
+            result = Result(error=ToolError.from_exception(exc, tool=tool.name, call_id=call_id))
+        return self._end(call_id, tool, result, started, ctx.attempt, arguments)
+
+    def _unknown(self, exc: UnknownTool, name: str, call_id: str, arguments: Any) -> Outcome:
+        error = ToolError.from_exception(exc, tool=name, call_id=call_id).with_(
+            message=str(exc),
+            hint="Call one of the available tools by its exact name.",
+            details={"available": exc.known, "suggestion": exc.suggestion},
+        )
+        outcome = Outcome.failure(call_id, name, error)
+        if self.listeners:
+            ev.emit(
+                self.listeners, ev.CallFailed(call_id, name, self.clock.now(), outcome, arguments)
+            )
+        self._observe.finished(outcome, arguments, count=False)
+        return outcome
+
+    def _end(
+        self,
+        call_id: str,
+        tool: Tool,
+        result: Result,
+        started: float,
+        attempts: int,
+        arguments: Any,
+    ) -> Outcome:
+        """The call's Outcome, announced to listeners, metrics and the call log."""
+        text = None
+        if result.error is None and type(result) is not TextResult:
+            text = serialize(result, tool.name, call_id)
+        now = self.clock.now()
+        elapsed_ms = round((now - started) * 1000.0, 3)
+        if result.error is None:
+            if type(result) is TextResult:
+                assert isinstance(result, TextResult)
+                text, full_text, trimmed = result.text, result.full_text, result.trimmed
+            else:
+                full_text, trimmed = None, False
+            assert text is not None
+            outcome = Outcome(
+                call_id,
+                tool.name,
+                True,
+                result.value,
+                None,
+                text,
+                attempts,
+                elapsed_ms,
+                full_text,
+                trimmed,
+            )
+            if self.listeners:
+                ev.emit(
+                    self.listeners, ev.CallFinished(call_id, tool.name, now, outcome, arguments)
+                )
+        else:
+            error = self.redactor.error(  # what the model sees carries no secrets
+                result.error.with_(
+                    tool=tool.name, call_id=call_id, attempts=attempts, elapsed_ms=elapsed_ms
+                )
+            )
+            outcome = Outcome.failure(
+                call_id, tool.name, error, attempts=attempts, elapsed_ms=elapsed_ms
+            )
+            if self.listeners:
+                ev.emit(self.listeners, ev.CallFailed(call_id, tool.name, now, outcome, arguments))
+        self._observe.finished(outcome, arguments)
+        return outcome
+
+    async def acall_many(
+        self, calls: Iterable[CallLike], *, max_concurrency: int | None = None
+    ) -> list[Outcome]:
+        """Run a batch concurrently; outcomes come back in input order.
+
+        One failing, hanging-until-deadline or crashing call never affects its
+        siblings. ``max_concurrency`` (or the runtime's) bounds calls in flight;
+        serial mode (``TOOLSAFE_SERIAL=1``) runs them one at a time.
+        """
+        batch = [_as_call(c) for c in calls]
+        if self.serial:
+            return [await self.acall(c.name, c.arguments, call_id=c.id) for c in batch]
+        limit = max_concurrency or self.max_concurrency
+        if limit is None or limit >= len(batch):
+            return list(
+                await asyncio.gather(
+                    *(self.acall(c.name, c.arguments, call_id=c.id) for c in batch)
+                )
+            )
+        sem = asyncio.Semaphore(limit)
+
+        async def one(c: ToolCall) -> Outcome:
+            async with sem:
+                return await self.acall(c.name, c.arguments, call_id=c.id)
+
+        return list(await asyncio.gather(*(one(c) for c in batch)))
+
+    def call(self, name: str, arguments: Any = None, *, call_id: str | None = None) -> Outcome:
+        """Sync twin of ``acall`` (usable from any thread, inside a running loop too)."""
+        entry = self._entries.get(name)
+        eager = entry is not None and not entry.tool.is_async
+        return self._bridge.run(lambda: self.acall(name, arguments, call_id=call_id), eager=eager)
+
+    def call_many(
+        self, calls: Iterable[CallLike], *, max_concurrency: int | None = None
+    ) -> list[Outcome]:
+        """Sync twin of ``acall_many``."""
+        batch = list(calls)
+        if len(batch) == 1 and not max_concurrency:
+            one = _as_call(batch[0])
+            return [self.call(one.name, one.arguments, call_id=one.id)]
+        return self._bridge.run(lambda: self.acall_many(batch, max_concurrency=max_concurrency))
+
+    def run_sync(self, make: Callable[[], Awaitable[T]]) -> T:
+        """Run a coroutine made by ``make`` to completion from sync code."""
+        return self._bridge.run(make)
+
+
+def _as_call(obj: CallLike) -> ToolCall:
+    if isinstance(obj, ToolCall):
+        return obj.with_id()
+    if isinstance(obj, tuple):
+        name, arguments = obj
+        return ToolCall(new_call_id(), name, arguments)
+    if isinstance(obj, Mapping):
+        call_id = obj.get("id") or obj.get("call_id") or new_call_id()
+        return ToolCall(str(call_id), str(obj["name"]), obj.get("arguments", obj.get("args")))
+    raise TypeError(f"cannot read a tool call from {type(obj).__name__}")
