@@ -148,6 +148,9 @@ class Tool:
                 and all(k == v for k, v in signature.field_to_param.items())
             )
         )
+        #: What this tool was made from (a function, an instance, a framework's tool):
+        #: adapters use it to recognise a registration of the same thing.
+        self.origin: Any = instance if instance is not None else fn
         self._plan: Plan | None = None
         self._isolation_lock = threading.Lock()
         self._mutation_reported: set[str] = set()

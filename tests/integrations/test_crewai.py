@@ -223,7 +223,9 @@ def test_name_clashes_are_reported_before_anything_is_registered() -> None:
     with pytest.raises(ConfigurationError, match="'shout' is already registered"):
         harden([shout, SessionLookup(), other_shout])
     with toolsafe.Runtime([other_shout]) as runtime:
-        with pytest.raises(ConfigurationError, match="already has another tool of that name"):
+        with pytest.raises(
+            ConfigurationError, match="another tool named 'shout' is already registered"
+        ):
             harden([SessionLookup(), shout], runtime)
         assert [t.name for t in runtime.tools] == ["shout"]
 
@@ -448,3 +450,66 @@ def test_invalid_arguments_get_a_field_level_error_the_model_can_fix(
     assert [d["field"] for d in error.details] == ["times"]
     assert error.details[0]["expected"] == "integer"
     assert "times" in (error.hint or "")
+
+
+# --------------------------------------------------------------------------- contracts, names, policies
+
+
+class TextArgs(BaseModel):
+    txt: str = Field(description="The text.")
+
+
+class DefaultedInCode(BaseTool):
+    """crewai-tools' RAG shape: the schema requires a field the code defaults."""
+
+    name: str = "txt_search"
+    description: str = "Search a text."
+    args_schema: type[BaseModel] = TextArgs
+
+    def _run(self, txt: str | None = None) -> str:
+        return f"found {txt}"
+
+
+class RenamedInCode(BaseTool):
+    """The schema and the code disagree on the name: every call would crash."""
+
+    name: str = "renamed"
+    description: str = "Renamed."
+    args_schema: type[BaseModel] = TextArgs
+
+    def _run(self, text: str) -> str:
+        return text
+
+
+def test_a_schema_stricter_than_the_code_is_a_warning_not_a_refusal() -> None:
+    with pytest.warns(UserWarning, match="'txt' is required in args_schema but has a default"):
+        hardened = harden(DefaultedInCode())
+    assert hardened.toolsafe_tool.warnings == (
+        "'txt' is required in args_schema but has a default in the run method",
+    )
+    assert hardened.run(txt="a") == "found a"
+
+
+def test_a_harmful_mismatch_is_refused_with_its_opt_out_named() -> None:
+    with pytest.raises(ConfigurationError) as info:
+        harden(RenamedInCode())
+    assert any("contract='warn'" in p for p in info.value.problems)
+    with pytest.warns(UserWarning, match="declares 'txt' but the run method has no parameter"):
+        hardened = harden(RenamedInCode(), contract="warn")
+    failure = hardened.run(txt="a")  # the mismatch, hit: a structured failure, not a crash
+    assert isinstance(failure, ToolFailure) and '"type": "TypeError"' in failure.message
+
+
+def test_to_crewai_is_an_alias_of_harden() -> None:
+    assert to_crewai is harden
+    assert [t.name for t in to_crewai([shout, SessionLookup()])] == ["shout", "lookup"]
+
+
+def test_hardening_the_same_tool_twice_on_one_runtime_reuses_its_registration() -> None:
+    original = SessionLookup()
+    with toolsafe.Runtime() as runtime:
+        first = harden(original, runtime)
+        second = harden(original, runtime)
+        assert first.toolsafe_tool is second.toolsafe_tool
+        with pytest.raises(ConfigurationError, match="already registered, with other options"):
+            harden(original, runtime, timeout=3)

@@ -532,3 +532,65 @@ def test_quickstart_example_runs() -> None:
     ]
     assert all("[error]" in line for line in lines[1:4])
     assert lines[4].startswith("model: Oslo is at 21°C")
+
+
+# --------------------------------------------------------------------------- policies, isolation reports
+
+
+def test_to_langchain_takes_policy_keywords_like_harden() -> None:
+    wrapped = to_langchain([add], timeout=2, retry=None)
+    assert wrapped[0].toolsafe_tool.options.timeout == 2
+    assert wrapped[0].invoke({"a": 1, "b": 2}) == "3"
+    with (
+        toolsafe.Runtime() as runtime,
+        pytest.raises(ConfigurationError, match="'max_in_flight' is a runtime option"),
+    ):
+        to_langchain([add], runtime, max_in_flight=2)
+    with pytest.raises(ConfigurationError, match="unknown tool option 'timout'"):
+        to_langchain([add], timout=2)  # a typo is named, not a TypeError
+
+
+class Uncopyable:
+    """A client that refuses to be copied (a socket, a driver, a DB engine)."""
+
+    def __init__(self) -> None:
+        self.queries = 0
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        raise TypeError("cannot copy a connection")
+
+    def query(self, text: str) -> str:
+        self.queries += 1  # a call changes the client: it would need a copy
+        return f"rows for {text}"
+
+
+class DatabaseTool(BaseTool):
+    name: str = "db_query"
+    description: str = "Query the database."
+    db: Any = None
+    seen: list[str] = []
+
+    def _run(self, text: str) -> str:
+        self.seen.append(text)
+        return self.db.query(text)
+
+
+def test_from_langchain_reports_its_isolation_truthfully() -> None:
+    original = DatabaseTool(db=Uncopyable(), seen=[])
+    tool = from_langchain(original)
+    report = tool.isolation_report
+    assert report is not None and report.mode == "copy"
+    assert tool.not_isolated == ("db",)  # a call uses it and it could not be copied
+    assert "seen" in report.copied
+    with toolsafe.Runtime([tool]) as runtime:
+        assert runtime.call("db_query", {"text": "x"}).value == "rows for x"
+    assert original.seen == []  # the per-call copy took the write
+    assert original.db.queries == 1  # the client could not be copied: shared, and said so
+    shared = from_langchain(add_lc)
+    assert shared.isolation_report is not None and shared.isolation_report.mode == "shared"
+
+
+@lc_tool
+def add_lc(a: int, b: int) -> int:
+    """Add two numbers."""
+    return a + b

@@ -35,7 +35,6 @@ import copy
 import inspect
 import json
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import fields
 from typing import Any, overload
 
 try:
@@ -50,11 +49,19 @@ except ImportError as exc:  # pragma: no cover - exercised in a test with crewai
 
 from pydantic import BaseModel, PrivateAttr
 
-from toolsafe._call import CallContext, Outcome, new_call_id
-from toolsafe._runtime import Runtime
-from toolsafe._tool import Tool, ToolOptions, _is_not_implemented, _strict_subclass, as_tool
-from toolsafe.errors import ConfigurationError, ToolError, parse_tool_error
-from toolsafe.errors import ToolFailure as _ToolsafeFailure
+import toolsafe
+from toolsafe import CallContext, ConfigurationError, Outcome, Runtime, Tool, ToolError, ToolOptions
+from toolsafe import ToolFailure as _ToolsafeFailure
+from toolsafe.errors import parse_tool_error
+from toolsafe.integrations.support import (
+    contract_findings,
+    is_stub,
+    register,
+    runtime_for,
+    runtime_problems,
+    split_policy,
+    strict_model,
+)
 
 try:  # CrewAI >= 1.15.9
     from crewai.tools.tool_failure import ToolFailure as _CrewAIToolFailure
@@ -65,7 +72,6 @@ except ImportError:  # pragma: no cover - older CrewAI: failures travel as strin
 
 __all__ = ["HardenedTool", "harden", "to_crewai"]
 
-_TOOL_OPTIONS = frozenset(f.name for f in fields(ToolOptions))
 #: BaseTool's private usage lock: thread-safe by definition, so shared, not copied per call.
 _CREWAI_SHARED = ("_usage_lock",)
 
@@ -93,31 +99,25 @@ def harden(
     (``timeout=``, ``retry=``, ``breaker=``, ``max_output_chars=``, ...); without a
     ``runtime`` one is made for these tools, and runtime options (``listeners=``,
     ``backend=``, ...) may go in ``policy`` too. Every problem with every tool is
-    reported together in one ``ConfigurationError``.
+    reported together in one ``ConfigurationError``; an ``args_schema`` that
+    disagrees harmlessly with ``_run`` is a warning (``tool.warnings``), and
+    ``contract="warn"`` wraps third-party tools whose disagreement is not harmless.
+    ``to_crewai`` is another name for this function.
     """
     if isinstance(tool_or_tools, (list, tuple)):
         return _harden_all(list(tool_or_tools), runtime, policy)
     return _harden_all([tool_or_tools], runtime, policy)[0]
 
 
-def to_crewai(tool: Any, runtime: Runtime | None = None, **policy: Any) -> HardenedTool:
-    """A CrewAI tool for a toolsafe ``Tool`` (or a plain function), running through ``runtime``.
-
-    When ``tool`` is already registered in ``runtime`` that registration is used.
-    """
-    return _harden_all([tool], runtime, policy)[0]
+#: An alias of ``harden`` (a toolsafe ``Tool`` to CrewAI reads well with this name).
+to_crewai = harden
 
 
 def _harden_all(
     items: list[Any], runtime: Runtime | None, policy: Mapping[str, Any]
 ) -> list[HardenedTool]:
-    tool_opts, runtime_opts = _split_policy(policy)
-    problems: list[str] = []
-    if runtime is not None and runtime_opts:
-        problems.extend(
-            f"'{name}' is a runtime option: set it on the runtime you passed"
-            for name in runtime_opts
-        )
+    tool_opts, runtime_opts = split_policy(policy)
+    problems = runtime_problems(runtime, runtime_opts)
     bodies: list[tuple[Tool, BaseTool | None]] = []
     for item in items:
         try:
@@ -127,26 +127,12 @@ def _harden_all(
             problems.extend(f"{label}: {p}" for p in exc.problems)
     if problems:
         raise ConfigurationError(problems)
-    if runtime is None:
-        runtime = Runtime(**runtime_opts)
-    fresh: list[Tool] = []
-    for body, _ in bodies:
-        existing = _registered(runtime, body.name)
-        if existing is None:
-            fresh.append(body)
-        elif existing is not body:
-            problems.append(f"{body.name}: the runtime already has another tool of that name")
-    if problems:
-        raise ConfigurationError(problems)
-    runtime.register_many(fresh)  # reports every clash among them at once
-    return [_wrap(runtime, body, original) for body, original in bodies]
-
-
-def _registered(runtime: Runtime, name: str) -> Tool | None:
-    try:
-        return runtime.get(name)
-    except KeyError:
-        return None
+    runtime = runtime_for(runtime, runtime_opts)
+    registered = register(runtime, [body for body, _ in bodies])
+    return [
+        _wrap(runtime, tool, original)
+        for tool, (_, original) in zip(registered, bodies, strict=True)
+    ]
 
 
 # --------------------------------------------------------------------------- the CrewAI tool
@@ -196,20 +182,12 @@ class HardenedTool(BaseTool):
         return _failure(outcome.error)
 
     def _execute(self, arguments: Any) -> Any:
-        try:
-            return self._answer(self.call(arguments))
-        except Exception as exc:  # an Outcome is the contract; never let CrewAI re-run us
-            return self._answer(self._crash(exc))
+        # The runtime always returns an Outcome (its contract), so nothing raises here
+        # and CrewAI never re-runs the call.
+        return self._answer(self.call(arguments))
 
     async def _aexecute(self, arguments: Any) -> Any:
-        try:
-            return self._answer(await self.acall(arguments))
-        except Exception as exc:
-            return self._answer(self._crash(exc))
-
-    def _crash(self, exc: Exception) -> Outcome:
-        error = ToolError.from_exception(exc, tool=self._target, call_id=new_call_id())
-        return Outcome.failure(error.call_id or "", self._target, error)
+        return self._answer(await self.acall(arguments))
 
     # ---------------------------------------------------------------- CrewAI side
 
@@ -391,12 +369,6 @@ def _plain(value: Any) -> Any:
 # --------------------------------------------------------------------------- translation
 
 
-def _split_policy(policy: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    tool_opts = {k: v for k, v in policy.items() if k in _TOOL_OPTIONS}
-    runtime_opts = {k: v for k, v in policy.items() if k not in _TOOL_OPTIONS}
-    return tool_opts, runtime_opts
-
-
 def _label(item: Any) -> str:
     name = getattr(item, "name", None)
     if isinstance(name, str) and name:
@@ -417,7 +389,7 @@ def _toolsafe_body(item: Any, options: Mapping[str, Any]) -> tuple[Tool, BaseToo
             ["a CrewStructuredTool is CrewAI's internal view of a tool: harden the BaseTool"],
             subject=item.name,
         )
-    tool = as_tool(item)
+    tool = toolsafe.tool(item)
     return (tool.with_options(**options) if options else tool), None
 
 
@@ -431,14 +403,16 @@ def _from_function_tool(item: Any, options: Mapping[str, Any]) -> Tool:
     """A CrewAI ``@tool`` function: a stateless function, validated by its args_schema."""
     opts = _options(options)
     fn = item.func
-    return _CrewAIBody(
+    body = _CrewAIBody(
         fn,
         name=item.name,
         description=item.description,
-        model=_strict_subclass(item.args_schema, strict=opts.strict),
+        model=strict_model(item.args_schema, strict=opts.strict),
         options=opts,
         is_async=inspect.iscoroutinefunction(fn),
     )
+    body.origin = item
+    return body
 
 
 def _from_base_tool(item: BaseTool, options: Mapping[str, Any]) -> Tool:
@@ -446,40 +420,38 @@ def _from_base_tool(item: BaseTool, options: Mapping[str, Any]) -> Tool:
     opts = _options(options, shared=_CREWAI_SHARED)
     method_name = _body_method(item)
     method = getattr(item, method_name)
-    problems = _contract(item, method)
-    if problems:
-        raise ConfigurationError(problems, subject=item.name)
-    return _CrewAIBody(
+    problems, harmless = contract_findings(item.args_schema, method)
+    if opts.contract not in ("enforce", "warn"):
+        raise ConfigurationError(
+            [f"contract={opts.contract!r}: expected 'enforce' or 'warn'"], subject=item.name
+        )
+    if problems and opts.contract == "enforce":
+        raise ConfigurationError(
+            [*problems, "the tool's code cannot be edited? pass contract='warn' to wrap it anyway"],
+            subject=item.name,
+        )
+    body = _CrewAIBody(
         None,
         name=item.name,
         description=item.description,
-        model=_strict_subclass(item.args_schema, strict=opts.strict),
+        model=strict_model(item.args_schema, strict=opts.strict),
         options=opts,
         instance=item,
         method_name=method_name,
         is_async=inspect.iscoroutinefunction(method),
     )
+    body.warn([*problems, *harmless])
+    return body
 
 
 def _body_method(item: BaseTool) -> str:
     """``_run``, unless it is a stub and ``_arun`` is the real body (an async-only tool)."""
     cls = type(item)
-    if not _is_not_implemented(cls._run):
+    if not is_stub(cls._run):
         return "_run"
-    if cls._arun is not BaseTool._arun and not _is_not_implemented(cls._arun):
+    if cls._arun is not BaseTool._arun and not is_stub(cls._arun):
         return "_arun"
     raise ConfigurationError(["defines neither _run nor _arun"], subject=item.name)
-
-
-def _contract(item: BaseTool, method: Callable[..., Any]) -> list[str]:
-    """Disagreements between ``args_schema`` and the run method, when its signature is typed."""
-    from toolsafe._schema import contract_problems, model_from_signature
-
-    try:
-        sig = model_from_signature(method, model_name="Body", strict=False)
-    except ConfigurationError:
-        return []  # **kwargs or untyped parameters: nothing precise to compare with
-    return contract_problems(item.args_schema, sig)
 
 
 def _wrap(runtime: Runtime, registered: Tool, original: BaseTool | None) -> HardenedTool:

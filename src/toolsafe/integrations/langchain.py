@@ -27,10 +27,15 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 from pydantic import BaseModel, Field
 
-from toolsafe._call import Outcome
-from toolsafe._runtime import Runtime
-from toolsafe._tool import Tool, ToolOptions, _strict_subclass, as_tool, isolate
-from toolsafe.errors import ConfigurationError, ToolError, UnknownTool
+import toolsafe
+from toolsafe import CallContext, ConfigurationError, Outcome, Runtime, Tool, ToolError, ToolOptions
+from toolsafe.integrations.support import (
+    register,
+    runtime_for,
+    runtime_problems,
+    split_policy,
+    strict_model,
+)
 
 __all__ = ["ToolsafeLangChainTool", "ToolsafeToolException", "from_langchain", "to_langchain"]
 
@@ -100,24 +105,30 @@ class ToolsafeLangChainTool(BaseTool):
 
 @overload
 def to_langchain(
-    tool_or_tools: Runtime | list[Any] | tuple[Any, ...], runtime: Runtime | None = None
+    tool_or_tools: Runtime | list[Any] | tuple[Any, ...],
+    runtime: Runtime | None = None,
+    **policy: Any,
 ) -> list[ToolsafeLangChainTool]: ...
 
 
 @overload
-def to_langchain(tool_or_tools: Any, runtime: Runtime | None = None) -> ToolsafeLangChainTool: ...
+def to_langchain(
+    tool_or_tools: Any, runtime: Runtime | None = None, **policy: Any
+) -> ToolsafeLangChainTool: ...
 
 
 def to_langchain(
-    tool_or_tools: Any, runtime: Runtime | None = None
+    tool_or_tools: Any, runtime: Runtime | None = None, **policy: Any
 ) -> ToolsafeLangChainTool | list[ToolsafeLangChainTool]:
     """LangChain tools that run through ``runtime``: one for one tool, a list for a list.
 
     Accepts toolsafe Tools, plain functions, class-based tools, names of tools
     registered in ``runtime``, existing LangChain tools (wrapped with
-    ``from_langchain``), or a Runtime (all of its tools). Without ``runtime`` a
-    new one is made for these tools. Tools not yet registered in ``runtime`` are
-    registered; a different tool under a taken name is a ConfigurationError.
+    ``from_langchain``), or a Runtime (all of its tools). ``policy`` takes the same
+    keywords as CrewAI's ``harden``: tool options (``timeout=``, ``retry=``, ...)
+    for the tools wrapped here, and, without a ``runtime``, runtime options for the
+    one made for them. Tools not yet registered are registered; a different tool
+    under a taken name is a ConfigurationError.
     """
     if isinstance(tool_or_tools, Runtime):
         runtime = runtime or tool_or_tools
@@ -127,9 +138,12 @@ def to_langchain(
         items, single = list(tool_or_tools), False
     else:
         items, single = [tool_or_tools], True
-    if runtime is None:
-        runtime = Runtime()
-    tools = _resolve(items, runtime)
+    tool_opts, runtime_opts = split_policy(policy)
+    problems = runtime_problems(runtime, runtime_opts)
+    if problems:
+        raise ConfigurationError(problems)
+    runtime = runtime_for(runtime, runtime_opts)
+    tools = _resolve(items, runtime, tool_opts)
     wrapped = [
         ToolsafeLangChainTool(
             name=tool.export_name,
@@ -143,44 +157,26 @@ def to_langchain(
     return wrapped[0] if single else wrapped
 
 
-def _resolve(items: Iterable[Any], runtime: Runtime) -> list[Tool]:
+def _resolve(items: Iterable[Any], runtime: Runtime, options: Mapping[str, Any]) -> list[Tool]:
     """Each item as a Tool registered in ``runtime`` (registering new ones together)."""
-    resolved: list[Tool | None] = []
-    pending: list[tuple[int, Tool]] = []
+    resolved: list[Tool] = []
+    problems: list[str] = []
     for item in items:
         if isinstance(item, str):
+            if options:
+                problems.append(f"{item}: already registered; give it its options there")
             resolved.append(runtime.get(item))
             continue
         if isinstance(item, ToolsafeLangChainTool):
             item = item.toolsafe_tool
-        elif isinstance(item, BaseTool):
-            item = from_langchain(item)
-        tool = as_tool(item)
-        existing = _registered(runtime, tool, item)
-        if existing is not None:
-            resolved.append(existing)
-        else:
-            pending.append((len(resolved), tool))
-            resolved.append(None)
-    if pending:
-        for (index, _), tool in zip(
-            pending, runtime.register_many(t for _, t in pending), strict=True
-        ):
-            resolved[index] = tool
-    return [t for t in resolved if t is not None]
-
-
-def _registered(runtime: Runtime, tool: Tool, item: Any) -> Tool | None:
-    """The registered tool ``item`` already is, if any (the same Tool, function or instance)."""
-    try:
-        existing = runtime.get(tool.name)
-    except UnknownTool:
-        return None
-    if existing is tool or (existing.fn is not None and existing.fn is item):
-        return existing
-    if existing.instance is not None and existing.instance is item:
-        return existing
-    return None
+        if isinstance(item, BaseTool):
+            resolved.append(from_langchain(item, **options))
+            continue
+        tool = toolsafe.tool(item)
+        resolved.append(tool.with_options(**options) if options else tool)
+    if problems:
+        raise ConfigurationError(problems)
+    return register(runtime, resolved)
 
 
 # --------------------------------------------------------------------------- from LangChain
@@ -194,8 +190,9 @@ def from_langchain(lc_tool: BaseTool, **options: Any) -> Tool:
     and ``handle_validation_error`` are turned off on a private copy, so a failure
     reaches toolsafe and comes back as a structured, classified error. Options are
     toolsafe tool options (``timeout=``, ``retry=``, ...). Subclasses of ``BaseTool``
-    get a fresh copy per call (``isolation="copy"``); function-based
-    ``StructuredTool`` objects carry no call state and are shared.
+    get a per-call copy of what their calls may change (the tool's
+    ``isolation_report`` says what, and why); function-based ``StructuredTool``
+    objects carry no call state and are shared.
     """
     if isinstance(lc_tool, ToolsafeLangChainTool):
         return lc_tool.toolsafe_tool
@@ -204,41 +201,52 @@ def from_langchain(lc_tool: BaseTool, **options: Any) -> Tool:
             [f"expected a LangChain BaseTool, got {type(lc_tool).__name__}"],
             subject=getattr(lc_tool, "name", None),
         )
+    if "isolation" not in options and type(lc_tool) is StructuredTool:
+        options = {**options, "isolation": "shared"}
     opts = ToolOptions().merged(**options)
     target = lc_tool.model_copy(
         update={"handle_tool_error": False, "handle_validation_error": False}
     )
-    isolation = opts.isolation or ("shared" if type(lc_tool) is StructuredTool else "copy")
-    make = _per_call(target, isolation, opts.shared)
-    body: Any
-    if _has_native_async(lc_tool):
-
-        async def body(**arguments: Any) -> Any:
-            return await make().ainvoke(arguments)
-
-    else:
-
-        def body(**arguments: Any) -> Any:
-            return make().invoke(arguments)
-
     name, description = lc_tool.name, lc_tool.description or lc_tool.name
     schema = lc_tool.tool_call_schema
-    if not (isinstance(schema, type) and issubclass(schema, BaseModel)):
+    if isinstance(schema, type) and issubclass(schema, BaseModel):
+        model = strict_model(schema, strict=opts.strict)
+        json_schema = _json_schema(model)
+    else:
         # A JSON Schema dict (or a pydantic v1 model): read as a foreign definition.
         raw = dict(schema) if isinstance(schema, Mapping) else schema.schema()
         parameters = {k: v for k, v in raw.items() if k not in ("description", "title")}
         definition = {"name": name, "description": description, "parameters": parameters}
-        return Tool.from_schema(definition, body, **options)
-    model = _strict_subclass(schema, strict=opts.strict)
-    return Tool(
-        body,
+        validator = Tool.from_schema(definition, **options)
+        model, json_schema = validator.model, validator.json_schema
+    is_async = _has_native_async(lc_tool)
+    tool = _LangChainBody(
+        None,
         name=name,
         description=description,
         model=model,
-        json_schema=_json_schema(model),
+        json_schema=json_schema,
         options=opts,
+        instance=target,
+        method_name="ainvoke" if is_async else "invoke",
+        is_async=is_async,
         dump_arguments=True,
     )
+    tool.origin = lc_tool
+    return tool
+
+
+class _LangChainBody(Tool):
+    """A LangChain tool as a toolsafe Tool: each call is ``invoke(arguments)`` on its instance.
+
+    The instance is a Tool instance like any class-based tool's, so per-call
+    isolation and its report are the same as for ``toolsafe.tool(instance)``.
+    """
+
+    def call_arguments(
+        self, arguments: Mapping[str, Any], ctx: CallContext | None
+    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        return (dict(arguments),), {}
 
 
 def _json_schema(model: type[BaseModel]) -> dict[str, Any]:
@@ -251,11 +259,3 @@ def _has_native_async(lc_tool: BaseTool) -> bool:
     if isinstance(lc_tool, StructuredTool):
         return lc_tool.coroutine is not None
     return type(lc_tool)._arun is not BaseTool._arun
-
-
-def _per_call(target: BaseTool, isolation: Any, keep: tuple[str, ...]) -> Any:
-    if callable(isolation):
-        return isolation
-    if isolation == "shared":
-        return lambda: target
-    return lambda: isolate(target, keep=keep)[0]
