@@ -1,7 +1,8 @@
 # make demo   - create .venv, install toolsafe with its CLI (and CrewAI, LangChain), run the doctor on the bundled examples
 # make test   - create .venv, install toolsafe with test and framework extras, run lint, types, tests;
-#               then the adapter suites of frameworks CrewAI's pins exclude, in .venv-latest
-# make test-fast - the same without .venv-latest
+#               then the adapter suites of frameworks CrewAI's pins exclude, in .venv-latest,
+#               and the MCP suites on the newest MCP SDK 2.x, in .venv-mcp2 (see test-mcp2)
+# make test-fast - the same without .venv-latest and .venv-mcp2
 #
 # Everything pip downloads is cached inside the repo (.cache/), never in $HOME.
 
@@ -12,7 +13,7 @@ export PIP_CACHE_DIR := $(CURDIR)/.cache/pip
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PIP_PROGRESS_BAR := off
 
-.PHONY: demo test test-fast lint typecheck pytest pytest-latest bench clean venv
+.PHONY: demo test test-fast lint typecheck pytest pytest-latest test-mcp2 bench clean venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -71,8 +72,21 @@ pytest: $(VENV)/.installed-frameworks
 pytest-latest: $(LATEST)/.installed
 	$(LATEST)/bin/python -m pytest -q $(LATEST_TESTS)
 
-# The whole suite: lint, types, the main venv, then the newest-release venv.
-test: lint typecheck pytest pytest-latest
+# The frameworks extra keeps the MCP SDK on 1.x (crewai pins mcp<2); the MCP suites run
+# again here on the newest 2.x, in a venv holding only what they need.
+MCP2_VENV := .venv-mcp2
+
+$(MCP2_VENV)/.installed: pyproject.toml
+	test -x $(MCP2_VENV)/bin/python || $(PYTHON) -m venv $(MCP2_VENV)
+	$(MCP2_VENV)/bin/pip install -q --upgrade "mcp>=2,<3" -e ".[test,cli,mcp]"
+	touch $@
+
+test-mcp2: $(MCP2_VENV)/.installed
+	$(MCP2_VENV)/bin/python -c "import mcp.server.lowlevel as s, inspect; assert 'on_call_tool' in inspect.signature(s.Server).parameters, 'not MCP SDK 2.x'"
+	$(MCP2_VENV)/bin/python -m pytest -q -p no:cacheprovider $(wildcard tests/integrations/test_mcp*.py)
+
+# The whole suite: lint, types, the main venv, then the newest-release venvs.
+test: lint typecheck pytest pytest-latest test-mcp2
 
 # Local work: the main venv only (no second venv, no version matrix).
 test-fast: lint typecheck pytest
@@ -81,4 +95,4 @@ bench: $(VENV)/.installed-frameworks
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) $(LATEST) .cache .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LATEST) $(MCP2_VENV) .cache .pytest_cache .mypy_cache .ruff_cache

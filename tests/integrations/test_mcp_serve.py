@@ -1,34 +1,40 @@
-"""``toolsafe serve``: a real server process, driven by the official SDK's client over stdio and HTTP."""
+"""``toolsafe serve``: a real server process, driven by the official SDK's client over stdio and HTTP.
+
+Runs on the installed SDK line (1.x in the main venv, 2.x in ``.venv-mcp2``: ``make test-mcp2``).
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import re
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import AsyncIterator, Iterator
-from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 pytest.importorskip("mcp")
 
-from mcp import ClientSession, StdioServerParameters
-from mcp.client.stdio import stdio_client
-from mcp.client.streamable_http import streamable_http_client
+from _mcp_support import (
+    MODES,
+    ROOT,
+    over_http,
+    over_stdio,
+    serve_http_process,
+    server_env,
+    text_of,
+    wire,
+)
+from mcp import StdioServerParameters
 
 from toolsafe.cli import main
 from toolsafe.errors import parse_tool_error
+from toolsafe.integrations.mcp import SDK_MAJOR
 
 pytestmark = pytest.mark.mcp
 
-ROOT = Path(__file__).resolve().parents[2]
-TIMEOUT = timedelta(seconds=60)
 
 TOOLS_MODULE = '''
 import asyncio
@@ -65,119 +71,61 @@ def tools_file(tmp_path: Path) -> Path:
     return path
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
-    return env
-
-
-async def _exercise(session: ClientSession) -> None:
+async def _exercise(session: Any) -> None:
     """What every transport must do: list, call, validate, time out, crash, 200 at once."""
-    await session.initialize()
-    tools = (await session.list_tools()).tools
-    assert sorted(t.name for t in tools) == ["add", "crash", "hang"]
-    add_schema = next(t.inputSchema for t in tools if t.name == "add")
+    tools = [wire(t) for t in (await session.list_tools()).tools]
+    assert sorted(t["name"] for t in tools) == ["add", "crash", "hang"]
+    add_schema = next(t["inputSchema"] for t in tools if t["name"] == "add")
     assert add_schema["additionalProperties"] is False
     assert add_schema["required"] == ["a"]
 
-    ok = await session.call_tool("add", {"a": 2, "b": 3})
-    assert (ok.isError, ok.content[0].text) == (False, "5")
+    ok = wire(await session.call_tool("add", {"a": 2, "b": 3}))
+    assert (ok["isError"], ok["content"][0]["text"]) == (False, "5")
 
-    invalid = await session.call_tool("add", {"a": "2"})
-    assert invalid.isError is True
-    assert invalid.structuredContent is not None
-    assert invalid.structuredContent["type"] == "InvalidArguments"
-    assert invalid.structuredContent["details"][0]["field"] == "a"
-    parsed = parse_tool_error(invalid.content[0].text)
-    assert parsed is not None and parsed.to_dict() == invalid.structuredContent
+    invalid = wire(await session.call_tool("add", {"a": "2"}))
+    assert invalid["isError"] is True
+    assert invalid["structuredContent"]["type"] == "InvalidArguments"
+    assert invalid["structuredContent"]["details"][0]["field"] == "a"
+    parsed = parse_tool_error(invalid["content"][0]["text"])
+    assert parsed is not None and parsed.to_dict() == invalid["structuredContent"]
 
-    timed_out = await session.call_tool("hang", {"seconds": 2})
-    assert timed_out.isError is True
-    assert timed_out.structuredContent is not None
-    assert (timed_out.structuredContent["type"], timed_out.structuredContent["retryable"]) == (
+    timed_out = wire(await session.call_tool("hang", {"seconds": 2}))
+    assert timed_out["isError"] is True
+    assert (
+        timed_out["structuredContent"]["type"],
+        timed_out["structuredContent"]["retryable"],
+    ) == (
         "TimeoutError",
         True,
     )
 
-    crashed = await session.call_tool("crash", {"reason": "parser blew up"})
-    assert crashed.isError is True
-    assert crashed.structuredContent is not None
-    assert crashed.structuredContent["type"] == "RuntimeError"
-    assert crashed.structuredContent["message"] == "parser blew up"
+    crashed = wire(await session.call_tool("crash", {"reason": "parser blew up"}))
+    assert crashed["isError"] is True
+    assert crashed["structuredContent"]["type"] == "RuntimeError"
+    assert crashed["structuredContent"]["message"] == "parser blew up"
 
     results = await asyncio.gather(*(session.call_tool("add", {"a": i}) for i in range(200)))
-    assert [r.content[0].text for r in results] == [str(i) for i in range(200)]
-    assert not any(r.isError for r in results)
+    assert [text_of(r) for r in results] == [str(i) for i in range(200)]
+    assert not any(wire(r)["isError"] for r in results)
 
 
-async def test_stdio(tools_file: Path) -> None:
-    params = StdioServerParameters(
-        command=sys.executable,
-        args=["-m", "toolsafe.cli", "serve", str(tools_file)],
-        env=_env(),
+def _serve_params(*args: str) -> StdioServerParameters:
+    return StdioServerParameters(
+        command=sys.executable, args=["-m", "toolsafe.cli", "serve", *args], env=server_env()
     )
-    with open(os.devnull, "w") as errlog:
-        async with (
-            stdio_client(params, errlog=errlog) as (read, write),
-            ClientSession(read, write, read_timeout_seconds=TIMEOUT) as session,
-        ):
-            await _exercise(session)
 
 
-@contextlib.contextmanager
-def _http_server(tools_file: Path, log: Path, *extra: str) -> Iterator[str]:
-    with open(log, "w") as err:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "toolsafe.cli",
-                "serve",
-                str(tools_file),
-                "--http",
-                "--port",
-                "0",
-                *extra,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-            env=_env(),
-        )
-    try:
-        url = None
-        deadline = time.monotonic() + 60
-        while url is None and time.monotonic() < deadline:
-            found = re.search(r"at (http://\S+)", log.read_text())
-            if found:
-                url = found.group(1)
-            elif proc.poll() is not None:
-                break
-            else:
-                time.sleep(0.05)
-        assert url is not None, f"server did not start: {log.read_text()}"
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+@pytest.mark.parametrize("mode", MODES)
+async def test_stdio(tools_file: Path, mode: str) -> None:
+    async with over_stdio(_serve_params(str(tools_file)), mode) as session:
+        await _exercise(session)
 
 
-@contextlib.asynccontextmanager
-async def _http_session(url: str) -> AsyncIterator[ClientSession]:
-    async with (
-        streamable_http_client(url) as (read, write, _),
-        ClientSession(read, write, read_timeout_seconds=TIMEOUT) as session,
-    ):
-        yield session
-
-
-async def test_streamable_http_on_loopback(tools_file: Path, tmp_path: Path) -> None:
-    with _http_server(tools_file, tmp_path / "server.log") as url:
+@pytest.mark.parametrize("mode", MODES)
+async def test_streamable_http_on_loopback(tools_file: Path, tmp_path: Path, mode: str) -> None:
+    with serve_http_process(tools_file, tmp_path / "server.log") as url:
         assert url.startswith("http://127.0.0.1:") and url.endswith("/mcp")
-        async with _http_session(url) as session:
+        async with over_http(url, mode) as session:
             await _exercise(session)
 
 
@@ -185,7 +133,7 @@ async def test_http_rejects_a_foreign_host_header(tools_file: Path, tmp_path: Pa
     """DNS-rebinding protection: a page on another origin cannot reach the local server."""
     import httpx
 
-    with _http_server(tools_file, tmp_path / "server.log") as url:
+    with serve_http_process(tools_file, tmp_path / "server.log") as url:
         async with httpx.AsyncClient() as client:
             response = await client.post(
                 url,
@@ -217,7 +165,7 @@ def test_serve_help_names_the_transports() -> None:
         [sys.executable, "-m", "toolsafe.cli", "serve", "--help"],
         capture_output=True,
         text=True,
-        env=_env(),
+        env=server_env(),
         check=True,
     ).stdout
     assert "--http" in out and "--port" in out and "--host" in out
@@ -227,13 +175,20 @@ def test_serve_help_names_the_transports() -> None:
 
 
 def test_docs_page_runs() -> None:
-    """Every ```python block of docs/mcp.md runs (in order); ```py blocks compile."""
+    """The docs' example for the installed SDK runs (```python: 2.x, ```python mcp1: 1.x);
+    ```py blocks compile."""
     text = (ROOT / "docs" / "mcp.md").read_text()
     for block in re.findall(r"```py\n(.*?)```", text, re.S):
         compile(block, "docs/mcp.md", "exec")
-    code = "\n".join(re.findall(r"```python\n(.*?)```", text, re.S))
+    tag = "python" if SDK_MAJOR >= 2 else "python mcp1"
+    blocks = re.findall(rf"```{tag}\n(.*?)```", text, re.S)
+    assert blocks
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=_env()
+        [sys.executable, "-c", "\n".join(blocks)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=server_env(),
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == ["5", "True InvalidArguments"]
@@ -242,24 +197,16 @@ def test_docs_page_runs() -> None:
 
 async def test_example_server_over_stdio() -> None:
     params = StdioServerParameters(
-        command=sys.executable, args=[str(ROOT / "examples" / "mcp_server.py")], env=_env()
+        command=sys.executable, args=[str(ROOT / "examples" / "mcp_server.py")], env=server_env()
     )
-    with open(os.devnull, "w") as errlog:
-        async with (
-            stdio_client(params, errlog=errlog) as (read, write),
-            ClientSession(read, write, read_timeout_seconds=TIMEOUT) as session,
-        ):
-            await session.initialize()
-            tools = (await session.list_tools()).tools
-            assert [t.name for t in tools] == ["save_note", "read_note", "summarize"]
-            saved = await session.call_tool(
-                "save_note", {"title": "plan", "body": "ship it on friday"}
-            )
-            assert saved.content[0].text == "saved 'plan' (17 chars)"
-            summary = await session.call_tool("summarize", {"title": "plan", "max_words": 2})
-            assert summary.content[0].text == "ship it"
-            missing = await session.call_tool("read_note", {"title": "nope"})
-            assert missing.isError is True
-            assert missing.structuredContent is not None
-            assert missing.structuredContent["type"] == "NotFound"
-            assert missing.structuredContent["hint"] == "Existing titles: ['plan']"
+    async with over_stdio(params) as session:
+        tools = (await session.list_tools()).tools
+        assert [wire(t)["name"] for t in tools] == ["save_note", "read_note", "summarize"]
+        saved = await session.call_tool("save_note", {"title": "plan", "body": "ship it on friday"})
+        assert text_of(saved) == "saved 'plan' (17 chars)"
+        summary = await session.call_tool("summarize", {"title": "plan", "max_words": 2})
+        assert text_of(summary) == "ship it"
+        missing = wire(await session.call_tool("read_note", {"title": "nope"}))
+        assert missing["isError"] is True
+        assert missing["structuredContent"]["type"] == "NotFound"
+        assert missing["structuredContent"]["hint"] == "Existing titles: ['plan']"

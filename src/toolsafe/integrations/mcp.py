@@ -2,22 +2,31 @@
 
 Built on the SDK's low-level ``Server`` because it takes the tools' own JSON
 Schemas as they are (FastMCP derives schemas from Python signatures). Input
-validation is left to the runtime (``validate_input=False``), so a bad call gets
-the structured error with field-level detail instead of the SDK's one-line
-jsonschema message. Every call goes through the runtime; a failure comes back as
-``isError: true`` with the structured error line as text and the error dict as
-``structuredContent``.
+validation is left to the runtime, so a bad call gets the structured error with
+field-level detail instead of the SDK's one-line jsonschema message. Every call
+goes through the runtime; a failure comes back as ``isError: true`` with the
+structured error line as text and the error dict as ``structuredContent``.
+
+Both SDK lines are supported: 1.x (>= 1.10, handlers registered with decorators)
+and 2.x (handlers passed to the ``Server`` constructor). The difference stays in
+:func:`create_server`; everything above the ``Server`` object is the same.
+
+Whatever a tool returns, the server answers valid UTF-8: text the SDK could not
+encode (a lone surrogate, e.g. from ``os.fsdecode`` of a non-UTF-8 file name)
+is escaped as ``\\udcXX`` in what is listed and returned, instead of killing the
+stdio server or losing the HTTP reply.
 
 Transports: stdio (``serve_stdio``) and streamable HTTP (``http_app`` / ``serve_http``,
-on 127.0.0.1 by default, with the SDK's DNS-rebinding protection for loopback hosts).
+on 127.0.0.1 by default, with DNS-rebinding protection on every loopback bind, and
+timeouts and a connection cap against slow or abusive clients).
 ``toolsafe serve`` is the command-line front end.
 """
 
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
-import socket
 import sys
 from collections.abc import AsyncIterator, Callable, Iterable
 from io import TextIOWrapper
@@ -33,19 +42,35 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         name=exc.name,
     ) from exc
 
-from toolsafe._call import Outcome
+from toolsafe._call import Outcome, new_call_id
 from toolsafe._runtime import Runtime
+from toolsafe.errors import ToolError
+from toolsafe.integrations._mcp_http import (
+    LOOPBACK_HOSTS,
+    HTTPLimits,
+    is_loopback,
+    listen_socket,
+    security_settings,
+    serve_guarded,
+)
 
 __all__ = [
     "LOOPBACK_HOSTS",
+    "SDK_MAJOR",
+    "HTTPLimits",
+    "RemoteBindRefused",
     "call_tool_result",
     "create_server",
     "http_app",
+    "is_loopback",
     "serve_http",
     "serve_stdio",
+    "utf8_safe",
+    "utf8_safe_text",
 ]
 
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+#: The installed SDK's major version: 2 when ``Server`` takes ``on_call_tool=``.
+SDK_MAJOR = 2 if "on_call_tool" in inspect.signature(Server.__init__).parameters else 1
 
 
 def _as_runtime(runtime_or_tools: Runtime | Iterable[Any]) -> Runtime:
@@ -54,14 +79,92 @@ def _as_runtime(runtime_or_tools: Runtime | Iterable[Any]) -> Runtime:
     return Runtime(runtime_or_tools)
 
 
+# --------------------------------------------------------------------------- valid UTF-8 out
+
+
+def utf8_safe_text(text: str) -> str:
+    """``text`` unchanged when it encodes as UTF-8, else with lone surrogates escaped.
+
+    The SDK serializes with pydantic, which raises on a lone surrogate; over stdio
+    that error ends the server. ``\\udcXX`` (backslash-escaped) keeps the
+    information and says what happened.
+    """
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def utf8_safe(value: Any, _depth: int = 0) -> Any:
+    """A JSON-like value with every string (keys too) made UTF-8 safe.
+
+    Values nested deeper than the SDK would ever be asked to send are replaced by
+    a marker rather than walked (the walk stays bounded whatever it is given).
+    """
+    if isinstance(value, str):
+        return utf8_safe_text(value)
+    if _depth > 64:
+        return "<nested too deep>"
+    if isinstance(value, dict):
+        return {utf8_safe_text(str(k)): utf8_safe(v, _depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [utf8_safe(v, _depth + 1) for v in value]
+    return value
+
+
+# --------------------------------------------------------------------------- the server
+
+
 def call_tool_result(outcome: Outcome) -> types.CallToolResult:
     """An Outcome as MCP's CallToolResult (errors: ``isError`` and ``structuredContent``)."""
-    text = [types.TextContent(type="text", text=outcome.text)]
+    text = [types.TextContent(type="text", text=utf8_safe_text(outcome.text))]
     if outcome.ok or outcome.error is None:
         return types.CallToolResult(content=list(text), isError=False)
     return types.CallToolResult(
-        content=list(text), structuredContent=outcome.error.to_dict(), isError=True
+        content=list(text), structuredContent=utf8_safe(outcome.error.to_dict()), isError=True
     )
+
+
+def _listed(tool: Any) -> dict[str, Any]:
+    """A tool's MCP definition, UTF-8 safe, with the ``"type": "object"`` MCP requires."""
+    definition: dict[str, Any] = utf8_safe(tool.to_mcp())
+    schema = definition.get("inputSchema")
+    if not isinstance(schema, dict):
+        definition["inputSchema"] = schema = {}
+    schema.setdefault("type", "object")
+    return definition
+
+
+class _Handlers:
+    """What both SDK lines call: list the tools, call one through the runtime.
+
+    ``call`` never raises: a tool exception is already an Outcome, and a failure
+    of this layer itself becomes an ``isError`` result too (on 2.x an exception
+    would turn into a JSON-RPC error the model never sees).
+    """
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def tools(self) -> list[types.Tool]:
+        return [types.Tool.model_validate(_listed(tool)) for tool in self.runtime.tools]
+
+    def input_schema(self, name: str) -> dict[str, Any] | None:
+        for tool in self.runtime.tools:
+            if tool.name == name:
+                schema: dict[str, Any] = _listed(tool)["inputSchema"]
+                return schema
+        return None
+
+    async def call(self, name: str, arguments: dict[str, Any] | None) -> types.CallToolResult:
+        try:
+            return call_tool_result(await self.runtime.acall(name, arguments))
+        except Exception as exc:  # a bug below the runtime's promise; still an answer
+            error = ToolError.from_exception(exc, tool=str(name))
+            return call_tool_result(Outcome.failure(new_call_id(), str(name), error))
 
 
 def create_server(
@@ -73,17 +176,52 @@ def create_server(
     """A low-level MCP ``Server`` listing the runtime's tools and calling them through it."""
     import toolsafe
 
-    runtime = _as_runtime(runtime_or_tools)
+    handlers = _Handlers(_as_runtime(runtime_or_tools))
+    name = utf8_safe_text(name)
+    if instructions is not None:
+        instructions = utf8_safe_text(instructions)
+    if SDK_MAJOR >= 2:
+        return _create_server_v2(handlers, name, toolsafe.__version__, instructions)
+
     server: Server[Any, Any] = Server(name, version=toolsafe.__version__, instructions=instructions)
 
     @server.list_tools()  # type: ignore[no-untyped-call,untyped-decorator]
     async def list_tools() -> list[types.Tool]:
-        return [types.Tool.model_validate(tool.to_mcp()) for tool in runtime.tools]
+        return handlers.tools()
 
     @server.call_tool(validate_input=False)  # type: ignore[untyped-decorator]
     async def call_tool(tool_name: str, arguments: dict[str, Any] | None) -> types.CallToolResult:
-        return call_tool_result(await runtime.acall(tool_name, arguments))
+        return await handlers.call(tool_name, arguments)
 
+    return server
+
+
+def _create_server_v2(
+    handlers: _Handlers, name: str, version: str, instructions: str | None
+) -> Server[Any, Any]:
+    """2.x: handlers go to the constructor and receive ``(ctx, params)``.
+
+    The 2.x server does not validate arguments itself (nothing to turn off);
+    ``get_tool_input_schema`` spares it a ``tools/list`` per call when it checks
+    ``Mcp-Param-*`` headers on the 2026-07-28 HTTP transport.
+    """
+
+    async def on_list_tools(ctx: Any, params: Any) -> Any:
+        return types.ListToolsResult(tools=handlers.tools())
+
+    async def on_call_tool(ctx: Any, params: Any) -> Any:
+        return await handlers.call(params.name, params.arguments)
+
+    server_class: Any = Server  # typed against the 1.x SDK that mypy sees
+    server: Server[Any, Any] = server_class(
+        name,
+        version=version,
+        instructions=instructions,
+        on_list_tools=on_list_tools,
+        on_call_tool=on_call_tool,
+        get_tool_input_schema=handlers.input_schema,
+    )
+    return server
     return server
 
 
@@ -145,24 +283,20 @@ def http_app(
     stateless: bool = False,
     json_response: bool = False,
 ) -> Any:
-    """A Starlette ASGI app serving the tools over streamable HTTP at ``path``."""
+    """A Starlette ASGI app serving the tools over streamable HTTP at ``path``.
+
+    ``host`` is where it will be bound: a loopback host turns on DNS-rebinding
+    protection (requests whose ``Host`` or ``Origin`` names another site get 421/403).
+    """
     from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
-    from mcp.server.transport_security import TransportSecuritySettings
     from starlette.applications import Starlette
     from starlette.routing import Route
 
-    security = None
-    if host in LOOPBACK_HOSTS:
-        security = TransportSecuritySettings(
-            enable_dns_rebinding_protection=True,
-            allowed_hosts=["127.0.0.1:*", "localhost:*", "[::1]:*"],
-            allowed_origins=["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"],
-        )
     manager = StreamableHTTPSessionManager(
         app=create_server(runtime_or_tools, name=name),
         json_response=json_response,
         stateless=stateless,
-        security_settings=security,
+        security_settings=security_settings(host),
     )
 
     @contextlib.asynccontextmanager
@@ -185,6 +319,10 @@ class _ASGIEndpoint:
         await self._handler(scope, receive, send)
 
 
+class RemoteBindRefused(ValueError):
+    """Binding a non-loopback address without ``allow_remote=True``."""
+
+
 async def serve_http(
     runtime_or_tools: Runtime | Iterable[Any],
     *,
@@ -194,31 +332,31 @@ async def serve_http(
     path: str = "/mcp",
     on_ready: Callable[[str], None] | None = None,
     log_level: str = "warning",
+    allow_remote: bool = False,
+    limits: HTTPLimits | None = None,
 ) -> None:
     """Serve over streamable HTTP until interrupted. ``port=0`` picks a free port.
 
-    ``on_ready`` receives the endpoint URL once the socket listens (connections
-    made from then on queue until the server accepts them).
+    The server has no authentication: a host other than a loopback one is refused
+    (``RemoteBindRefused``) unless ``allow_remote=True``. ``limits`` bounds how long
+    a client may take to send a request and how many may be connected (see
+    ``HTTPLimits``). ``on_ready`` receives the endpoint URL once the socket listens
+    (connections made from then on queue until the server accepts them).
     """
-    import uvicorn
-
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if not allow_remote and not is_loopback(host):
+        raise RemoteBindRefused(
+            f"{host} is not a loopback address and the MCP server has no authentication: "
+            "anyone who can reach it can call every tool; pass allow_remote=True "
+            "(toolsafe serve --allow-remote) to bind it anyway"
+        )
+    sock = listen_socket(host, port)
     try:
-        sock.bind((host, port))
-        sock.listen(1024)
-    except OSError:
+        bound_port = sock.getsockname()[1]
+        app = http_app(runtime_or_tools, name=name, path=path, host=host)
+        shown_host = f"[{host.strip('[]')}]" if ":" in host else host
+        if on_ready is not None:
+            on_ready(f"http://{shown_host}:{bound_port}{path}")
+    except BaseException:
         sock.close()
         raise
-    bound_port = sock.getsockname()[1]
-    app = http_app(runtime_or_tools, name=name, path=path, host=host)
-    config = uvicorn.Config(app, log_level=log_level, lifespan="on")
-    server = uvicorn.Server(config)
-    shown_host = f"[{host}]" if family == socket.AF_INET6 else host
-    if on_ready is not None:
-        on_ready(f"http://{shown_host}:{bound_port}{path}")
-    try:
-        await server.serve(sockets=[sock])
-    finally:
-        sock.close()
+    await serve_guarded(app, sock, limits=limits or HTTPLimits(), log_level=log_level)

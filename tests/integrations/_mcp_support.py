@@ -1,0 +1,155 @@
+"""MCP test support: the official SDK's client on either SDK line, and ``toolsafe serve`` processes.
+
+The client, on whichever SDK line is installed (1.x or 2.x):
+
+1.x: ``ClientSession`` over a transport, initialized by hand, and the in-memory
+``create_connected_server_and_client_session``. 2.x: ``mcp.Client``, which takes
+a ``Server``, a URL or any transport and negotiates the protocol itself
+(``mode="auto"`` tries the 2026-07-28 protocol, ``"legacy"`` the handshake).
+
+Tests assert on the wire form (``wire(result)["isError"]``): 1.x models spell
+fields as on the wire, 2.x models in snake case with wire aliases.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from mcp import StdioServerParameters
+from mcp.client.stdio import stdio_client
+from mcp.client.streamable_http import streamable_http_client
+
+from toolsafe.integrations.mcp import SDK_MAJOR
+
+TIMEOUT_S = 60.0
+ROOT = Path(__file__).resolve().parents[2]
+
+#: Protocol negotiations a 2.x client can make (1.x knows only the handshake).
+MODES = ["auto", "legacy"] if SDK_MAJOR >= 2 else ["legacy"]
+
+
+def wire(model: Any) -> dict[str, Any]:
+    """A result or tool as the JSON object that crossed the wire."""
+    out: dict[str, Any] = model.model_dump(by_alias=True, mode="json", exclude_none=True)
+    return out
+
+
+def text_of(result: Any) -> str:
+    return str(wire(result)["content"][0]["text"])
+
+
+if SDK_MAJOR >= 2:
+    from mcp import Client
+
+    @contextlib.asynccontextmanager
+    async def _client(target: Any, mode: str) -> AsyncIterator[Any]:
+        async with Client(target, read_timeout_seconds=TIMEOUT_S, mode=mode) as client:  # type: ignore[arg-type]
+            yield client
+
+    @contextlib.asynccontextmanager
+    async def in_memory(server: Any, mode: str = "legacy") -> AsyncIterator[Any]:
+        async with _client(server, mode) as client:
+            yield client
+
+    @contextlib.asynccontextmanager
+    async def over_stdio(params: StdioServerParameters, mode: str = "legacy") -> AsyncIterator[Any]:
+        with open(os.devnull, "w") as errlog:
+            async with _client(stdio_client(params, errlog=errlog), mode) as client:
+                yield client
+
+    @contextlib.asynccontextmanager
+    async def over_http(url: str, mode: str = "legacy") -> AsyncIterator[Any]:
+        async with _client(streamable_http_client(url), mode) as client:
+            yield client
+
+else:
+    from mcp import ClientSession
+    from mcp.shared.memory import create_connected_server_and_client_session
+
+    _TIMEOUT = timedelta(seconds=TIMEOUT_S)
+
+    @contextlib.asynccontextmanager
+    async def in_memory(server: Any, mode: str = "legacy") -> AsyncIterator[Any]:
+        async with create_connected_server_and_client_session(
+            server, read_timeout_seconds=_TIMEOUT
+        ) as client:
+            yield client
+
+    @contextlib.asynccontextmanager
+    async def over_stdio(params: StdioServerParameters, mode: str = "legacy") -> AsyncIterator[Any]:
+        with open(os.devnull, "w") as errlog:
+            async with (
+                stdio_client(params, errlog=errlog) as (read, write),
+                ClientSession(read, write, read_timeout_seconds=_TIMEOUT) as session,
+            ):
+                await session.initialize()
+                yield session
+
+    @contextlib.asynccontextmanager
+    async def over_http(url: str, mode: str = "legacy") -> AsyncIterator[Any]:
+        async with (
+            streamable_http_client(url) as (read, write, _),
+            ClientSession(read, write, read_timeout_seconds=_TIMEOUT) as session,
+        ):
+            await session.initialize()
+            yield session
+
+
+# --------------------------------------------------------------------------- server processes
+
+
+def server_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+@contextlib.contextmanager
+def serve_http_process(tools_file: Path, log: Path, *extra: str) -> Iterator[str]:
+    """``toolsafe serve TOOLS --http --port 0 EXTRA...`` running; yields its URL (read from ``log``)."""
+    with open(log, "w") as err:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "toolsafe.cli",
+                "serve",
+                str(tools_file),
+                "--http",
+                "--port",
+                "0",
+                *extra,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            env=server_env(),
+        )
+    try:
+        url = None
+        deadline = time.monotonic() + 60
+        while url is None and time.monotonic() < deadline:
+            found = re.search(r"at (http://\S+)", log.read_text())
+            if found:
+                url = found.group(1)
+            elif proc.poll() is not None:
+                break
+            else:
+                time.sleep(0.05)
+        assert url is not None, f"server did not start: {log.read_text()}"
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
