@@ -117,7 +117,7 @@ FLAGS = {  # options that take no value
     "doctor": ["--no-stress", "--json"],
     "replay": ["--failures", "--json"],
     "trace": ["--json"],
-    "serve": ["--http"],
+    "serve": ["--http", "--allow-remote"],
 }
 
 

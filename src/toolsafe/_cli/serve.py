@@ -34,19 +34,29 @@ def register(app: Any) -> None:
             help="Allow a non-loopback --host. The server has no authentication.",
         ),
         header_timeout: float = typer.Option(
-            10.0, "--header-timeout", help="Seconds a client may take to send a request head."
+            10.0,
+            "--header-timeout",
+            metavar="SECONDS",
+            help="Seconds a client may take to send a request head.",
         ),
         body_timeout: float = typer.Option(
-            30.0, "--body-timeout", help="Seconds a client may take to send a request body."
+            30.0,
+            "--body-timeout",
+            metavar="SECONDS",
+            help="Seconds a client may take to send a request body.",
         ),
         idle_timeout: float = typer.Option(
-            5.0, "--idle-timeout", help="Seconds an idle connection is kept between requests."
+            5.0,
+            "--idle-timeout",
+            metavar="SECONDS",
+            help="Seconds an idle connection is kept between requests.",
         ),
         max_connections: int | None = typer.Option(
             None,
             "--max-connections",
-            help="Open connections at most (default: the file-descriptor limit less 64, "
-            "at most 1024).",
+            metavar="N",
+            help="Open connections at most (default: half the file-descriptor limit "
+            "left after 64 for the tools, at most 1024).",
         ),
     ) -> int:
         """Serve the tools over MCP; every call goes through the toolsafe runtime."""
