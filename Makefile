@@ -1,8 +1,9 @@
 # make demo   - create .venv, install toolsafe with its CLI (and CrewAI, LangChain), run the doctor on the bundled examples
 # make test   - create .venv, install toolsafe with test and framework extras, run lint, types, tests;
-#               then the adapter suites of frameworks CrewAI's pins exclude, in .venv-latest,
-#               and the MCP suites on the newest MCP SDK 2.x, in .venv-mcp2 (see test-mcp2)
-# make test-fast - the same without .venv-latest and .venv-mcp2
+#               then the adapter suites on the newest (.venv-latest) and oldest (.venv-oldest)
+#               supported framework releases, the MCP suites on MCP SDK 2.x (.venv-mcp2),
+#               and README's table of tested versions
+# make test-fast - lint, types and the main suite only
 #
 # Everything pip downloads is cached inside the repo (.cache/), never in $HOME.
 
@@ -13,7 +14,7 @@ export PIP_CACHE_DIR := $(CURDIR)/.cache/pip
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PIP_PROGRESS_BAR := off
 
-.PHONY: demo test test-fast lint typecheck pytest pytest-latest test-mcp2 bench clean venv
+.PHONY: demo test test-fast lint typecheck pytest pytest-latest pytest-oldest test-mcp2 versions bench clean venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,18 +37,30 @@ $(VENV)/.installed-demo: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e ".[cli,crewai,langchain]"
 	touch $@
 
-# The newest releases of frameworks that cannot share a venv with CrewAI (it pins
-# openai<3, mcp<2 and pydantic<2.13): the OpenAI Agents SDK (openai 3.x) and
-# Pydantic AI. Their adapter suites run here; in .venv they skip.
+# The version matrix. CrewAI pins openai<3, mcp<2 and pydantic<2.13, so the newest
+# releases of the other frameworks (the OpenAI Agents SDK needs openai 3.x) get a venv
+# of their own, and the oldest releases each extra claims (.ci/oldest.txt, pyproject's
+# lower bounds) another. Both run the adapter suites; in .venv the ones whose
+# framework is absent skip.
 LATEST := .venv-latest
+OLDEST := .venv-oldest
+ADAPTER_TESTS := tests/integrations/test_openai.py tests/integrations/test_anthropic.py \
+                 tests/integrations/test_langchain.py tests/integrations/test_langchain_lazy_imports.py
+LATEST_TESTS := $(ADAPTER_TESTS) tests/integrations/test_langchain_standard.py \
+                tests/integrations/test_openai_agents.py tests/integrations/test_pydantic_ai.py \
+                tests/integrations/test_docs_agents.py
+
 $(LATEST)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(LATEST)
 	$(LATEST)/bin/python -m pip install -q --upgrade pip
-	$(LATEST)/bin/pip install -q -e ".[test,openai-agents,pydantic-ai]"
+	$(LATEST)/bin/pip install -q --upgrade -e ".[test,openai-agents,pydantic-ai,openai,anthropic,langchain]" langchain-tests
 	touch $@
 
-LATEST_TESTS := tests/integrations/test_openai_agents.py tests/integrations/test_pydantic_ai.py \
-                tests/integrations/test_docs_agents.py
+$(OLDEST)/.installed: pyproject.toml .ci/oldest.txt
+	$(PYTHON) -m venv $(OLDEST)
+	$(OLDEST)/bin/python -m pip install -q --upgrade pip
+	$(OLDEST)/bin/pip install -q -e ".[test,openai,anthropic,langchain]" -c .ci/oldest.txt
+	touch $@
 
 venv: $(VENV)/.installed-test
 
@@ -67,10 +80,13 @@ typecheck: $(VENV)/.installed-frameworks
 	$(BIN)/mypy
 
 pytest: $(VENV)/.installed-frameworks
-	$(BIN)/python -m pytest -q
+	TOOLSAFE_RECORD_VERSIONS=1 $(BIN)/python -m pytest -q
 
 pytest-latest: $(LATEST)/.installed
-	$(LATEST)/bin/python -m pytest -q $(LATEST_TESTS)
+	TOOLSAFE_RECORD_VERSIONS=1 $(LATEST)/bin/python -m pytest -q $(LATEST_TESTS)
+
+pytest-oldest: $(OLDEST)/.installed
+	TOOLSAFE_RECORD_VERSIONS=1 $(OLDEST)/bin/python -m pytest -q $(ADAPTER_TESTS)
 
 # The frameworks extra keeps the MCP SDK on 1.x (crewai pins mcp<2); the MCP suites run
 # again here on the newest 2.x, in a venv holding only what they need.
@@ -83,16 +99,21 @@ $(MCP2_VENV)/.installed: pyproject.toml
 
 test-mcp2: $(MCP2_VENV)/.installed
 	$(MCP2_VENV)/bin/python -c "import mcp.server.lowlevel as s, inspect; assert 'on_call_tool' in inspect.signature(s.Server).parameters, 'not MCP SDK 2.x'"
-	$(MCP2_VENV)/bin/python -m pytest -q -p no:cacheprovider $(wildcard tests/integrations/test_mcp*.py)
+	TOOLSAFE_RECORD_VERSIONS=1 $(MCP2_VENV)/bin/python -m pytest -q -p no:cacheprovider $(wildcard tests/integrations/test_mcp*.py)
 
-# The whole suite: lint, types, the main venv, then the newest-release venvs.
-test: lint typecheck pytest pytest-latest test-mcp2
+# README's table of tested versions, from what the runs above recorded.
+versions:
+	$(BIN)/python .ci/versions.py
 
-# Local work: the main venv only (no second venv, no version matrix).
+# The whole suite: lint, types, the main venv, then the version matrix.
+test: lint typecheck pytest pytest-latest pytest-oldest test-mcp2
+	$(MAKE) --no-print-directory versions
+
+# Local work: the main venv only (no version matrix).
 test-fast: lint typecheck pytest
 
 bench: $(VENV)/.installed-frameworks
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) $(LATEST) $(MCP2_VENV) .cache .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LATEST) $(OLDEST) $(MCP2_VENV) .cache .pytest_cache .mypy_cache .ruff_cache

@@ -9,19 +9,25 @@ exactly what you would write either way.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 from typing import Any
 
 import anthropic
 
-try:  # recent SDKs are built on httpx2, older ones on httpx
-    import httpx2 as http
-except ImportError:  # pragma: no cover
-    import httpx as http  # type: ignore[no-redef]
-
 import toolsafe
 from toolsafe.integrations.anthropic import execute_tool_use
+
+# The HTTP package this SDK is built on: httpx2 for recent releases, httpx before.
+# Ask the SDK (its default client's base class) rather than guess from what is
+# importable: another package may have installed httpx2 beside an older SDK.
+_CLIENT_BASE = next(
+    c
+    for c in anthropic.DefaultHttpxClient.__mro__
+    if c.__name__ == "Client" and not c.__module__.startswith("anthropic")
+)
+http: Any = importlib.import_module(_CLIENT_BASE.__module__.split(".")[0])
 
 
 @toolsafe.tool

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
@@ -135,13 +136,14 @@ def test_tool_use_runs_concurrently_in_model_order() -> None:
 
 def _http() -> Any:
     """The HTTP package the installed anthropic SDK is built on (httpx2, or httpx before it)."""
-    try:
-        import httpx2
-    except ImportError:
-        import httpx
+    import anthropic
 
-        return httpx
-    return httpx2
+    base = next(
+        c
+        for c in anthropic.DefaultHttpxClient.__mro__
+        if c.__name__ == "Client" and not c.__module__.startswith("anthropic")
+    )
+    return importlib.import_module(base.__module__.split(".")[0])
 
 
 class ScriptedClaude:
