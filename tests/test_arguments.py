@@ -94,7 +94,7 @@ def test_details_list_every_problem() -> None:
 @pytest.mark.parametrize(
     ("arguments", "field"),
     [
-        ({"query": "q", "limit": 3.0}, "limit"),  # no silent float -> int
+        ({"query": "q", "limit": 3.5}, "limit"),  # a fraction is no integer (3.0 is one)
         ({"query": "q", "limit": True}, "limit"),  # a bool is not an integer
         ({"query": 5}, "query"),  # no silent int -> str
         ({"query": "q", "exact": 1}, "exact"),

@@ -4,18 +4,36 @@ Models send malformed JSON in a few recurring ways: truncated output, trailing
 text, comments, Python literals (``True``, ``None``, single quotes). Each gets a
 message that names the problem. Repair is opt-in (``repair=True``) and always
 reports what it changed.
+
+Hostile input is answered, never raised: JSON nested deeper than
+``MAX_ARGUMENT_DEPTH`` levels (the parser would hit the recursion limit, and so
+would every log and trace after it), integers longer than Python's 4,300-digit
+conversion limit, and, in strict mode, what JSON cannot carry: NaN and Infinity,
+and strings with lone surrogates (``\udcff``: not valid Unicode text, they cannot
+be written as UTF-8). Each is an ``InvalidArguments`` naming the field. In lax
+mode (``strict=False``) NaN, Infinity and lone surrogates reach the tool as they
+are.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
+from toolsafe._text import clip, has_surrogate
 from toolsafe._validation import build_invalid, json_type_name
-from toolsafe.errors import InvalidArguments
+from toolsafe.errors import MAX_DETAIL_ITEMS, InvalidArguments
 
-__all__ = ["parse_arguments"]
+__all__ = ["MAX_ARGUMENT_DEPTH", "arguments_clean", "check_arguments", "parse_arguments"]
+
+#: Deeper arguments are rejected: no tool schema needs it, and pydantic, ``json``,
+#: logs and traces all recurse over the value.
+MAX_ARGUMENT_DEPTH = 128
+
+_LONG_INT = re.compile(r"\d{4301,}")
 
 
 def _snippet(text: str, pos: int, width: int = 30) -> str:
@@ -57,10 +75,36 @@ def _repair(text: str) -> tuple[Any, list[str]] | None:
     return repair_json(text)
 
 
+def _unreadable(tool: str, raw: str, err: Exception) -> InvalidArguments:
+    """Valid-looking JSON that Python's parser refuses: too deep, or a huge integer."""
+    if isinstance(err, RecursionError):
+        problem = f"the JSON is nested too deeply (more than {MAX_ARGUMENT_DEPTH} levels)"
+    else:
+        found = _LONG_INT.search(raw)
+        digits = len(found.group()) if found else 4301
+        where = f" at char {found.start()}" if found else ""
+        problem = f"a number of {digits:,} digits{where}: at most 4,300 digits are accepted"
+    return build_invalid(
+        tool,
+        [{"field": "", "expected": "a JSON object", "received": problem, "message": problem}],
+    )
+
+
 def parse_arguments(
-    raw: Any, *, tool: str, repair: bool = False
+    raw: Any, *, tool: str, repair: bool = False, strict: bool = True
 ) -> tuple[dict[str, Any], list[str]]:
-    """Return (arguments dict, repairs made). Raise InvalidArguments for anything else."""
+    """Return (arguments dict, repairs made). Raise InvalidArguments for anything else.
+
+    The dict is also checked by ``check_arguments`` (depth; NaN and lone
+    surrogates in strict mode).
+    """
+    value, repairs = _parse(raw, tool=tool, repair=repair)
+    if not arguments_clean(value, strict):
+        check_arguments(value, tool=tool, strict=strict)
+    return value, repairs
+
+
+def _parse(raw: Any, *, tool: str, repair: bool) -> tuple[dict[str, Any], list[str]]:
     if raw is None:
         return {}, []
     if isinstance(raw, dict):
@@ -76,10 +120,15 @@ def parse_arguments(
         try:
             value = json.loads(raw)
         except json.JSONDecodeError as err:
-            fixed = _repair(raw) if repair else None
+            try:
+                fixed = _repair(raw) if repair else None
+            except RecursionError:
+                fixed = None
             if fixed is None or not isinstance(fixed[0], dict):
                 raise _malformed(tool, _diagnose(raw, err)) from None
             value, repairs = fixed
+        except (ValueError, RecursionError) as err:
+            raise _unreadable(tool, raw, err) from None
         if isinstance(value, str) and value.strip()[:1] == "{":
             # double-encoded: a JSON string whose content is the JSON object
             inner = _repair(value) if repair else None
@@ -105,4 +154,122 @@ def parse_arguments(
                 "message": "arguments must be an object",
             }
         ],
+    )
+
+
+# --------------------------------------------------------------------------- hygiene
+
+
+def arguments_clean(value: Any, strict: bool) -> bool:
+    """True when ``value`` needs no closer look: not too deep, and in strict mode no
+    NaN/Infinity and no lone surrogate. One pass without paths (the hot path)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        node, depth = pop()
+        if depth >= MAX_ARGUMENT_DEPTH:
+            return False
+        if isinstance(node, dict):
+            if strict and not _keys_clean(node):
+                return False
+            items: Any = node.values()
+        else:
+            items = node
+        for item in items:
+            kind = type(item)
+            if kind in _PLAIN:
+                continue
+            if kind is str:
+                if strict and not item.isascii() and has_surrogate(item):
+                    return False
+            elif kind is float:
+                if strict and not math.isfinite(item):
+                    return False
+            elif isinstance(item, (dict, list, tuple)):
+                push((item, depth + 1))
+            elif strict and isinstance(item, (str, float)):
+                return False  # a subclass: the slow path looks at it
+    return True
+
+
+_PLAIN = frozenset({int, bool, type(None)})
+
+
+def _keys_clean(node: dict[Any, Any]) -> bool:
+    for key in node:
+        if type(key) is not str or (not key.isascii() and has_surrogate(key)):
+            return False
+    return True
+
+
+def check_arguments(value: Any, *, tool: str, strict: bool = True) -> None:
+    """Raise InvalidArguments naming each field that is too deep, non-finite or not
+    valid Unicode (the last two in strict mode only)."""
+    details: list[dict[str, Any]] = []
+    count = 0
+    stack: list[tuple[Any, tuple[str, ...]]] = [(value, ())]
+    while stack:
+        node, path = stack.pop()
+        if len(path) >= MAX_ARGUMENT_DEPTH:
+            count += 1
+            if len(details) < MAX_DETAIL_ITEMS:
+                details.append(
+                    _detail(
+                        path,
+                        f"at most {MAX_ARGUMENT_DEPTH} levels of nesting",
+                        f"a value nested more than {MAX_ARGUMENT_DEPTH} levels deep",
+                    )
+                )
+            continue
+        if isinstance(node, dict):
+            pairs: list[tuple[str, Any]] = []
+            for key, item in node.items():
+                name = key if isinstance(key, str) else str(key)
+                if strict and isinstance(key, str) and has_surrogate(key):
+                    count += 1
+                    if len(details) < MAX_DETAIL_ITEMS:
+                        details.append(_surrogate_detail((*path, _escaped(name)), key="key"))
+                pairs.append((_escaped(name), item))
+        elif isinstance(node, (list, tuple)):
+            pairs = [(str(i), item) for i, item in enumerate(node)]
+        else:
+            continue
+        for name, item in reversed(pairs):
+            where = (*path, name)
+            if isinstance(item, str):
+                if strict and has_surrogate(item):
+                    count += 1
+                    if len(details) < MAX_DETAIL_ITEMS:
+                        details.append(_surrogate_detail(where))
+            elif isinstance(item, float) and not isinstance(item, bool):
+                if strict and not math.isfinite(item):
+                    count += 1
+                    if len(details) < MAX_DETAIL_ITEMS:
+                        details.append(
+                            _detail(
+                                where,
+                                "a finite number (NaN and Infinity are not JSON)",
+                                f"{item!r} (number)",
+                            )
+                        )
+            elif isinstance(item, (dict, list, tuple)):
+                stack.append((item, where))
+    if details:
+        raise build_invalid(tool, details, count=count)
+
+
+def _escaped(name: str) -> str:
+    return clip(name.encode("utf-8", "backslashreplace").decode("utf-8"), 200)
+
+
+def _detail(path: tuple[str, ...], expected: str, received: str) -> dict[str, Any]:
+    field = ".".join(path)
+    return {"field": field, "expected": expected, "received": received, "message": expected}
+
+
+def _surrogate_detail(path: tuple[str, ...], key: str = "value") -> dict[str, Any]:
+    return _detail(
+        path,
+        "valid Unicode text (no lone surrogates such as \\udcff)",
+        f"a string {key} holding a lone surrogate (not valid UTF-8)",
     )

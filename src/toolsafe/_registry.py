@@ -58,7 +58,12 @@ class Registry:
         entry = self.find(name)
         if entry is None:
             known = sorted(self.entries)
-            match = difflib.get_close_matches(name, known + list(self.aliases), n=1, cutoff=0.5)
+            # no tool name is long: a long one (hostile, 10 MB) gets no costly fuzzy match
+            match = (
+                difflib.get_close_matches(name, known + list(self.aliases), n=1, cutoff=0.5)
+                if len(name) <= 256
+                else []
+            )
             suggestion = self.aliases.get(match[0], match[0]) if match else None
             raise UnknownTool(name, known, suggestion)
         return entry

@@ -262,7 +262,7 @@ def _analyze(text: str) -> tuple[Any, list[Finding]]:
             )
     try:
         return json.loads(body), findings
-    except ValueError:
+    except (ValueError, RecursionError):  # too deep, or an int of 4,301+ digits
         pass
     if body and body[0] not in "{[":
         starts = [p for p in (body.find("{"), body.find("[")) if p > 0]
@@ -280,7 +280,7 @@ def _analyze(text: str) -> tuple[Any, list[Finding]]:
     findings.extend(scan.kinds.values())
     try:
         return json.loads(fixed), findings
-    except ValueError:
+    except (ValueError, RecursionError):  # too deep, or an int of 4,301+ digits
         pass
     value = _literal(body)
     if value is not _FAILED:
@@ -346,7 +346,7 @@ def parse_container(value: Any) -> list[Any] | dict[str, Any] | None:
         return None
     try:
         parsed: Any = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # too deep, or an int of 4,301+ digits
         parsed = _literal(text)
     if isinstance(parsed, tuple):
         parsed = list(parsed)

@@ -21,7 +21,7 @@ from typing import Any, Literal, TypeVar, cast, overload
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from toolsafe._arguments import parse_arguments
+from toolsafe._arguments import arguments_clean, parse_arguments
 from toolsafe._call import CallContext
 from toolsafe._isolation import IsolationReport, Plan, plan_isolation, state_dict
 from toolsafe._isolation import isolate as isolate  # the process backend copies per call too
@@ -35,7 +35,12 @@ from toolsafe._schema import (
     strict_schema,
 )
 from toolsafe._schema import contract_problems as contract_problems  # used by integrations
-from toolsafe._validation import compile_null_plan, invalid_arguments
+from toolsafe._validation import (
+    compile_null_plan,
+    integral_floats,
+    invalid_arguments,
+    prune_unknown,
+)
 from toolsafe.errors import ConfigurationError, InvalidArguments
 
 __all__ = ["Isolation", "Tool", "ToolOptions", "tool"]
@@ -137,8 +142,11 @@ class Tool:
         self.json_schema: dict[str, Any] = clean_schema(base)
         self.strict_json_schema, self.strict_compatible = strict_schema(self.json_schema)
         self._field_names = tuple((info.alias or name) for name, info in model.model_fields.items())
+        self._known_keys = frozenset(self._field_names) | frozenset(model.model_fields)
         self._null_plan = compile_null_plan(self.json_schema)
         self._forbid_extra = _extra_override(base)
+        #: Unknown top-level keys are rejected (by the model or by the override).
+        self._rejects_unknown = self._forbid_extra or base.get("additionalProperties") is False
         # Fast path: a function whose parameters are exactly the model's fields.
         self._plain_kwargs = instance is None and (
             signature is None
@@ -336,6 +344,7 @@ class Tool:
             and repair is None
             and self._null_plan is None
             and not self._dump_arguments
+            and arguments_clean(arguments, self.options.strict)
         ):
             # The hot path (a dict from an adapter, nothing to rewrite): one call into
             # pydantic-core. Any failure takes the full path below for its details.
@@ -350,32 +359,57 @@ class Tool:
             else:
                 return dict(fast.__dict__), []
         use_repair = self.options.repair if repair is None else repair
-        data, repairs = parse_arguments(arguments, tool=self.name, repair=use_repair)
+        use_strict = self.options.strict if strict is None else strict
+        data, repairs = parse_arguments(
+            arguments, tool=self.name, repair=use_repair, strict=use_strict
+        )
         if self._null_plan is not None:
             data = self._null_plan.apply(data)
-        use_strict = self.options.strict if strict is None else strict
+        if self._rejects_unknown:
+            pruned, cut = prune_unknown(data, self._known_keys)
+            if cut:  # hundreds of unknown keys: list the first, count the rest
+                try:
+                    self._model_validate(pruned, use_strict)
+                except ValidationError as error:
+                    raise self._invalid(error, pruned, repairs, use_strict, cut) from None
         try:
             instance = self._model_validate(data, use_strict)
         except ValidationError as error:
+            integral = integral_floats(data, error) if use_strict else None
+            if integral is not None:  # 4.0 for an integer: JSON Schema says it is one
+                try:
+                    instance = self._model_validate(integral, use_strict)
+                except ValidationError as again:
+                    error, data = again, integral
+                else:
+                    return self._arguments_of(instance), repairs
             fixed = None
             if use_repair:
                 from toolsafe._repair import repair_containers
 
                 fixed = repair_containers(data, error.errors(include_url=False))
             if fixed is None:
-                raise self._invalid(error, data, repairs) from None
+                raise self._invalid(error, data, repairs, use_strict) from None
             data, more = fixed
             repairs = [*repairs, *more]
             try:
                 instance = self._model_validate(data, use_strict)
             except ValidationError as again:
-                raise self._invalid(again, data, repairs) from None
+                raise self._invalid(again, data, repairs, use_strict) from None
+        return self._arguments_of(instance), repairs
+
+    def _arguments_of(self, instance: BaseModel) -> dict[str, Any]:
         if self._dump_arguments:
-            return instance.model_dump(by_alias=True, exclude_unset=True), repairs
-        return dict(instance.__dict__), repairs  # field values, nested objects kept
+            return instance.model_dump(by_alias=True, exclude_unset=True)
+        return dict(instance.__dict__)  # field values, nested objects kept
 
     def _invalid(
-        self, error: ValidationError, data: dict[str, Any], repairs: list[str]
+        self,
+        error: ValidationError,
+        data: dict[str, Any],
+        repairs: list[str],
+        strict: bool,
+        unlisted: int = 0,
     ) -> InvalidArguments:
         return invalid_arguments(
             error,
@@ -384,6 +418,8 @@ class Tool:
             repairs=repairs,
             data=data,
             schema=self.json_schema,
+            revalidate=lambda pruned: self._model_validate(pruned, strict),
+            unlisted=unlisted,
         )
 
     def _model_validate(self, data: dict[str, Any], strict: bool) -> BaseModel:
@@ -397,7 +433,7 @@ class Tool:
             # (enum values, dates, UUIDs, tuples as arrays); Python mode does not.
             try:
                 text = _dumps(data)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, RecursionError):
                 raise first from None
             return self.model.model_validate_json(text, strict=True, extra=extra)
 

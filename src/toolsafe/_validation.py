@@ -1,23 +1,36 @@
-"""Turn pydantic validation errors into field-level details a model can act on."""
+"""Turn pydantic validation errors into field-level details a model can act on.
+
+The error is bounded however bad the input: the first ``MAX_DETAIL_ITEMS``
+problems are listed and the rest counted, each part of a detail is cut, and a
+million problems cost one extra validation of a pruned copy, not a million
+detail dicts.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from pydantic import ValidationError
 
-from toolsafe.errors import InvalidArguments
+from toolsafe._text import clip, render_json, utf8_safe
+from toolsafe.errors import MAX_DETAIL_ITEMS, InvalidArguments
 
 __all__ = [
     "NullPlan",
     "build_invalid",
     "compile_null_plan",
     "describe_received",
+    "integral_floats",
     "invalid_arguments",
     "json_type_name",
+    "prune_unknown",
 ]
+
+#: Each part of a detail (field path, expected, received, message) is cut here.
+_MAX_PART = 300
 
 _EXPECTED_BY_TYPE = {
     "int_type": "integer",
@@ -57,12 +70,12 @@ def json_type_name(value: Any) -> str:
 
 
 def describe_received(value: Any, limit: int = 80) -> str:
-    """``"3" (string)``: the value as JSON, shortened, and its JSON type."""
+    """``"3" (string)``: the value as JSON, shortened, and its JSON type (never raises)."""
     subject = value[: limit + 1] if isinstance(value, str) else value  # a 10 MB string
-    try:
-        shown = json.dumps(subject, ensure_ascii=False, default=repr)
-    except (TypeError, ValueError):
-        shown = repr(value)
+    if isinstance(subject, str):
+        shown = utf8_safe(json.dumps(subject, ensure_ascii=False))[0]
+    else:
+        shown = render_json(subject, limit + 1)
     if len(shown) > limit:
         shown = shown[: limit - 3] + "..."
     return f"{shown} ({json_type_name(value)})"
@@ -73,13 +86,15 @@ def _expected(err: Any, allowed: Sequence[str] | None) -> str:
     if kind == "extra_forbidden":
         if allowed is None:
             return "no such field"
-        names = ", ".join(allowed) if allowed else "none"
+        names = ", ".join(clip(str(n), 100) for n in allowed[:30]) if allowed else "none"
+        if len(allowed) > 30:
+            names += f" and {len(allowed) - 30:,} more"
         return f"no such field (allowed: {names})"
     if kind in _EXPECTED_BY_TYPE:
         return _EXPECTED_BY_TYPE[kind]
     ctx = err.get("ctx") or {}
     if kind in ("literal_error", "enum") and "expected" in ctx:
-        return f"one of {ctx['expected']}"
+        return f"one of {clip(str(ctx['expected']), _MAX_PART)}"
     msg = str(err.get("msg", ""))
     for prefix in ("Input should be ", "Value should be ", "Value error, "):
         if msg.startswith(prefix):
@@ -194,16 +209,34 @@ def invalid_arguments(
     repairs: Sequence[str] = (),
     data: Any = _ABSENT,
     schema: Mapping[str, Any] | None = None,
+    revalidate: Callable[[Any], object] | None = None,
+    unlisted: int = 0,
 ) -> InvalidArguments:
-    """One InvalidArguments listing every problem pydantic found, with a hint for the model.
+    """One InvalidArguments listing the problems pydantic found, with a hint for the model.
 
     ``data`` is the input that was validated; with it, union members tried are
     merged into one detail per field (``expected: integer or string``). With the
     JSON ``schema``, an unknown key deep inside lists the names allowed there.
+
+    With many problems (a million unknown keys), ``exc.errors()`` alone would take
+    seconds and gigabytes: ``revalidate`` (the same validation) is run on a pruned
+    copy of ``data`` (every container cut to its first items, schema property
+    names kept) and its first problems are listed, with the true count. ``unlisted``
+    counts problems already cut from ``data`` (``prune_unknown``).
     """
+    total = exc.error_count()
+    errors: list[Any] | None = None
+    if total > _PRUNE_ABOVE and revalidate is not None and isinstance(data, dict):
+        errors = _pruned_errors(data, schema, revalidate)
+    complete = errors is None and not unlisted  # every problem is in ``errors``
+    if errors is None:
+        errors = exc.errors(include_url=False)
     details: list[dict[str, Any]] = []
     merged: dict[str, dict[str, Any]] = {}
-    for err in exc.errors(include_url=False):
+    for err in errors:
+        if len(details) >= MAX_DETAIL_ITEMS:
+            complete = False
+            break
         kind = err.get("type", "")
         loc = err.get("loc", ())
         if data is _ABSENT:
@@ -231,25 +264,188 @@ def invalid_arguments(
         if tagged:
             merged[field] = entry
         details.append(entry)
-    return build_invalid(tool, details, repairs=repairs)
+    # pydantic counts each union member tried; the listed details merge them
+    return build_invalid(
+        tool, details, repairs=repairs, count=None if complete else total + unlisted
+    )
+
+
+def prune_unknown(data: dict[str, Any], known: Collection[str]) -> tuple[dict[str, Any], int]:
+    """``data`` keeping its known keys and its first unknown ones, and how many were cut.
+
+    A million unknown keys are a million problems: validating (and listing) them
+    all costs seconds and gigabytes, and the answer is the same with fifty.
+    """
+    if len(data) <= _PRUNE_ABOVE:
+        return data, 0
+    present = [k for k in known if k in data]
+    unknown = len(data) - len(present)
+    if unknown <= _PRUNE_KEEP:
+        return data, 0
+    kept: dict[str, Any] = {}
+    for key in data:
+        if len(kept) >= _PRUNE_KEEP:
+            break
+        if key not in known:
+            kept[key] = data[key]
+    cut = unknown - len(kept)
+    for key in present:
+        kept[key] = data[key]
+    return kept, cut
+
+
+#: Above this many problems, list them from a pruned copy of the input.
+_PRUNE_ABOVE = 200
+#: Above this many problems, integral floats are not looked for (``errors()`` is costly).
+_INTEGRAL_UP_TO = 10_000
+#: Items kept per container in the pruned copy.
+_PRUNE_KEEP = 50
+
+
+def _pruned_errors(
+    data: dict[str, Any], schema: Mapping[str, Any] | None, revalidate: Callable[[Any], object]
+) -> list[Any] | None:
+    names = _property_names(schema) if schema is not None else set()
+    try:
+        revalidate(_prune(data, names, 0))
+    except ValidationError as again:
+        if again.error_count() <= _PRUNE_ABOVE * 10:
+            return again.errors(include_url=False)
+    except Exception:
+        return None
+    return None  # the problems were all beyond the kept items: list them the slow way
+
+
+def _prune(value: Any, names: set[str], depth: int) -> Any:
+    if depth > 200:
+        return value
+    if isinstance(value, dict):
+        if len(value) <= _PRUNE_KEEP:
+            return {k: _prune(v, names, depth + 1) for k, v in value.items()}
+        out: dict[Any, Any] = {}
+        others = 0
+        for key, item in value.items():
+            if key in names:
+                out[key] = _prune(item, names, depth + 1)
+            elif others < _PRUNE_KEEP:
+                others += 1
+                out[key] = _prune(item, names, depth + 1)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [_prune(v, names, depth + 1) for v in value[:_PRUNE_KEEP]]
+    return value
+
+
+def _property_names(schema: Mapping[str, Any]) -> set[str]:
+    """Every property name anywhere in ``schema`` (so pruning never drops a real field)."""
+    names: set[str] = set()
+    stack: list[Any] = [schema]
+    seen = 0
+    while stack and seen < 100_000:
+        node = stack.pop()
+        seen += 1
+        if isinstance(node, Mapping):
+            props = node.get("properties")
+            if isinstance(props, Mapping):
+                names.update(k for k in props if isinstance(k, str))
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return names
 
 
 def build_invalid(
-    tool: str, details: list[dict[str, Any]], *, repairs: Sequence[str] = ()
+    tool: str,
+    details: list[dict[str, Any]],
+    *,
+    repairs: Sequence[str] = (),
+    count: int | None = None,
 ) -> InvalidArguments:
+    """The InvalidArguments for ``details`` (``count``: the true number of problems,
+    when more were found than listed). Lists at most ``MAX_DETAIL_ITEMS``."""
+    total = max(count or 0, len(details))
+    shown = [
+        {
+            key: clip(str(d.get(key, "")), _MAX_PART)
+            for key in ("field", "expected", "received", "message")
+        }
+        for d in details[:MAX_DETAIL_ITEMS]
+    ]
     parts = [
         f"{d['field'] or '(arguments)'}: expected {d['expected']}, got {d['received']}"
-        for d in details
+        for d in shown
     ]
-    count = len(details)
-    noun = "problem" if count == 1 else "problems"
-    message = f"Invalid arguments for tool '{tool}' ({count} {noun}): " + "; ".join(parts)
+    noun = "problem" if total == 1 else "problems"
+    more = total - len(shown)
+    counted = f"{total:,} {noun}" + (f", the first {len(shown)} listed" if more else "")
+    label = clip(tool, 200)
+    message = f"Invalid arguments for tool '{label}' ({counted}): " + "; ".join(parts)
+    if more:
+        message += f"; and {more:,} more"
     hint = (
-        f"Call '{tool}' again with arguments that match its schema; fix: "
+        f"Call '{label}' again with arguments that match its schema; fix: "
         + "; ".join(parts[:5])
-        + ("; ..." if count > 5 else "")
+        + ("; ..." if total > 5 else "")
     )
-    return InvalidArguments(message, details, hint=hint, repairs=repairs)
+    return InvalidArguments(message, shown, hint=hint, repairs=repairs)
+
+
+def integral_floats(data: dict[str, Any], exc: ValidationError) -> dict[str, Any] | None:
+    """``data`` with each integral float that strict mode refused as an integer (``4.0``)
+    turned into the int, or None when there is none.
+
+    JSON Schema counts 4.0 as an integer; pydantic's strict mode does not. With more
+    than ``_INTEGRAL_UP_TO`` problems, none is looked for (the call is rejected).
+    """
+    if exc.error_count() > _INTEGRAL_UP_TO:
+        return None
+    fixes: list[list[str]] = []
+    for err in exc.errors(include_url=False):
+        value = err.get("input")
+        if (
+            err.get("type") in ("int_type", "int_from_float")
+            and type(value) is float
+            and math.isfinite(value)
+            and value.is_integer()
+        ):
+            parts, _ = _clean_loc(err.get("loc", ()), data)
+            fixes.append(parts)
+    if not fixes:
+        return None
+    out: dict[str, Any] = _copy_path_containers(data)
+    for parts in fixes:
+        if not _set_int(out, parts):
+            return None
+    return out
+
+
+def _copy_path_containers(value: Any) -> Any:
+    """A copy of the containers of ``value`` (leaves shared), so fixes do not touch the input."""
+    if isinstance(value, dict):
+        return {k: _copy_path_containers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy_path_containers(v) for v in value]
+    return value
+
+
+def _set_int(root: Any, parts: Sequence[str]) -> bool:
+    node = root
+    for index, part in enumerate(parts):
+        last = index == len(parts) - 1
+        if isinstance(node, dict) and part in node:
+            key: Any = part
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            key = int(part)
+        else:
+            return False
+        if last:
+            value = node[key]
+            if type(value) is not float:
+                return False
+            node[key] = int(value)
+            return True
+        node = node[key]
+    return False
 
 
 # --------------------------------------------------------------------------- nulls

@@ -10,6 +10,11 @@ The prefix and the first four keys, in that order, are a compatibility contract.
 Optional keys follow (tool, call_id, attempts, elapsed_ms, retry_after_s, cause,
 details, hint, traceback).
 
+Every field is bounded when the ToolError is made (``MAX_MESSAGE_CHARS`` and
+friends; cut text ends in ``… [+N chars]``), and building one never raises, whatever
+the exception does: a ``__str__`` or property that raises, a huge message, a
+lone surrogate. The text is always valid UTF-8.
+
 Exceptions raised by toolsafe itself::
 
     ToolsafeError
@@ -37,6 +42,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from toolsafe._text import clip, json_safe, safe_repr, safe_str, utf8_safe
+
 __all__ = [
     "ERROR_PREFIX",
     "Classification",
@@ -60,6 +67,15 @@ ERROR_PREFIX = "Error executing tool: "
 REJECTION_TYPES = frozenset({"TimeoutError", "CircuitOpen", "RateLimited", "ConcurrencyLimited"})
 
 _MAX_DETAIL_REPR = 200
+
+#: Bounds on the text of a ToolError (what a model reads and a log keeps).
+MAX_MESSAGE_CHARS = 2000
+MAX_HINT_CHARS = 1000
+MAX_TRACEBACK_CHARS = 8000
+#: type, tool, call_id, cause: names, not prose.
+MAX_NAME_CHARS = 200
+#: Problems listed in full (the rest are counted).
+MAX_DETAIL_ITEMS = 20
 
 
 # --------------------------------------------------------------------------- exceptions
@@ -148,9 +164,11 @@ class UnknownTool(ToolsafeError, KeyError):
         super().__init__(name)
 
     def __str__(self) -> str:
-        known = ", ".join(self.known) if self.known else "(none)"
+        shown = [clip(k, MAX_NAME_CHARS) for k in self.known[:50]]
+        more = len(self.known) - len(shown)
+        known = ", ".join(shown) + (f" and {more:,} more" if more > 0 else "")
         tip = f" Did you mean '{self.suggestion}'?" if self.suggestion else ""
-        return f"Unknown tool '{self.name}'.{tip} Available tools: {known}."
+        return f"Unknown tool '{clip(self.name, MAX_NAME_CHARS)}'.{tip} Available tools: {known or '(none)'}."
 
 
 # --------------------------------------------------------------------------- payload
@@ -174,6 +192,27 @@ class ToolError:
     traceback: str | None = None
     #: The original exception, when this process saw it. Never serialized.
     exception: BaseException | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Bound every field once, here, so no producer (the runtime, a policy, a
+        # backend, user code) can hand a model or a log an unbounded error.
+        for name, limit in _FIELD_LIMITS:
+            value = getattr(self, name)
+            if isinstance(value, str):
+                bounded = clip(utf8_safe(value)[0], limit)
+                if bounded is not value:
+                    object.__setattr__(self, name, bounded)
+            elif value is not None and name in ("type", "message"):
+                object.__setattr__(self, name, clip(safe_str(value), limit))
+        retry_after = self.retry_after_s
+        if retry_after is not None and not (
+            isinstance(retry_after, (int, float)) and math.isfinite(retry_after)
+        ):
+            object.__setattr__(self, "retry_after_s", None)
+        if self.details is not None:
+            details = json_safe(self.details, max_items=MAX_DETAIL_ITEMS)
+            if details is not self.details:
+                object.__setattr__(self, "details", details)
 
     def to_dict(self) -> dict[str, Any]:
         """The wire dict: contract keys first, optional keys only when set."""
@@ -200,8 +239,14 @@ class ToolError:
         return out
 
     def to_text(self) -> str:
-        """The line the model sees: ``Error executing tool: {...}``."""
-        return ERROR_PREFIX + json.dumps(self.to_dict(), ensure_ascii=False, default=_json_default)
+        """The line the model sees: ``Error executing tool: {...}`` (valid UTF-8, bounded)."""
+        data = self.to_dict()
+        try:
+            body = json.dumps(data, ensure_ascii=False, default=_json_default)
+        except (TypeError, ValueError, RecursionError):  # pragma: no cover - fields are bounded
+            data["details"] = safe_repr(data.get("details"), MAX_MESSAGE_CHARS)
+            body = json.dumps(data, ensure_ascii=False, default=_json_default)
+        return ERROR_PREFIX + utf8_safe(body)[0]
 
     def __str__(self) -> str:
         return self.to_text()
@@ -242,15 +287,22 @@ class ToolError:
         include_traceback: bool = False,
         traceback_frames: int = 5,
     ) -> ToolError:
-        """Classify ``exc`` and build its ToolError."""
+        """Classify ``exc`` and build its ToolError (never raises, whatever ``exc`` does)."""
         verdict = classify(exc)
         if isinstance(exc, ToolFailure):
-            type_name = exc.type or "ToolFailure"
-            message, hint, details = exc.message, exc.hint, exc.details
+            type_name = safe_str(exc.type) if exc.type else "ToolFailure"
+            message = safe_str(exc.message)
+            hint = None if exc.hint is None else safe_str(exc.hint)
+            details = exc.details
         elif isinstance(exc, InvalidArguments):
-            type_name, message, hint, details = "InvalidArguments", str(exc), exc.hint, exc.details
+            type_name, message, hint, details = (
+                "InvalidArguments",
+                _message_of(exc),
+                exc.hint,
+                exc.details,
+            )
         else:
-            type_name = getattr(type(exc), "error_type", None) or type(exc).__name__
+            type_name = _error_type(exc)
             message, hint, details = _message_of(exc), None, None
         tb = format_traceback(exc, traceback_frames) if include_traceback else None
         return cls(
@@ -268,10 +320,30 @@ class ToolError:
         )
 
 
+_FIELD_LIMITS = (
+    ("type", MAX_NAME_CHARS),
+    ("message", MAX_MESSAGE_CHARS),
+    ("tool", MAX_NAME_CHARS),
+    ("call_id", MAX_NAME_CHARS),
+    ("cause", MAX_NAME_CHARS),
+    ("hint", MAX_HINT_CHARS),
+    ("traceback", MAX_TRACEBACK_CHARS),
+)
+
+
+def _error_type(exc: BaseException) -> str:
+    try:
+        named = getattr(type(exc), "error_type", None)
+    except Exception:  # a raising class property
+        named = None
+    return named if isinstance(named, str) and named else type(exc).__name__
+
+
 def _message_of(exc: BaseException) -> str:
-    text = str(exc)
+    """``str(exc)``, bounded; a placeholder when its ``__str__`` raises (even Ctrl-C)."""
+    text = safe_str(exc)
     if text:
-        return text
+        return clip(text, MAX_MESSAGE_CHARS)
     if isinstance(exc, TimeoutError):
         return "timed out"
     return type(exc).__name__
@@ -287,13 +359,33 @@ def _cause_name(exc: BaseException) -> str | None:
 def _json_default(value: Any) -> Any:
     if isinstance(value, (set, frozenset, tuple)):
         return list(value)
-    return repr(value)
+    return safe_repr(value, _MAX_DETAIL_REPR)
 
 
 def format_traceback(exc: BaseException, frames: int = 5) -> str:
-    """Format the last ``frames`` frames of ``exc``'s own traceback (never ambient state)."""
-    lines = _traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-frames)
-    return "".join(lines).rstrip()
+    """Format the last ``frames`` frames of ``exc``'s own traceback (never ambient state).
+
+    Never raises: ``traceback`` itself survives a ``__str__`` raising an Exception,
+    not one raising ``KeyboardInterrupt``; then only the frames and type are shown.
+    Bounded by ``MAX_TRACEBACK_CHARS`` (its end kept: the innermost frames).
+    """
+    try:
+        lines = _traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-frames)
+    except BaseException:  # a foreign __str__ can raise anything
+        try:
+            lines = _traceback.format_tb(exc.__traceback__, limit=-frames)
+        except BaseException:  # pragma: no cover
+            lines = []
+        lines = [
+            "Traceback (most recent call last):\n",
+            *lines,
+            f"{type(exc).__name__}: {safe_str(exc)}",
+        ]
+    text = utf8_safe("".join(lines).rstrip())[0]
+    if len(text) > MAX_TRACEBACK_CHARS:
+        cut = len(text) - MAX_TRACEBACK_CHARS
+        text = f"[{cut:,} chars cut] …{text[cut:]}"
+    return text
 
 
 def format_tool_error(
@@ -411,7 +503,7 @@ def classify(exc: BaseException) -> Classification:
     user classifiers run (newest first), then the built-in rules.
     """
     if isinstance(exc, ToolFailure):
-        return Classification(exc.retryable, exc.retry_after_s)
+        return Classification(bool(exc.retryable), exc.retry_after_s)
     for classifier in tuple(_classifiers):
         try:
             verdict = classifier(exc)
@@ -422,7 +514,10 @@ def classify(exc: BaseException) -> Classification:
         if isinstance(verdict, bool):
             return Classification(verdict)
         return verdict
-    return _builtin_classify(exc, depth=0)
+    try:
+        return _builtin_classify(exc, depth=0)
+    except BaseException:  # a property of exc raised: it is not transient
+        return Classification(False)
 
 
 def _builtin_classify(exc: BaseException, depth: int) -> Classification:
@@ -507,33 +602,41 @@ def _http_classification(exc: BaseException) -> Classification | None:
             bool(names & {"ClientConnectionError", "ServerTimeoutError", "ServerDisconnectedError"})
         )
     if "urllib" in sys.modules and type(exc).__name__ == "URLError":
-        reason = getattr(exc, "reason", None)
+        reason = _attr(exc, "reason")
         if isinstance(reason, BaseException):
             return _builtin_classify(reason, depth=1)
         return Classification(True)
     return None
 
 
+def _attr(obj: Any, name: str) -> Any:
+    """``getattr(obj, name, None)``, also None when a property raises (any exception)."""
+    try:
+        return getattr(obj, name, None)
+    except Exception:
+        return None
+
+
 def _status_and_headers(exc: BaseException) -> tuple[int | None, Mapping[str, str] | None]:
-    response = getattr(exc, "response", None)
+    response = _attr(exc, "response")
     status = None
     headers: Any = None
     if response is not None:
-        status = getattr(response, "status_code", None) or getattr(response, "status", None)
-        headers = getattr(response, "headers", None)
+        status = _attr(response, "status_code") or _attr(response, "status")
+        headers = _attr(response, "headers")
     if status is None:
         for attr in ("status_code", "status"):
-            value = getattr(exc, attr, None)
+            value = _attr(exc, attr)
             if isinstance(value, int):
                 status = value
                 break
     if status is None and type(exc).__name__ == "HTTPError":
-        code = getattr(exc, "code", None)  # urllib.error.HTTPError
+        code = _attr(exc, "code")  # urllib.error.HTTPError
         if isinstance(code, int):
             status = code
-            headers = getattr(exc, "headers", None)
+            headers = _attr(exc, "headers")
     if headers is None:
-        headers = getattr(exc, "headers", None)
+        headers = _attr(exc, "headers")
     if isinstance(status, int) and 100 <= status <= 599:
         return status, headers if _is_mapping_like(headers) else None
     return None, None
@@ -546,7 +649,11 @@ def _is_mapping_like(value: Any) -> bool:
 def classify_status(status: int, headers: Mapping[str, str] | None = None) -> Classification:
     """HTTP 408, 425, 429 and 5xx are transient; other 4xx are permanent."""
     retryable = status in RETRYABLE_STATUS or 500 <= status <= 599
-    retry_after = parse_retry_after(headers.get("Retry-After") if headers else None)
+    try:
+        value = headers.get("Retry-After") if headers else None
+    except Exception:  # a foreign headers object that raises
+        value = None
+    retry_after = parse_retry_after(value)
     return Classification(retryable, retry_after if retryable else None, status)
 
 
@@ -554,7 +661,7 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     """Seconds from a Retry-After header (delta-seconds or an HTTP date)."""
     if value is None:
         return None
-    value = str(value).strip()
+    value = safe_str(value, 100).strip()
     try:
         seconds = float(value)
     except ValueError:

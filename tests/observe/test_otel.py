@@ -206,3 +206,25 @@ def test_sdk_gate_notices_a_provider_set_later_and_then_stops_checking(otel: Any
     before = checks
     assert not slow.open() and checks == before  # within the recheck interval: cached
     assert SdkGate(True, provider, trace.ProxyTracerProvider).open()
+
+
+def test_content_capture_survives_hostile_arguments_and_results(otel: Any) -> None:
+    def echo(x: dict[str, Any]) -> dict[str, Any]:
+        """Echo."""
+        return x
+
+    class ReprRaises:
+        def __repr__(self) -> str:
+            raise RuntimeError("repr")
+
+    hostile = [{"x": {"n": 10**5000}}, {"x": {"s": "a\udcff"}}, {"x": {"r": ReprRaises()}}]
+    with Runtime([echo], otel=OTel(otel.provider, capture_content=True)) as rt:
+        outcomes = [rt.call("echo", arguments) for arguments in hostile]
+    assert [o.ok for o in outcomes] == [True, False, False]
+    spans = otel.spans()
+    assert len(spans) == 3
+    for span in spans:
+        captured = span.attributes["gen_ai.tool.call.arguments"]
+        assert captured.encode("utf-8") and len(captured) < 5000
+        assert span.attributes["gen_ai.tool.call.result"].encode("utf-8")
+    assert "<integer of about 5,001 digits>" in spans[0].attributes["gen_ai.tool.call.arguments"]

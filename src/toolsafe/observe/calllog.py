@@ -14,6 +14,7 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
+from toolsafe._text import render_json
 from toolsafe._tokens import ApproxTokenCounter, TokenCounter
 from toolsafe.observe.redact import Redactor
 
@@ -30,13 +31,12 @@ _approx = ApproxTokenCounter()
 
 
 def render(value: Any) -> str:
-    """Arguments or a result as text: strings as they are, everything else as JSON."""
-    if isinstance(value, str):
-        return value
-    try:
-        return json.dumps(value, ensure_ascii=False, default=repr)
-    except (TypeError, ValueError, RecursionError):
-        return repr(value)
+    """Arguments or a result as text: strings as they are, everything else as JSON.
+
+    Never raises (deep nesting, huge integers, a raising ``__repr__``) and is always
+    valid UTF-8: a log line or span attribute must not fail the call it describes.
+    """
+    return render_json(value)
 
 
 class CallLog:
