@@ -8,6 +8,14 @@ learns exactly what went wrong, and the traceback stays in the logs.
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from pydantic import Field
+
+#: The ids the schema admits: the model (and the doctor's generated calls) stay in the
+#: domain, so a call with a made-up id fails validation before it reaches the code.
+CustomerId = Annotated[int, Field(ge=1, le=3, description="A customer id (1-3 in this demo).")]
+
 _CUSTOMERS = {
     1: {"name": "Ada Lovelace", "balance": 1200.0},
     2: {"name": "Alan Turing", "balance": -35.5},
@@ -15,7 +23,7 @@ _CUSTOMERS = {
 }
 
 
-def customer_balance(customer_id: int) -> str:
+def customer_balance(customer_id: CustomerId) -> str:
     """Return the account balance of a customer, by customer id."""
     customer = _CUSTOMERS.get(customer_id)
     if customer is None:

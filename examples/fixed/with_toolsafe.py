@@ -22,7 +22,7 @@ import time
 import urllib.request
 from contextlib import closing
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from pydantic import BaseModel, Field
@@ -141,7 +141,9 @@ _CUSTOMERS = {
 
 
 @toolsafe.tool
-def customer_balance(customer_id: int) -> str:
+def customer_balance(
+    customer_id: Annotated[int, Field(ge=1, le=3, description="A customer id (1-3 here).")],
+) -> str:
     """Return the account balance of a customer, by customer id."""
     customer = _CUSTOMERS.get(customer_id)
     if customer is None:

@@ -6,6 +6,8 @@ import asyncio
 import threading
 import time
 
+import pytest
+
 from toolsafe import ToolFailure, tool
 from toolsafe.doctor.live import _from_function, _from_object, _from_toolsafe
 from toolsafe.doctor.stress import StressOptions, percentile, stress_tool
@@ -157,3 +159,97 @@ def test_recorded_calls_are_used_instead_of_generated_ones() -> None:
     assert result.argument_source == "calls file"
     assert set(seen) == {"recorded"}
     assert len(seen) == 1 + 4
+
+
+def test_a_tool_that_fails_every_call_is_unchecked_with_the_reason() -> None:
+    def fetch(url: str) -> str:
+        """Refuses every generated URL, as an SSRF guard would."""
+        raise ValueError(f"blocked: {url!r} is not an allowed host")
+
+    result = stress_tool(_from_function(fetch), FAST)
+    assert result.problems == []
+    assert result.unchecked is not None
+    assert result.unchecked.startswith("every serial call failed (ValueError x4; first: blocked:")
+    assert "--calls-file" in result.unchecked
+    assert result.to_dict()["unchecked"] == result.unchecked
+
+
+def test_a_tool_that_crashes_every_call_is_a_problem_not_unchecked() -> None:
+    def broken(text: str) -> str:
+        """Crashes on every call."""
+        return text.no_such_method()  # type: ignore[attr-defined]
+
+    result = stress_tool(_from_function(broken), FAST)
+    assert problem_ids(result) == {"ST05"} and result.unchecked is None
+
+
+def test_one_successful_call_is_enough_to_compare() -> None:
+    def picky(n: int) -> str:
+        """Only n == 0 works."""
+        if n:
+            raise LookupError(n)
+        return "zero"
+
+    result = stress_tool(_from_function(picky), StressOptions(calls=8, distinct=8))
+    assert result.phase("serial") is not None
+    assert any(r.ok for r in result.phases[0].records)
+    assert result.unchecked is None
+
+
+def test_checks_are_a_catalogue_of_functions(monkeypatch) -> None:
+    from toolsafe.doctor import stress_checks
+
+    assert list(stress_checks.STRESS_CHECKS) == [
+        "ST03", "ST05", "ST01", "ST02", "ST07", "ST04", "ST06"
+    ]  # fmt: skip
+    assert len({c.name for c in stress_checks.STRESS_CHECKS.values()}) == 7
+    for check in stress_checks.STRESS_CHECKS.values():
+        assert check.why and check.fix and check.severity in {"error", "warning"}
+        assert callable(check.run)
+
+    seen: list[int] = []
+
+    def always(c: stress_checks.Comparison) -> list:
+        seen.append(len(c.serial.records))
+        return [stress_checks.STRESS_CHECKS["ST99"].problem("seen", ["evidence"])]
+
+    extra = stress_checks.StressCheck("ST99", "test-check", "warning", "why", "fix", always)
+    monkeypatch.setitem(stress_checks.STRESS_CHECKS, "ST99", extra)
+
+    def echo(text: str) -> str:
+        """Echo."""
+        return text
+
+    result = stress_tool(_from_function(echo), FAST)
+    assert seen == [4]  # registered is enough: the runner calls every check
+    [problem] = result.problems
+    assert (problem.id, problem.why, problem.fix, problem.evidence) == (
+        "ST99",
+        "why",
+        "fix",
+        ["evidence"],
+    )
+    assert problem.to_dict()["fix"] == "fix"
+
+
+def test_framework_tools_with_their_own_arun_get_an_asyncio_phase() -> None:
+    """Framework identity, not a package-name prefix: langchain_community and crewai_tools
+    tools that implement _arun are driven on asyncio too; framework defaults are not."""
+    pytest.importorskip("langchain_community")
+    pytest.importorskip("crewai_tools")
+    from crewai_tools import WaitTool
+    from langchain_community.tools.json.tool import JsonGetValueTool, JsonSpec
+    from langchain_core.tools import StructuredTool
+
+    json_tool = _from_object(JsonGetValueTool(spec=JsonSpec(dict_={"a": {"b": 1}})))
+    assert json_tool.acall is not None
+    result = stress_tool(json_tool, FAST)
+    assert [p.name for p in result.phases] == ["serial", "threads", "asyncio"]
+    assert _from_object(WaitTool()).acall is not None
+
+    def shout(text: str) -> str:
+        """Upper-case the text."""
+        return text.upper()
+
+    plain = _from_object(StructuredTool.from_function(shout))
+    assert plain.acall is None  # StructuredTool's own _arun only runs the sync function

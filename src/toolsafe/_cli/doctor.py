@@ -184,23 +184,30 @@ def register(app: Any) -> None:
         as_json: bool = json_opt,
     ) -> int:
         """Static checks (nothing is imported or run): what will break at scale, and the fix."""
-        from toolsafe.doctor.report import print_findings, to_json
+        from toolsafe._exit_codes import for_findings
+        from toolsafe.doctor.report import print_findings, print_unexamined, to_json
 
         report = _diagnose(target, stress=False, options=None, calls_file=None)
         findings = [f for tool in report.tools for f in tool.findings]
+        shown = [f for f in findings if f.severity != "info"]
+        code = for_findings(problems=bool(shown), unexamined=not report.complete)
         if as_json:
             print(to_json(report))
         else:
             console = _console()
-            for problem in report.import_problems:
-                console.print(f"[yellow]skipped[/] {problem.path}: {problem.message}")
             print_findings(console, findings)
-            shown = [f for f in findings if f.severity != "info"]
-            console.print(
-                f"\n{len(report.tools)} tool(s), {len(shown)} finding(s)"
-                + (" · [bold red]problems found[/]" if shown else " · [green]clean[/]")
+            print_unexamined(console, report)
+            verdict = (
+                "[bold red]problems found[/]"
+                if shown
+                else "[bold yellow]not everything could be examined[/]"
+                if not report.complete
+                else "[green]clean[/]"
             )
-        return int(report.exit_code)
+            console.print(
+                f"\n{len(report.tools)} tool(s), {len(shown)} finding(s) · {verdict} (exit {code})"
+            )
+        return code
 
     def stress(
         target: str = typer.Argument(
@@ -220,35 +227,53 @@ def register(app: Any) -> None:
         """Run each tool serially, then concurrently, and report what changed."""
         import json
 
-        from toolsafe._cli import UsageError
         from toolsafe._exit_codes import for_findings
-        from toolsafe.doctor.report import print_stress
+        from toolsafe.doctor.report import print_stress, print_unexamined
 
         options = _options(
             calls, concurrency, distinct, timeout, max_seconds, max_output_chars, seed, mode
         )
         report = _diagnose(target, stress=True, options=options, calls_file=calls_file)
-        stressed = [t for t in report.tools if t.stress is not None]
-        if not stressed:
-            why = {t.not_stressed for t in report.tools if t.not_stressed}
-            reasons = "; ".join(sorted(why | {p.message for p in report.import_problems}))
-            raise UsageError(f"no tool in {target} could be run: {reasons}")
-        problems = any(t.stress.problems for t in stressed if t.stress is not None)
+        stressed = [t.stress for t in report.tools if t.stress is not None]
+        problems = any(s.problems for s in stressed)
+        unexamined = report.unexamined
+        code = for_findings(problems=problems, unexamined=bool(unexamined))
         if as_json:
-            data = [t.stress.to_dict() for t in stressed if t.stress is not None]
-            print(json.dumps({"tools": data, "problems_found": problems}, indent=2, default=str))
+            data = {
+                "tools": [s.to_dict() for s in stressed],
+                "problems_found": problems,
+                "complete": not unexamined,
+                "exit_code": code,
+                "unexamined": [u.to_dict() for u in unexamined],
+            }
+            print(json.dumps(data, indent=2, default=str))
         else:
+            from toolsafe.doctor.report import markup_text
+
             console = _console()
             for tool in report.tools:
-                console.print(f"\n[bold]{tool.name}[/] [dim]{tool.label} · {tool.location}[/]")
+                console.print(
+                    f"\n[bold]{markup_text(tool.name)}[/] [dim]{markup_text(tool.label)} · {markup_text(tool.location)}[/]",
+                    highlight=False,
+                )
                 if tool.stress is not None:
                     print_stress(console, tool.stress)
+                    if tool.stress.unchecked:
+                        console.print(f"  [blue]unchecked:[/] {markup_text(tool.stress.unchecked)}")
                 else:
-                    console.print(f"  [blue]not stressed:[/] {tool.not_stressed}")
-            console.print(
-                "\n[bold red]problems found[/]" if problems else "\n[green]no problems found[/]"
+                    console.print(
+                        f"  [blue]not stressed:[/] {markup_text(tool.not_stressed or '')}"
+                    )
+            print_unexamined(console, report)
+            verdict = (
+                "[bold red]problems found[/]"
+                if problems
+                else "[bold yellow]not everything could be examined[/]"
+                if unexamined
+                else "[green]no problems found[/]"
             )
-        return for_findings(problems=problems)
+            console.print(f"\n{verdict} (exit {code})")
+        return code
 
     def doctor(
         target: str = typer.Argument(

@@ -62,6 +62,8 @@ class Discovery:
     unrunnable: dict[tuple[str, str], str] = field(default_factory=dict)
     #: Where lint finds the source of imported names (shared by every tool of the target).
     index: SourceIndex = field(default_factory=SourceIndex)
+    #: Files that imported but in which live discovery found no tool.
+    no_live_tools: list[Path] = field(default_factory=list)
 
 
 def discover(target: str, *, live: bool = True, only: str | None = None) -> Discovery:
@@ -118,4 +120,7 @@ def _import_all(found: Discovery) -> None:
                 raise
             found.import_problems.append(ImportProblem(path, f"{type(exc).__name__}: {exc}"))
             continue
-        found.live.extend(live_tools(module, path, found.unrunnable))
+        tools = list(live_tools(module, path, found.unrunnable))
+        found.live.extend(tools)
+        if not tools:
+            found.no_live_tools.append(path)

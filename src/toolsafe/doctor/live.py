@@ -235,10 +235,30 @@ def _model_schema(model: Any) -> dict[str, Any] | None:
     return None
 
 
-def _overrides(obj: Any, method: str, framework_modules: tuple[str, ...]) -> bool:
+def _framework_tool_classes(framework: str) -> tuple[type, ...]:
+    """The framework's own tool classes, whose ``_arun`` only wraps the sync ``_run``.
+
+    Imported here, lazily: ``obj`` is one of the framework's tools, so it is installed.
+    Identity, not a module-name prefix: ``crewai_tools`` and ``langchain_community``
+    tools that define their own ``_arun`` start with the framework's name too.
+    """
+    if framework == "crewai":
+        from crewai.tools.base_tool import BaseTool as CrewBaseTool
+        from crewai.tools.base_tool import Tool as CrewTool
+
+        return (CrewBaseTool, CrewTool)
+    from langchain_core.tools import BaseTool, StructuredTool
+    from langchain_core.tools import Tool as LangChainTool
+
+    return (BaseTool, StructuredTool, LangChainTool)
+
+
+def _overrides(obj: Any, method: str, framework: str) -> bool:
+    """Whether ``obj``'s class (not the framework's base classes) defines ``method``."""
+    defaults = _framework_tool_classes(framework)
     for klass in type(obj).__mro__:
         if method in vars(klass):
-            return not klass.__module__.startswith(framework_modules)
+            return klass not in defaults
     return False
 
 
@@ -253,7 +273,7 @@ def _from_object(obj: Any) -> LiveTool:
     if framework == "crewai":
         schema = _model_schema(getattr(obj, "args_schema", None)) or {}
         is_async_fn = func is not None and inspect.iscoroutinefunction(func)
-        native_async = is_async_fn or _overrides(obj, "_arun", ("crewai",))
+        native_async = is_async_fn or _overrides(obj, "_arun", "crewai")
 
         async def crew_acall(args: dict[str, Any]) -> Any:
             return await obj.arun(**args)
@@ -275,7 +295,7 @@ def _from_object(obj: Any) -> LiveTool:
         lc_schema = _model_schema(getattr(obj, "args_schema", None))
         if lc_schema is None:
             lc_schema = _model_schema(obj.get_input_schema()) or {}
-        native_async = coroutine is not None or _overrides(obj, "_arun", ("langchain",))
+        native_async = coroutine is not None or _overrides(obj, "_arun", "langchain")
 
         async def lc_acall(args: dict[str, Any]) -> Any:
             return await obj.ainvoke(args)

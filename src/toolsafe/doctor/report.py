@@ -12,6 +12,7 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from toolsafe._terminal import printable
 from toolsafe.doctor.lint import Finding
 from toolsafe.doctor.stress import PhaseResult, StressResult
 from toolsafe.doctor.verdict import VERDICTS, DoctorReport, ToolDiagnosis
@@ -22,9 +23,12 @@ if TYPE_CHECKING:
 __all__ = [
     "errors_svg",
     "latency_svg",
+    "markup_text",
+    "outcome",
     "print_findings",
     "print_report",
     "print_stress",
+    "print_unexamined",
     "to_html",
     "to_json",
 ]
@@ -41,8 +45,16 @@ _EVIDENCE = 110
 
 
 def _clip(text: str, limit: int = _EVIDENCE) -> str:
-    text = text.replace("\n", "\\n")
+    text = printable(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def markup_text(text: str) -> str:
+    """Text from the examined code (names, messages, evidence) for a rich markup string:
+    control characters shown as escapes, markup shown as text."""
+    from rich.markup import escape
+
+    return escape(printable(text))
 
 
 def _plural(count: int, word: str) -> str:
@@ -73,36 +85,33 @@ def print_findings(
 ) -> None:
     """One block per finding: location, rule, message; then the fix (and, the first time a
     rule appears, why it breaks at scale). ``explained`` carries rules already explained."""
-    from rich.markup import escape
-
     explained = set() if explained is None else explained
     for f in findings:
         style = _SEVERITY_STYLE.get(f.severity, "")
-        tool = f" [dim]({escape(f.tool)})[/]" if f.tool else ""
+        tool = f" [dim]({markup_text(f.tool)})[/]" if f.tool else ""
         console.print(
-            f"  [{style}]{f.rule}[/] [bold]{escape(f.location)}[/] "
-            f"[{style}]{f.name}[/]{tool}\n    {escape(f.message)}",
+            f"  [{style}]{f.rule}[/] [bold]{markup_text(f.location)}[/] "
+            f"[{style}]{f.name}[/]{tool}\n    {markup_text(f.message)}",
             highlight=False,
         )
         if f.severity == "info":
             continue
         if f.rule not in explained:
             explained.add(f.rule)
-            console.print(f"    [dim]why:[/] {escape(f.why)}", highlight=False)
-        console.print(f"    [dim]fix:[/] {escape(f.fix)}", highlight=False)
+            console.print(f"    [dim]why:[/] {markup_text(f.why)}", highlight=False)
+        console.print(f"    [dim]fix:[/] {markup_text(f.fix)}", highlight=False)
 
 
 def print_stress(console: Console, result: StressResult) -> None:
     """The phases table, then what stress observed (with evidence and the fix)."""
-    from rich.markup import escape
     from rich.table import Table
 
     if result.skipped:
-        console.print(f"  [blue]stress skipped:[/] {escape(result.skipped)}", highlight=False)
+        console.print(f"  [blue]stress skipped:[/] {markup_text(result.skipped)}", highlight=False)
         return
     console.print(
         f"  [dim]stress: {len(result.arguments)} argument sets from {result.argument_source}, "
-        f"called via {escape(result.runner)}[/]",
+        f"called via {markup_text(result.runner)}[/]",
         highlight=False,
     )
     table = Table(box=None, padding=(0, 1), pad_edge=False, show_edge=False)
@@ -124,64 +133,91 @@ def print_stress(console: Console, result: StressResult) -> None:
             _ms(phase.p(95)),
             _ms(phase.p(99)),
             _size(phase.max_size),
-            escape(_clip(errors, 60)),
+            markup_text(_clip(errors, 60)),
         )
     from rich.padding import Padding
 
     console.print(Padding(table, (0, 0, 0, 4)))
     for phase in result.phases:
         if phase.stopped:
-            console.print(f"    [dim]{phase.name} stopped early: {escape(phase.stopped)}[/]")
+            console.print(f"    [dim]{phase.name} stopped early: {markup_text(phase.stopped)}[/]")
     for problem in result.problems:
         style = _SEVERITY_STYLE.get(problem.severity, "")
         console.print(
-            f"  [{style}]{problem.id} {problem.name}[/]: {escape(problem.message)}",
+            f"  [{style}]{problem.id} {problem.name}[/]: {markup_text(problem.message)}",
             highlight=False,
         )
         for item in problem.evidence:
-            console.print(f"    [dim]•[/] {escape(_clip(item))}", highlight=False)
-        console.print(f"    [dim]fix:[/] {escape(problem.check.fix)}", highlight=False)
+            console.print(f"    [dim]•[/] {markup_text(_clip(item))}", highlight=False)
+        console.print(f"    [dim]fix:[/] {markup_text(problem.fix)}", highlight=False)
     for note in result.notes:
-        console.print(f"  [dim]note: {escape(note)}[/]", highlight=False)
+        console.print(f"  [dim]note: {markup_text(note)}[/]", highlight=False)
 
 
 def _print_tool(console: Console, tool: ToolDiagnosis, explained: set[str]) -> None:
-    from rich.markup import escape
-
     mark, style, word = _VERDICT_STYLE[tool.verdict]
     console.print()
     console.print(
-        f"[{style}]{mark} {escape(tool.name)}[/]  [{style}]{word}[/]  "
-        f"[dim]{escape(tool.label)} · {escape(tool.location)}[/]",
+        f"[{style}]{mark} {markup_text(tool.name)}[/]  [{style}]{word}[/]  "
+        f"[dim]{markup_text(tool.label)} · {markup_text(tool.location)}[/]",
         highlight=False,
     )
-    if tool.findings:
+    if tool.static_checks is not None:
+        console.print(
+            f"  [blue]static checks:[/] {markup_text(tool.static_checks)}", highlight=False
+        )
+    elif tool.findings:
         print_findings(console, tool.findings, explained=explained)
     else:
         console.print("  [green]static checks: no findings[/]")
     if tool.stress is not None:
         print_stress(console, tool.stress)
+        if tool.stress.unchecked and tool.verdict == "unchecked":
+            console.print(
+                f"  [blue]unchecked:[/] {markup_text(tool.stress.unchecked)}", highlight=False
+            )
     elif tool.not_stressed:
-        console.print(f"  [blue]not stressed:[/] {escape(tool.not_stressed)}", highlight=False)
+        console.print(f"  [blue]not stressed:[/] {markup_text(tool.not_stressed)}", highlight=False)
+
+
+def print_unexamined(console: Console, report: DoctorReport) -> None:
+    """What could not be examined (each file or tool once, with the reason), then the files
+    in which no tool was found. Every command that examines a target prints this."""
+    unexamined = report.unexamined
+    if unexamined:
+        console.print(f"\n[yellow]could not be examined ({len(unexamined)}):[/]")
+        for item in unexamined:
+            # A tool's reason is printed in its own section; a file has no section.
+            reason = (
+                "unchecked (the reason is in its section)" if item.kind == "tool" else item.reason
+            )
+            console.print(f"  {markup_text(item.what)}: {markup_text(reason)}", highlight=False)
+    if report.files_without_tools:
+        names = ", ".join(report.files_without_tools)
+        console.print(f"\n[dim]no tools found in: {markup_text(names)}[/]", highlight=False)
+
+
+def outcome(report: DoctorReport) -> str:
+    """The last words of a report: what was found and the exit code, as rich markup."""
+    code = report.exit_code
+    if report.problems_found:
+        return f"[bold red]problems found[/] (exit {code})"
+    if not report.complete:
+        return f"[bold yellow]not everything could be examined[/] (exit {code})"
+    return f"[bold green]no problems found[/] (exit {code})"
 
 
 def print_report(console: Console, report: DoctorReport) -> None:
-    """The whole doctor report: one section per tool, then the summary and verdict."""
-    from rich.markup import escape
-
+    """The whole doctor report: one section per tool, what could not be examined, then the
+    summary and verdict."""
     console.print(
-        f"[bold]toolsafe doctor[/] {escape(report.target)} · {_plural(len(report.tools), 'tool')}",
+        f"[bold]toolsafe doctor[/] {markup_text(report.target)} · {_plural(len(report.tools), 'tool')}",
         highlight=False,
     )
     explained: set[str] = set()
     for tool in report.tools:
         _print_tool(console, tool, explained)
-    for problem in report.import_problems:
-        label = "skipped (framework missing)" if problem.missing_framework else "could not import"
-        console.print(
-            f"\n[yellow]{label}:[/] {escape(str(problem.path))}: {escape(problem.message)}",
-            highlight=False,
-        )
+    print_unexamined(console, report)
     counts = report.counts
     parts = [
         f"[{_VERDICT_STYLE[v][1]}]{counts[v]} {v}[/]"
@@ -189,14 +225,9 @@ def print_report(console: Console, report: DoctorReport) -> None:
         if counts[v] or v == "broken"
     ]
     console.print()
-    outcome = (
-        "[bold red]problems found[/] (exit 1)"
-        if report.problems_found
-        else "[bold green]no problems found[/] (exit 0)"
-    )
     console.print(
         f"{_plural(len(report.tools), 'tool')}: {', '.join(parts)} · {report.elapsed_s:.1f} s · "
-        f"{outcome}",
+        f"{outcome(report)}",
         highlight=False,
     )
 
@@ -335,7 +366,13 @@ def to_html(report: DoctorReport) -> str:
         f"<title>toolsafe doctor: {e(report.target)}</title><style>{_CSS}</style></head><body>",
         f"<h1>toolsafe doctor: <code>{e(report.target)}</code></h1>",
         f"<p class='sub'>{len(report.tools)} tools: {summary} · {report.elapsed_s:.1f} s · "
-        + ("<b class='error'>problems found</b>" if report.problems_found else "no problems found")
+        + (
+            "<b class='error'>problems found</b>"
+            if report.problems_found
+            else "<b class='warning'>not everything could be examined</b>"
+            if not report.complete
+            else "no problems found"
+        )
         + "</p>",
     ]
     if report.options is not None:
@@ -350,10 +387,18 @@ def to_html(report: DoctorReport) -> str:
     )
     for tool in report.tools:
         parts.append(_tool_html(tool, legend))
-    for problem in report.import_problems:
+    unexamined = report.unexamined
+    if unexamined:
+        parts.append(f"<h2 class='warning'>Could not be examined ({len(unexamined)})</h2><ul>")
+        parts.extend(
+            f"<li><code>{e(item.what)}</code>: {e(item.reason)}</li>" for item in unexamined
+        )
+        parts.append("</ul>")
+    if report.files_without_tools:
         parts.append(
-            f"<p class='warning'>{'skipped' if problem.missing_framework else 'could not import'}: "
-            f"<code>{e(str(problem.path))}</code>: {e(problem.message)}</p>"
+            "<p class='sub'>No tools found in: "
+            + ", ".join(f"<code>{e(f)}</code>" for f in report.files_without_tools)
+            + "</p>"
         )
     parts.append("</body></html>")
     return "".join(parts)
@@ -375,8 +420,10 @@ def _tool_html(tool: ToolDiagnosis, legend: str) -> str:
                 f"<div class='why'>Why: {e(f.why)}<br>Fix: {e(f.fix)}</div></td></tr>"
             )
         out.append("</table>")
-    else:
+    elif tool.static_checks is None:
         out.append("<p>Static checks: no findings.</p>")
+    if tool.static_checks is not None:
+        out.append(f"<p class='sub'>Static checks: {e(tool.static_checks)}</p>")
     stress = tool.stress
     if stress is None:
         if tool.not_stressed:
@@ -386,6 +433,8 @@ def _tool_html(tool: ToolDiagnosis, legend: str) -> str:
     if stress.skipped:
         out.append(f"<p class='sub'>Stress skipped: {e(stress.skipped)}</p></section>")
         return "".join(out)
+    if stress.unchecked:
+        out.append(f"<p class='sub'>Unchecked: {e(stress.unchecked)}</p>")
     out.append(
         f"<h3>Stress</h3><p class='sub'>{len(stress.arguments)} argument sets from "
         f"{e(stress.argument_source)}, called via {e(stress.runner)}.</p>"
@@ -410,7 +459,7 @@ def _tool_html(tool: ToolDiagnosis, legend: str) -> str:
             out.append(
                 f"<li><b class='{problem.severity}'>{problem.id} {problem.name}</b>: "
                 f"{e(problem.message)}<ul>{evidence}</ul>"
-                f"<div class='why'>Why: {e(problem.check.why)}<br>Fix: {e(problem.check.fix)}"
+                f"<div class='why'>Why: {e(problem.why)}<br>Fix: {e(problem.fix)}"
                 "</div></li>"
             )
         out.append("</ul>")
