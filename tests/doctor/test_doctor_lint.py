@@ -71,7 +71,9 @@ def test_instance_state_is_info_when_toolsafe_copies_the_instance() -> None:
         search = toolsafe.tool(Search())
     """
     assert rules(source) == [("TS101", 6, "info")]
-    shared = source.replace("toolsafe.tool(Search())", 'toolsafe.tool(Search(), isolation="shared")')
+    shared = source.replace(
+        "toolsafe.tool(Search())", 'toolsafe.tool(Search(), isolation="shared")'
+    )
     assert rules(shared) == [("TS101", 6, "error")]
 
 
@@ -240,7 +242,7 @@ def test_swallowed_exceptions() -> None:
             except ValueError:
                 return 0
     """
-    assert rules(source) == [("TS303", 8, "error"), ("TS303", 16, "error")]
+    assert rules(source) == [("TS501", 7, "warning"), ("TS303", 8, "error"), ("TS303", 16, "error")]
 
 
 def test_ignore_comments() -> None:
@@ -463,3 +465,126 @@ def test_bases_of_tools_and_helper_functions_are_not_tools(tmp_path) -> None:
     )
     sites, _ = lint(str(root))
     assert [s.qualname for s in sites] == ["NewsSearch"]
+
+
+def test_lazy_clients_memo_caches_and_nested_classes_are_not_per_call_state() -> None:
+    source = """
+        from crewai.tools import BaseTool
+
+        class Browse(BaseTool):
+            name: str = "browse"
+            def _client(self):
+                if self._api is None:
+                    self._api = make_api()
+                return self._api
+            def _browser(self):
+                if not self._page:
+                    class Fake:
+                        def __init__(self):
+                            self.page = None
+                    self._page = Fake()
+                return self._page
+            def _llm(self, model: str):
+                if model not in self._llms:
+                    self._llms[model] = make_api(model)
+                return self._llms[model]
+            def _run(self, model: str) -> str:
+                return str((self._client(), self._browser(), self._llm(model)))
+    """
+    found = rules(source)
+    assert ("TS103", 8, "info") in found  # a lazily made client: fine if it is thread-safe
+    assert ("TS103", 15, "error") in found  # a browser page made once, shared by every call
+    assert not [r for r in found if r[0] == "TS101"]  # no per-call state: lines 14, 19
+
+
+def test_cached_errors_and_documents_added_to_a_shared_store() -> None:
+    source = """
+        from langchain_core.tools import BaseTool
+
+        class Query(BaseTool):
+            name: str = "query"
+            def _run(self, question: str) -> str:
+                self.vectorstore.add_texts([question])
+                try:
+                    return ask(question)
+                except TimeoutError as exc:
+                    self.cache[question] = f"Error: {exc}"
+                    return self.cache[question]
+    """
+    messages = {f.line: f.message for f in lint_source(textwrap.dedent(source), "q.py")}
+    assert "caches the error" in messages[11]
+    assert "TS101" in {f.rule for f in lint_source(textwrap.dedent(source), "q.py")}
+
+
+def test_new_rule_cases_files_downloads_engines_and_outputs() -> None:
+    source = """
+        import datetime, os, urllib.request
+        from sqlalchemy import create_engine
+
+        def save(text: str) -> str:
+            \"\"\"Save text.\"\"\"
+            name = f"out_{datetime.datetime.now().strftime('%H-%M-%S')}.txt"
+            with open(name, "w") as f:
+                f.write(text)
+            urllib.request.urlretrieve("https://example.com/x", name)
+            engine = create_engine("sqlite://")
+            engine.execute("select 1")
+            with open(name) as f:
+                return f.read() + str(os.listdir("."))
+    """
+    found = {(r, line) for r, line, _ in rules(source)}
+    assert ("TS401", 8) in found  # a file named after the time
+    assert ("TS301", 10) in found  # urlretrieve has no timeout
+    assert ("TS403", 11) in found  # an engine per call, never disposed
+    assert {r for r, _ in found} >= {"TS501"}
+
+
+def test_timeout_forwarded_through_kwargs_counts_only_when_a_caller_passes_it(tmp_path) -> None:
+    root = _package(
+        tmp_path,
+        {
+            "wrapper.py": """
+                import requests
+                from pydantic import BaseModel
+
+                class Requests(BaseModel):
+                    def get(self, url: str, **kwargs):
+                        return requests.get(url, **kwargs)
+            """,
+            "tool.py": """
+                from langchain_core.tools import BaseTool
+                from .wrapper import Requests
+
+                class Get(BaseTool):
+                    name: str = "get"
+                    requests_wrapper: Requests
+                    def _run(self, url: str) -> str:
+                        return self.requests_wrapper.get(url).text
+
+                class TimedGet(Get):
+                    name: str = "timed_get"
+                    def _run(self, url: str) -> str:
+                        return self.requests_wrapper.get(url, timeout=5).text
+            """,
+        },
+    )
+    _, findings = lint(str(root))
+    timeouts = {f.tool for f in findings if f.rule == "TS301"}
+    assert timeouts == {"get"}
+
+
+def test_a_browser_field_used_by_every_call_is_shared() -> None:
+    source = """
+        from typing import Optional
+        from langchain_core.tools import BaseTool
+        from playwright.sync_api import Browser as SyncBrowser
+
+        class Click(BaseTool):
+            name: str = "click"
+            sync_browser: Optional[SyncBrowser] = None
+            def _run(self, selector: str) -> str:
+                page = self.sync_browser.contexts[0].pages[0]
+                page.click(selector)
+                return "ok"
+    """
+    assert ("TS103", 8, "error") in rules(source)

@@ -8,11 +8,18 @@ finding's line is where the user would fix it; messages name the code they quote
 
 from __future__ import annotations
 
-from toolsafe.doctor.rules import exceptions, network, resources, schema, state
+from toolsafe.doctor.rules import exceptions, network, outputs, resources, schema, state
 from toolsafe.doctor.rules.catalogue import RULES, Finding, Rule
 from toolsafe.doctor.rules.context import LintContext, Scope
 
 __all__ = ["FAMILIES", "RULES", "Finding", "LintContext", "Rule", "Scope"]
 
 #: Every rule family's check, in the order they run.
-FAMILIES = (state.check, resources.check, network.check, exceptions.check, schema.check)
+FAMILIES = (
+    state.check,
+    resources.check,
+    network.check,
+    exceptions.check,
+    outputs.check,
+    schema.check,
+)

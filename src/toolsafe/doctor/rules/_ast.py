@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Iterator
+from dataclasses import dataclass, replace
 
 __all__ = [
     "Func",
+    "Where",
     "assigned_names",
     "has_default",
     "has_kw",
@@ -17,6 +19,7 @@ __all__ = [
     "root_name",
     "self_attr",
     "walk_locked",
+    "walk_where",
 ]
 
 Func = ast.FunctionDef | ast.AsyncFunctionDef
@@ -50,6 +53,49 @@ def walk_locked(node: ast.AST, locked: bool = False) -> Iterator[tuple[ast.AST, 
             child_locked = locked or "lock" in text.lower()
         yield child, child_locked
         yield from walk_locked(child, child_locked)
+
+
+@dataclass(frozen=True)
+class Where:
+    """Where a statement runs inside its function: under a lock, which ``if`` tests guard
+    it, inside an ``except`` handler."""
+
+    locked: bool = False
+    guards: tuple[ast.If, ...] = ()
+    in_except: bool = False
+
+
+def walk_where(node: ast.AST, where: Where | None = None) -> Iterator[tuple[ast.AST, Where]]:
+    """Every node of a function body with its ``Where``; nested classes are not entered
+    (their ``self`` is another object), nor nested functions that take their own ``self``."""
+    for child in ast.iter_child_nodes(node):
+        yield from _visit(child, where or Where())
+
+
+def _visit(node: ast.AST, where: Where) -> Iterator[tuple[ast.AST, Where]]:
+    if isinstance(node, ast.ClassDef):
+        return
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+        args = node.args.posonlyargs + node.args.args
+        if args and args[0].arg == "self":
+            return
+    yield node, where
+    if isinstance(node, (ast.With, ast.AsyncWith)):
+        text = " ".join(ast.unparse(item.context_expr) for item in node.items)
+        if "lock" in text.lower():
+            where = replace(where, locked=True)
+    elif isinstance(node, ast.If):
+        yield from _visit(node.test, where)
+        guarded = replace(where, guards=(*where.guards, node))
+        for stmt in node.body:
+            yield from _visit(stmt, guarded)
+        for stmt in node.orelse:
+            yield from _visit(stmt, where)
+        return
+    elif isinstance(node, ast.ExceptHandler):
+        where = replace(where, in_except=True)
+    for child in ast.iter_child_nodes(node):
+        yield from _visit(child, where)
 
 
 def has_kw(call: ast.Call, name: str) -> bool:

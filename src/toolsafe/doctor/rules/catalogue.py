@@ -126,6 +126,25 @@ RULES: dict[str, Rule] = {
             "Open a connection per call (or take one from a thread-safe pool) and use a "
             "fresh cursor per call.",
         ),
+        Rule(
+            "TS403",
+            "leaked-resource",
+            "warning",
+            "An engine, client or connection created per call and never closed keeps its "
+            "sockets and pool open: under load the process runs out of connections or file "
+            "descriptors, and the server sees a flood of idle sessions.",
+            "Use it as a context manager (`with ...:`), close or dispose it in `finally`, "
+            "or create it once and share a thread-safe one.",
+        ),
+        Rule(
+            "TS501",
+            "unbounded-output",
+            "warning",
+            "The whole file or directory listing is returned with no limit: one large file "
+            "or folder floods the model's context window (and the bill), or fails the call.",
+            "Read or list at most N bytes/entries (a `limit` argument, a slice) and say in "
+            "the result that it was cut; toolsafe's output budget is a safety net.",
+        ),
     )
 }
 

@@ -29,7 +29,15 @@ from toolsafe.doctor.rules.catalogue import RULES, Finding
 from toolsafe.doctor.sites import RUN_METHODS, ToolSite
 from toolsafe.doctor.sources import ModuleSource
 
-__all__ = ["MAX_DEPTH", "TOOL_PACKAGES", "LintContext", "Scope", "ScopeFn", "run_scope"]
+__all__ = [
+    "MAX_DEPTH",
+    "TOOL_PACKAGES",
+    "LintContext",
+    "Scope",
+    "ScopeFn",
+    "forwards_keyword",
+    "run_scope",
+]
 
 #: How many calls deep the run scope follows (a tool's ``_run`` is depth 0).
 MAX_DEPTH = 6
@@ -146,6 +154,37 @@ def run_scope(index: SourceIndex, mod: ModuleSource, site: ToolSite) -> Scope:
     return scope
 
 
+def _passed(item: ScopeFn, call: ast.Call) -> frozenset[str | None]:
+    """The keywords a call passes; ``**kwargs`` forwarded from the caller's own ``**kwargs``
+    passes what the caller was given (``None``: an unknown mapping, maybe anything)."""
+    out: set[str | None] = set()
+    own = item.fn.args.kwarg.arg if item.fn.args.kwarg else None
+    for k in call.keywords:
+        if k.arg is not None:
+            out.add(k.arg)
+        elif own is not None and isinstance(k.value, ast.Name) and k.value.id == own:
+            out |= item.passed
+        else:
+            out.add(None)
+    return frozenset(out)
+
+
+def forwards_keyword(item: ScopeFn, call: ast.Call, name: str) -> bool:
+    """``call`` passes ``name=``: explicitly, in an unknown ``**mapping``, or in the function's
+    own ``**kwargs`` when some caller passed it."""
+    own = item.fn.args.kwarg.arg if item.fn.args.kwarg else None
+    for k in call.keywords:
+        if k.arg == name:
+            return True
+        if k.arg is None:
+            if own is not None and isinstance(k.value, ast.Name) and k.value.id == own:
+                if item.depth == 0 or name in item.passed or None in item.passed:
+                    return True
+            else:
+                return True
+    return False
+
+
 def _methods(classes: list[Definition], owner: Definition, via: str) -> dict[str, ScopeFn]:
     """Method name -> its most derived definition, over a class hierarchy."""
     out: dict[str, ScopeFn] = {}
@@ -180,7 +219,7 @@ class _Follow:
             target = self._target(item, call.func)
             if target is None or not self._may_enter(target.mod):
                 continue
-            passed = frozenset(k.arg for k in call.keywords)
+            passed = _passed(item, call)
             out.append(
                 ScopeFn(
                     target.fn,
@@ -246,6 +285,15 @@ class _Follow:
                     and stmt.target.id == attr
                 ):
                     found = self._class_in_annotation(cls.mod, stmt.annotation)
+                    if found is not None:
+                        return found
+                if (
+                    isinstance(stmt, ast.FunctionDef)
+                    and stmt.name == attr
+                    and stmt.returns is not None
+                    and any(ast.unparse(d) == "property" for d in stmt.decorator_list)
+                ):
+                    found = self._class_in_annotation(cls.mod, stmt.returns)
                     if found is not None:
                         return found
             for node in ast.walk(cls.node):

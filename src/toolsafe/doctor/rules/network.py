@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 
 from toolsafe.doctor.rules._ast import Func, has_kw, is_none, kw, self_attr
-from toolsafe.doctor.rules.context import LintContext, Scope, ScopeFn
+from toolsafe.doctor.rules.context import LintContext, Scope, ScopeFn, forwards_keyword
 from toolsafe.doctor.sites import ToolSite
 from toolsafe.doctor.sources import ModuleSource
 
@@ -75,7 +75,7 @@ def _network(ctx: LintContext, site: ToolSite, item: ScopeFn, known: set[str]) -
         verb = node.func.attr if isinstance(node.func, ast.Attribute) else ""
         if dotted.startswith("requests.") and dotted.split(".")[-1] in HTTP_VERBS:
             http_calls.append(node)
-            if not has_kw(node, "timeout"):
+            if not forwards_keyword(item, node, "timeout"):
                 ctx.add(
                     "TS301",
                     node,
@@ -85,7 +85,7 @@ def _network(ctx: LintContext, site: ToolSite, item: ScopeFn, known: set[str]) -
                 )
         elif verb in HTTP_VERBS and receiver in sessions:
             http_calls.append(node)
-            if not has_kw(node, "timeout"):
+            if not forwards_keyword(item, node, "timeout"):
                 ctx.add(
                     "TS301",
                     node,
@@ -114,6 +114,15 @@ def _network(ctx: LintContext, site: ToolSite, item: ScopeFn, known: set[str]) -
                     "`urllib.request.urlopen(...)` has no timeout (it waits forever by default)",
                     mod=mod,
                 )
+        elif dotted == "urllib.request.urlretrieve":
+            ctx.add(
+                "TS301",
+                node,
+                site,
+                "`urllib.request.urlretrieve(...)` takes no timeout (it waits forever on a "
+                "stalled server): download with urlopen(url, timeout=...) or requests",
+                mod=mod,
+            )
         elif verb == "getresponse":
             http_calls.append(node)
         else:

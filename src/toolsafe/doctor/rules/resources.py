@@ -8,6 +8,7 @@ every concurrent call; most of these are not safe to share between threads.
 from __future__ import annotations
 
 import ast
+import re
 
 from toolsafe.doctor.rules._ast import assigned_names, kw, local_names, self_attr
 from toolsafe.doctor.rules.context import LintContext, Scope, ScopeFn
@@ -45,12 +46,27 @@ _RESOURCE_METHODS = {
 _OPEN = frozenset({"open", "io.open"})
 
 
+#: Per-call resources that must be closed: dotted constructor -> label.
+_CLOSABLE = {
+    **{k: v[1] for k, v in RESOURCES.items() if k not in {"open", "io.open"}},
+    "sqlalchemy.create_engine": "a SQLAlchemy engine (a connection pool)",
+    "httpx.Client": "an httpx.Client",
+    "httpx.AsyncClient": "an httpx.AsyncClient",
+    "pymongo.MongoClient": "a MongoClient (a connection pool)",
+}
+_TIMESTAMP = re.compile(r"datetime\.now|datetime\.utcnow|time\.time\(|strftime|timestamp\(")
+#: Field types of browsers and pages handed to a tool once.
+_BROWSER_TYPES = re.compile(r"Browser|WebDriver|\bPage\b")
+
+
 def check(ctx: LintContext, site: ToolSite, scope: Scope) -> None:
     if isinstance(site.node, ast.ClassDef):
         _instance_resources(ctx, site, scope)
+        _injected_browsers(ctx, site, scope)
     for item in scope.items:
         _module_resources(ctx, site, item)
         _shared_file(ctx, site, item)
+        _leaked(ctx, site, item)
 
 
 def opens_for_writing(call: ast.Call) -> bool:
@@ -154,8 +170,81 @@ def _module_resources(ctx: LintContext, site: ToolSite, item: ScopeFn) -> None:
             )
 
 
+def _injected_browsers(ctx: LintContext, site: ToolSite, scope: Scope) -> None:
+    """``sync_browser: Optional[SyncBrowser] = None``: one browser for every call."""
+    for cls in scope.classes:
+        assert isinstance(cls.node, ast.ClassDef)
+        for stmt in cls.node.body:
+            if not isinstance(stmt, ast.AnnAssign) or not isinstance(stmt.target, ast.Name):
+                continue
+            if not _BROWSER_TYPES.search(ast.unparse(stmt.annotation)):
+                continue
+            name = stmt.target.id
+            used = next(
+                (
+                    item
+                    for item in scope.items
+                    if item.on_tool and any(self_attr(n) == name for n in ast.walk(item.fn))
+                ),
+                None,
+            )
+            if used is not None:
+                ctx.add(
+                    "TS103",
+                    stmt,
+                    site,
+                    f"`self.{name}` is a browser handed to the tool once and used by every "
+                    f"call in `{used.fn.name}`: concurrent calls drive the same pages",
+                    mod=cls.mod,
+                )
+
+
+def _leaked(ctx: LintContext, site: ToolSite, item: ScopeFn) -> None:
+    """``engine = create_engine(...)`` per call, never closed nor used in ``with``."""
+    fn, mod = item.fn, item.mod
+    for node in ast.walk(fn):
+        if not isinstance(node, ast.Assign) or not isinstance(node.value, ast.Call):
+            continue
+        label = _CLOSABLE.get(mod.resolve(node.value.func) or "")
+        names = [t.id for t in node.targets if isinstance(t, ast.Name)]
+        if label is None or not names:
+            continue
+        name = names[0]
+        closed = any(
+            isinstance(n, ast.Call)
+            and isinstance(n.func, ast.Attribute)
+            and isinstance(n.func.value, ast.Name)
+            and n.func.value.id == name
+            and n.func.attr in {"close", "dispose", "aclose", "quit", "__exit__"}
+            for n in ast.walk(fn)
+        ) or any(
+            isinstance(n, (ast.With, ast.AsyncWith))
+            and any(ast.unparse(w.context_expr) == name for w in n.items)
+            for n in ast.walk(fn)
+        )
+        returned = any(
+            isinstance(n, ast.Return) and isinstance(n.value, ast.Name) and n.value.id == name
+            for n in ast.walk(fn)
+        )
+        if not closed and not returned:
+            ctx.add(
+                "TS403",
+                node,
+                site,
+                f"`{name}` in `{fn.name}` is {label} created on every call and never closed",
+                mod=mod,
+            )
+
+
 def _shared_file(ctx: LintContext, site: ToolSite, item: ScopeFn) -> None:
     fn, mod = item.fn, item.mod
+    stamped = {
+        t.id
+        for n in ast.walk(fn)
+        if isinstance(n, ast.Assign) and _TIMESTAMP.search(ast.unparse(n.value))
+        for t in n.targets
+        if isinstance(t, ast.Name)
+    }
     for node in ast.walk(fn):
         if not isinstance(node, ast.Call):
             continue
@@ -167,7 +256,18 @@ def _shared_file(ctx: LintContext, site: ToolSite, item: ScopeFn) -> None:
         fixed = isinstance(path, ast.Constant) or (
             isinstance(path, ast.Name) and path.id in mod.assigns and path.id not in local_names(fn)
         )
-        if fixed:
+        if _TIMESTAMP.search(ast.unparse(path)) or (
+            isinstance(path, ast.Name) and path.id in stamped
+        ):
+            ctx.add(
+                "TS401",
+                node,
+                site,
+                f"`{ast.unparse(node)}` in `{fn.name}` names the file after the time: calls "
+                "in the same second (or clock tick) write the same file",
+                mod=mod,
+            )
+        elif fixed:
             ctx.add(
                 "TS401",
                 node,

@@ -8,9 +8,18 @@ block is visible to calls running at the same time.
 from __future__ import annotations
 
 import ast
+import re
 
-from toolsafe.doctor.rules._ast import local_names, root_name, self_attr, walk_locked
+from toolsafe.doctor.rules._ast import (
+    Where,
+    local_names,
+    root_name,
+    self_attr,
+    walk_locked,
+    walk_where,
+)
 from toolsafe.doctor.rules.context import LintContext, Scope, ScopeFn
+from toolsafe.doctor.rules.resources import resource_of
 from toolsafe.doctor.sites import ToolSite
 from toolsafe.doctor.sources import ModuleSource
 
@@ -37,6 +46,12 @@ MUTATORS = frozenset(
         "write",
         "writelines",
     }
+)
+#: Attribute names of document stores (vector stores, collections, RAG adapters).
+_STORE_WORDS = re.compile(r"adapter|vector|store|collection|index|knowledge", re.IGNORECASE)
+#: Names of objects that are unsafe to share between concurrent calls.
+_UNSAFE_WORDS = re.compile(
+    r"page|browser|driver|cursor|connection|socket|stagehand|playwright", re.IGNORECASE
 )
 _MUTABLE_FACTORIES = frozenset(
     {
@@ -74,18 +89,20 @@ def _is_mutable_literal(mod: ModuleSource, value: ast.expr) -> bool:
 
 def _instance_state(ctx: LintContext, site: ToolSite, item: ScopeFn) -> None:
     fn = item.fn
+    early = _early_return_guards(fn)
     reported: set[str] = set()
-    for node, locked in walk_locked(fn):
-        if locked:
+    for node, where in walk_where(fn):
+        if where.locked:
             continue
         attr: str | None = None
         what = ""
+        target: ast.expr | None = None
         if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
             targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
-            for target in targets:
-                attr = self_attr(target)
+            for t in targets:
+                attr = self_attr(t)
                 if attr:
-                    what = ast.unparse(target)
+                    what, target = ast.unparse(t), t
                     break
         elif (
             isinstance(node, ast.Call)
@@ -97,19 +114,126 @@ def _instance_state(ctx: LintContext, site: ToolSite, item: ScopeFn) -> None:
             what = f"{ast.unparse(node.func.value)}.{node.func.attr}(...)"
         if not attr or attr in reported:
             continue
+        if target is not None and (_lazy(attr, where, early, node) or _memo(target, where)):
+            if isinstance(node, ast.Assign) and not isinstance(target, ast.Subscript):
+                _lazy_client(ctx, site, item, attr, node)
+            continue
         reported.add(attr)
-        if item.via == "self":
-            message = f"`{what}` in `{fn.name}` writes state on the shared tool instance"
-        else:
-            message = (
-                f"`{what}` in `{fn.name}` writes state on `{item.via}`, an object the tool "
-                "holds and every call shares"
-            )
-        severity = None
-        if site.isolated:
-            message += " (toolsafe copies the instance per call, so it does not leak)"
-            severity = "info"
-        ctx.add("TS101", node, site, message, severity, mod=item.mod)
+        ctx.add(
+            "TS101",
+            node,
+            site,
+            _message(item, what, attr, node, where),
+            "info" if site.isolated else None,
+            mod=item.mod,
+        )
+
+
+def _message(item: ScopeFn, what: str, attr: str, node: ast.AST, where: Where) -> str:
+    owner = "the shared tool instance" if item.via == "self" else f"`{item.via}`, an object "
+    if item.via != "self":
+        owner += "the tool holds and every call shares"
+    fn = item.fn.name
+    if where.in_except and "[" in what:
+        text = (
+            f"`{what}` in `{fn}` caches the error of a failed call on {owner}: a transient "
+            "failure is served again, for good, to every later call"
+        )
+    elif isinstance(node, ast.Call) and _STORE_WORDS.search(attr) and "add" in what:
+        text = (
+            f"`{what}` in `{fn}` adds documents to `{attr}`, a store on {owner}: every call's "
+            "documents land in one collection and show up in other calls' searches"
+        )
+    else:
+        text = f"`{what}` in `{fn}` writes state on {owner}"
+    return text
+
+
+def _early_return_guards(fn: ast.AST) -> list[tuple[int, set[str]]]:
+    """``if self._client is not None: return self._client``: (line, attrs it tests)."""
+    out = []
+    for node in ast.walk(fn):
+        if isinstance(node, ast.If) and node.body and isinstance(node.body[-1], ast.Return):
+            tested = {a for n in ast.walk(node.test) if (a := self_attr(n))}
+            if tested:
+                out.append((node.lineno, tested))
+    return out
+
+
+def _lazy(attr: str, where: Where, early: list[tuple[int, set[str]]], node: ast.AST) -> bool:
+    """A one-time initialization: guarded by a test of an attribute the guarded code sets."""
+    for guard in where.guards:
+        tested = {a for n in ast.walk(guard.test) if (a := self_attr(n))}
+        written = {
+            a
+            for n in ast.walk(guard)
+            if isinstance(n, (ast.Assign, ast.AnnAssign))
+            for t in (n.targets if isinstance(n, ast.Assign) else [n.target])
+            if (a := self_attr(t)) and not isinstance(t, ast.Subscript)
+        }
+        if tested & written and attr in written:
+            return True
+    line = getattr(node, "lineno", 0)
+    return any(attr in tested and at < line for at, tested in early)
+
+
+def _memo(target: ast.expr, where: Where) -> bool:
+    """``if key not in self.cache: self.cache[key] = ...``: a cache keyed by the arguments."""
+    if not isinstance(target, ast.Subscript) or where.in_except:
+        return False
+    cache = self_attr(target)
+    for guard in where.guards:
+        for n in ast.walk(guard.test):
+            if (
+                isinstance(n, ast.Compare)
+                and any(isinstance(op, ast.NotIn) for op in n.ops)
+                and any(self_attr(c) == cache for c in n.comparators)
+            ):
+                return True
+    return False
+
+
+def _lazy_client(
+    ctx: LintContext, site: ToolSite, item: ScopeFn, attr: str, node: ast.Assign
+) -> None:
+    """A client made on the first call and kept: shared by every later call."""
+    value = node.value
+    if isinstance(value, ast.Call) and (item.mod.resolve(value.func) or "").endswith(
+        "import_module"
+    ):
+        return
+    if not isinstance(value, (ast.Call, ast.Attribute, ast.Await)):
+        return
+    known = resource_of(item.mod, value)
+    text = f"`self.{attr}` in `{item.fn.name}`"
+    if known is not None:
+        rule_id, label = known
+        ctx.add(
+            rule_id,
+            node,
+            site,
+            f"{text} is {label} created on the first call and shared by every later call",
+            mod=item.mod,
+        )
+    elif _UNSAFE_WORDS.search(attr):
+        ctx.add(
+            "TS103",
+            node,
+            site,
+            f"{text} is a browser page, driver or connection created on the first call and "
+            "shared by every later call",
+            mod=item.mod,
+        )
+    else:
+        ctx.add(
+            "TS103",
+            node,
+            site,
+            f"{text} is created on the first call and shared by every later call (fine if "
+            "it is thread-safe)",
+            "info",
+            mod=item.mod,
+        )
 
 
 def _global_mutation(ctx: LintContext, site: ToolSite, item: ScopeFn, mutable: set[str]) -> None:
