@@ -137,18 +137,18 @@ def build_policies(
     outermost first. ``max_in_flight``: the runtime-wide limit on attempts in flight."""
     parsed = _parsed(tool, options)
     key: str = parsed["key"]
+    timeout = parsed["timeout"]
     call: list[Policy] = [ValidationPolicy(parsed["validation"])]
     if parsed["budget"] is not None:
         call.append(BudgetPolicy(parsed["budget"]))
     if parsed["cache"] is not None:
         call.append(CachePolicy(parsed["cache"]))
     if parsed["breaker"] is not None:
-        call.append(BreakerPolicy(parsed["breaker"], key))
+        call.append(BreakerPolicy(parsed["breaker"], key, timeout=timeout.attempt))
     if parsed["rate"] is not None:
-        call.append(RateLimitPolicy(parsed["rate"], key))
+        call.append(RateLimitPolicy(parsed["rate"], key, timeout=timeout.attempt))
     if parsed["retry"] is not None:
         call.append(RetryPolicy(parsed["retry"], idempotent=bool(options.idempotent)))
-    timeout = parsed["timeout"]
     limits: list[tuple[str, int]] = []
     if parsed["concurrency"] is not None:
         limits.append((key, parsed["concurrency"].limit))

@@ -32,10 +32,12 @@ from toolsafe.policies.rejections import circuit_open, is_rejection, store_failu
 from toolsafe.stores._base import (
     ADMIT_CLOSED,
     RECORD_CLOSED,
+    STEP_BUDGET,
     Breaker,
     BreakerRecord,
     BreakerState,
     BreakerVerdict,
+    step_budget,
 )
 
 if TYPE_CHECKING:
@@ -101,9 +103,10 @@ class BreakerPolicy:
     name = "breaker"
     level: Literal["call"] = "call"
 
-    def __init__(self, options: Breaker, key: str) -> None:
+    def __init__(self, options: Breaker, key: str, *, timeout: float | None = None) -> None:
         self.options = options
         self.key = key
+        self.timeout = timeout  # the attempt timeout: bounds the store steps (STEP_BUDGET)
 
     def wrap(self, inner: Handler, *, tool: Tool, env: PipelineEnv) -> Handler:
         breaker = self.options
@@ -115,6 +118,7 @@ class BreakerPolicy:
         # The in-memory store answers admit_now/record_now at once: no coroutine hop.
         admit_now = store.admit_now
         record_now = store.record_now
+        timeout = self.timeout
 
         def changed(ctx: CallContext, previous: BreakerState, state: BreakerState) -> None:
             if listeners:
@@ -129,11 +133,15 @@ class BreakerPolicy:
             """Count ``result`` (``rec``: what ``record_now`` answered) and report a change."""
             if rec is None:
                 verdict = breaker_outcome(result)
+                outer = STEP_BUDGET.get()
+                STEP_BUDGET.set(step_budget(timeout, ctx.remaining(clock.now())))
                 try:
                     rec = await store.breaker_record(key, breaker, verdict, probe=probe)
                 except Exception:  # bookkeeping only: the call's result stands
                     logger.debug("breaker record for %s failed", key, exc_info=True)
                     return result
+                finally:
+                    STEP_BUDGET.set(outer)  # not reset(): it may resume in another Context
             if rec is not RECORD_CLOSED and rec.state != rec.previous:
                 changed(ctx, rec.previous, rec.state)
             return result
@@ -147,10 +155,14 @@ class BreakerPolicy:
                     return result
                 return await record(ctx, result, False, rec)
             if admission is None:
+                outer = STEP_BUDGET.get()
+                STEP_BUDGET.set(step_budget(timeout, ctx.remaining(clock.now())))
                 try:
                     admission = await store.breaker_admit(key, breaker)
                 except Exception as exc:
                     return Result(error=store_failure(exc, name, ctx.call_id))
+                finally:
+                    STEP_BUDGET.set(outer)  # not reset(): it may resume in another Context
             if not admission.allowed:
                 if admission.changed:
                     changed(ctx, "open", admission.state)

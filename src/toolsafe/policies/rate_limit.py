@@ -27,7 +27,7 @@ from toolsafe._pipeline import Handler, PipelineEnv, Result
 from toolsafe.errors import ConfigurationError
 from toolsafe.observe import events as ev
 from toolsafe.policies.rejections import rate_limited, store_failure
-from toolsafe.stores._base import GRANTED, Grant
+from toolsafe.stores._base import GRANTED, STEP_BUDGET, Grant, step_budget
 
 if TYPE_CHECKING:
     from toolsafe._call import CallContext
@@ -128,9 +128,10 @@ class RateLimitPolicy:
     name = "rate_limit"
     level: Literal["call"] = "call"
 
-    def __init__(self, options: Rate, key: str) -> None:
+    def __init__(self, options: Rate, key: str, *, timeout: float | None = None) -> None:
         self.options = options
         self.key = key
+        self.timeout = timeout  # the attempt timeout: bounds the store step (STEP_BUDGET)
 
     def wrap(self, inner: Handler, *, tool: Tool, env: PipelineEnv) -> Handler:
         key = self.key
@@ -143,6 +144,7 @@ class RateLimitPolicy:
         name = tool.name
         state = testing.STATE
         take_now = store.take_now
+        timeout = self.timeout
 
         def bound_for(ctx: CallContext) -> float | None:
             remaining = None if ctx.deadline is None else ctx.remaining(clock.now())
@@ -169,10 +171,14 @@ class RateLimitPolicy:
             return await inner(ctx)
 
         async def limited(ctx: CallContext) -> Result:
+            outer = STEP_BUDGET.get()
+            STEP_BUDGET.set(step_budget(timeout, ctx.remaining(clock.now())))
             try:
                 grant = await store.take(key, rate, burst, max_wait_s=bound_for(ctx))
             except Exception as exc:
                 return Result(error=store_failure(exc, name, ctx.call_id))
+            finally:
+                STEP_BUDGET.set(outer)  # not reset(): it may resume in another Context
             return await after(ctx, grant)
 
         def limited_now(ctx: CallContext) -> Awaitable[Result]:

@@ -19,6 +19,11 @@ Times crossing the interface are *durations* (seconds to wait, seconds a lease
 lasts), never absolute times: the store measures time with its own clock (a
 server's clock for a shared store), so callers on different machines agree.
 
+A store backed by a server bounds every step in time: by its own limit, and by
+``STEP_BUDGET`` when the step's caller set one (its share of the attempt); a step
+with no answer within that is unanswered (``StoreUnavailable``, or the store's
+fallback), never a verdict.
+
 Keys are the tool or upstream name; each family of state lives in its own
 namespace inside the store, so ``"search"`` the slot key and ``"search"`` the
 breaker key never collide.
@@ -27,6 +32,7 @@ breaker key never collide.
 from __future__ import annotations
 
 import abc
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
@@ -36,6 +42,7 @@ __all__ = [
     "ADMIT_CLOSED",
     "GRANTED",
     "RECORD_CLOSED",
+    "STEP_BUDGET",
     "Breaker",
     "BreakerAdmission",
     "BreakerRecord",
@@ -43,7 +50,24 @@ __all__ = [
     "BreakerVerdict",
     "Grant",
     "Store",
+    "step_budget",
 ]
+
+#: Seconds the current store step may wait for a shared store (None: the store's own
+#: bound). Policies set it around a call-level step (a token, a breaker verdict) to the
+#: call's share: the attempt's timeout or what is left of the deadline, whichever is
+#: less. A context variable, not a parameter, so stores written against the interface
+#: before it keep working; stores that never wait ignore it.
+STEP_BUDGET: ContextVar[float | None] = ContextVar("toolsafe_store_step_budget", default=None)
+
+
+def step_budget(attempt_timeout: float | None, remaining: float | None) -> float | None:
+    """A step's share: the attempt's timeout or the deadline's ``remaining``, the lesser."""
+    if remaining is None:
+        return attempt_timeout
+    remaining = max(0.0, remaining)
+    return remaining if attempt_timeout is None or remaining < attempt_timeout else attempt_timeout
+
 
 BreakerState = Literal["closed", "open", "half_open"]
 #: What a finished call means to a breaker. ``ignore``: neither (a rejection, a bad request).

@@ -28,8 +28,12 @@ expires; nothing grows without bound:
 Slot waiters poll (5 ms, growing to 50 ms), in ticket order; a slot released by
 this process wakes this process's waiters at once.
 
-When Redis is unreachable, slow (two replies in a row later than ``op_timeout``)
-or restarting, ``on_unavailable`` decides, per runtime:
+When Redis is unreachable, hung or slow, or restarting, ``on_unavailable``
+decides, per runtime. A step is unanswered when no reply comes within
+``op_timeout`` or within the caller's share, whichever is less: a slot waiter's
+wait; for a token or a breaker verdict, the attempt's timeout or what is left of
+the deadline (``STEP_BUDGET``). Two slow replies in a row (or one refused
+connection) mark Redis down, so later steps do not wait at all:
 
 - ``"fail_closed"`` (default): calls that need a slot, a token or a breaker
   verdict fail at once with a retryable ``StoreUnavailable`` error (the tool
@@ -37,10 +41,10 @@ or restarting, ``on_unavailable`` decides, per runtime:
 - ``"local"``: the same steps use an in-process ``MemoryStore`` (limits then hold
   per process, not fleet-wide) until Redis answers again.
 
-Either way the change is logged and sent to the store's listeners as a
+Either way an unanswered step is never taken for a verdict (a hung Redis is not
+a busy limit), the change is logged and sent to the store's listeners as a
 ``StoreEvent``, no step waits on Redis longer than ``op_timeout`` (plus
-``connect_timeout`` when it opens a connection; a slot waiter's steps never
-outlast its wait), cache reads
+``connect_timeout`` when it opens a connection) or the caller's share, cache reads
 become misses and bookkeeping steps (release, renew, breaker records) are skipped:
 an unreleased lease expires on its own.
 
@@ -72,6 +76,7 @@ from toolsafe.observe._log import logger
 from toolsafe.stores._base import (
     ADMIT_CLOSED,
     GRANTED,
+    STEP_BUDGET,
     Breaker,
     BreakerAdmission,
     BreakerRecord,
@@ -95,6 +100,10 @@ _POLL_FIRST = 0.005
 _POLL_MAX = 0.05
 #: A waiter that stops polling for this long loses its place in the queue (ms).
 _HEARTBEAT_MS = 2000
+#: The least time a step is given, however little the caller has left (seconds).
+_MIN_STEP = 0.05
+#: A step given at least this long without an answer counts as a slow reply (seconds).
+_SLOW_S = 0.1
 #: Cache keys longer than this are hashed (Redis keys stay short).
 _MAX_KEY_CHARS = 200
 _LOCAL = "local:"
@@ -366,10 +375,6 @@ class _Down(Exception):
     """Internal: Redis is unavailable for this step."""
 
 
-class _OutOfTime(Exception):
-    """Internal: the caller's time ran out during a step (Redis may be fine)."""
-
-
 def _unavailable_errors() -> tuple[type[BaseException], ...]:
     import redis.exceptions as rex
 
@@ -580,11 +585,14 @@ class RedisStore(Store):
         return await self._call(lambda c: fn(c.client))
 
     async def _call(self, fn: Callable[[_Clients], Awaitable[T]], *, cap: float | None = None) -> T:
-        """One step, bounded in time; raises ``_Down`` when Redis cannot answer.
+        """One step, bounded in time; raises ``_Down`` when Redis does not answer in time.
 
         While Redis is down, steps fail at once until ``retry_interval`` has passed.
-        ``cap``: the caller's own time left; running out of it raises ``_OutOfTime``
-        and says nothing about Redis.
+        ``cap``: the caller's share of time for this step (its wait, or what is left of
+        its attempt); a step with no answer within it fails like any unanswered step
+        (StoreUnavailable, or the local fallback), so a hung Redis never looks like a
+        busy limit. A wait of at least ``_SLOW_S`` without an answer counts as a slow
+        reply (two in a row: Redis is down); a shorter one fails only its own step.
         """
         if self._down and time.monotonic() < self._down_until:
             raise _Down()
@@ -593,15 +601,19 @@ class RedisStore(Store):
             # timeouts, here and inside redis-py, need a Task: continue in one.
             return await asyncio.ensure_future(self._call(fn, cap=cap))
         capped = False
+        budget = STEP_BUDGET.get()
+        if budget is not None and (cap is None or budget < cap):
+            cap = budget
         try:
             clients = self._aclients()
             bound = self._step_bound(clients)
             if cap is not None and cap < bound:
-                bound, capped = cap, True
+                bound, capped = max(cap, _MIN_STEP), True
             result = await _bounded(fn(clients), bound)
         except self._errors as exc:
-            if capped and isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
-                raise _OutOfTime() from exc
+            if capped and bound < _SLOW_S and isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
+                self._last_error = exc  # too short a wait to judge Redis by
+                raise _Down() from exc
             self._mark_down(exc)
             raise _Down() from exc
         self._counts["ops"] += 1
@@ -724,13 +736,11 @@ class RedisStore(Store):
         pause = _POLL_FIRST
         try:
             while True:
-                # A waiter's step never outlasts its wait (by more than 10 ms).
-                cap = None if give_up is None or not waiter else max(0.01, give_up - loop.time())
+                # A waiter's step never outlasts its wait (by more than _MIN_STEP); a caller
+                # that does not wait (wait_s=0) gets the step's usual bound.
+                cap = None if give_up is None or not waiter else give_up - loop.time()
                 try:
                     granted = await self._script("acquire", keys, args, cap=cap)
-                except _OutOfTime:
-                    self._spawn(self._abandon(key, waiter, lease))  # in case it was granted
-                    return None
                 except _Down:
                     self._spawn(self._abandon(key, waiter, lease))
                     remaining = None if give_up is None else max(0.0, give_up - loop.time())
