@@ -235,8 +235,16 @@ def test_failing_summarizer_falls_back_to_trimming(caplog: pytest.LogCaptureFixt
     assert "summarizer of tool search failed (RuntimeError: model unavailable)" in caplog.text
 
 
-def test_trim_hint_from_tool_extra_reaches_the_model() -> None:
-    @toolsafe.tool(max_output_chars=1000, extra={"trim_hint": "Pass page=2 for the next rows."})
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"trim_hint": "Pass page=2 for the next rows."},
+        {"extra": {"trim_hint": "Pass page=2 for the next rows."}},  # its former place
+    ],
+    ids=["option", "extra"],
+)
+def test_trim_hint_reaches_the_model(options: dict[str, Any]) -> None:
+    @toolsafe.tool(max_output_chars=1000, **options)
     def search(n: int) -> list[dict[str, Any]]:
         return _rows(n)
 
@@ -251,6 +259,7 @@ def test_trim_hint_from_tool_extra_reaches_the_model() -> None:
         ({"max_output_chars": "big"}, "max_output_chars='big'"),
         ({"max_output_tokens": 0}, "max_output_tokens=0"),
         ({"summarizer": "short"}, "summarizer='short'"),
+        ({"trim_hint": 3}, "trim_hint=3"),
     ],
 )
 def test_bad_budget_options_fail_at_registration(options: dict[str, Any], needle: str) -> None:

@@ -24,6 +24,7 @@ from toolsafe.errors import (
     UnknownTool,
     classify,
     format_tool_error,
+    is_rejection,
     parse_tool_error,
     register_classifier,
     unregister_classifier,
@@ -33,7 +34,6 @@ from toolsafe.observe.otel import OTel
 from toolsafe.observe.recorder import JsonlRecorder
 from toolsafe.observe.redact import Redactor
 from toolsafe.policies import Breaker, Cache, Rate, Retry
-from toolsafe.policies.rejections import is_rejection
 from toolsafe.stores import MemoryStore, Store
 
 __all__ = [

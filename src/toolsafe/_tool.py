@@ -70,6 +70,10 @@ class ToolOptions:
     max_output_chars: int | None = None
     max_output_tokens: int | None = None
     summarizer: Callable[..., Any] | None = None
+    #: The last sentence of a trim marker: how the model can ask for more.
+    trim_hint: str | None = None
+    #: Sync worker threads this tool (or its upstream) may hold at once.
+    sync_share: int | None = None
     strict: bool = True
     repair: bool = False
     isolation: Isolation | Callable[[], Any] | None = None

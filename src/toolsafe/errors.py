@@ -24,8 +24,14 @@ Exceptions raised by toolsafe itself::
     ├── ToolCallError           raised by Outcome.unwrap(); carries the ToolError (.error)
     └── UnknownTool             no tool of that name is registered (also a KeyError)
 
-Rejections produced by the pipeline are ToolErrors (not exceptions) of one family,
-all retryable: ``TimeoutError``, ``CircuitOpen``, ``RateLimited``, ``ConcurrencyLimited``.
+**Rejections** (``is_rejection``) are the one family of errors that say the tool
+body certainly did not run, so retrying cannot repeat a side effect: ``CircuitOpen``,
+``RateLimited`` and ``ConcurrencyLimited`` (``REJECTION_TYPES``, built by
+``toolsafe.policies.rejections``), a ``TimeoutError`` raised before the attempt
+started (an exception that is a ``NotStarted``: no worker came free, no time was
+left), and a shared store that failed before the body ran. All are retryable; a
+tool not declared idempotent is retried only after one, and a breaker does not
+count them. The mark is ``ToolError.rejected`` (never serialized).
 """
 
 from __future__ import annotations
@@ -46,9 +52,11 @@ from toolsafe._text import clip, json_safe, safe_repr, safe_str, utf8_safe
 
 __all__ = [
     "ERROR_PREFIX",
+    "REJECTION_TYPES",
     "Classification",
     "ConfigurationError",
     "InvalidArguments",
+    "NotStarted",
     "ToolCallError",
     "ToolError",
     "ToolFailure",
@@ -56,6 +64,7 @@ __all__ = [
     "UnknownTool",
     "classify",
     "format_tool_error",
+    "is_rejection",
     "parse_tool_error",
     "register_classifier",
     "unregister_classifier",
@@ -63,8 +72,9 @@ __all__ = [
 
 ERROR_PREFIX = "Error executing tool: "
 
-#: Names of the pipeline's rejection family (all retryable).
-REJECTION_TYPES = frozenset({"TimeoutError", "CircuitOpen", "RateLimited", "ConcurrencyLimited"})
+#: Types of the pipeline's own refusals: always rejections, whoever built them (a
+#: ``TimeoutError`` is one only when its attempt never started: see ``NotStarted``).
+REJECTION_TYPES = frozenset({"CircuitOpen", "RateLimited", "ConcurrencyLimited"})
 
 _MAX_DETAIL_REPR = 200
 
@@ -98,6 +108,11 @@ class ConfigurationError(ToolsafeError):
             lines = "\n".join(f"  - {p}" for p in self.problems)
             text = f"{head}{len(self.problems)} problems:\n{lines}"
         super().__init__(text)
+
+
+class NotStarted(Exception):
+    """Base (mixed in) of an exception raised before the tool body started, e.g. the
+    backends' ``NotStartedTimeout``: its ToolError is a rejection (``is_rejection``)."""
 
 
 class InvalidArguments(ToolsafeError):
@@ -192,6 +207,8 @@ class ToolError:
     traceback: str | None = None
     #: The original exception, when this process saw it. Never serialized.
     exception: BaseException | None = field(default=None, compare=False, repr=False)
+    #: The body certainly did not run (a rejection; see ``is_rejection``). Never serialized.
+    rejected: bool = field(default=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         # Bound every field once, here, so no producer (the runtime, a policy, a
@@ -317,6 +334,7 @@ class ToolError:
             hint=hint,
             traceback=tb,
             exception=exc,
+            rejected=isinstance(exc, NotStarted),
         )
 
 
@@ -337,6 +355,12 @@ def _error_type(exc: BaseException) -> str:
     except Exception:  # a raising class property
         named = None
     return named if isinstance(named, str) and named else type(exc).__name__
+
+
+def is_rejection(error: ToolError) -> bool:
+    """True for the pipeline's refusals (see the module docstring): the tool body
+    certainly did not run, so even a tool that is not idempotent may be retried."""
+    return error.rejected or error.type in REJECTION_TYPES
 
 
 def _message_of(exc: BaseException) -> str:

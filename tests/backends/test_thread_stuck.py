@@ -54,8 +54,15 @@ def test_a_hanging_tool_cannot_take_more_than_its_share(release: threading.Event
         assert rt.stats()["backend"]["pool"]["stuck"] == 0
 
 
-def test_a_tool_may_have_its_own_share(release: threading.Event) -> None:
-    tools = _tools(release, extra={"sync_share": 2})
+@pytest.mark.parametrize(
+    "options",
+    [{"sync_share": 2}, {"extra": {"sync_share": 2}}],  # the option, and its former place
+    ids=["option", "extra"],
+)
+def test_a_tool_may_have_its_own_share(
+    release: threading.Event, options: dict[str, object]
+) -> None:
+    tools = _tools(release, **options)
     with Runtime(tools, sync_workers=4, sync_share=1) as rt:
         outcomes = rt.call_many([("hang", {})] * 3)
         messages = sorted(o.error.message for o in outcomes if o.error is not None)

@@ -22,6 +22,7 @@ from toolsafe._sync import resume, sync_driven
 from toolsafe.backends._base import AttemptTimeout, EscapedBaseException
 from toolsafe.backends._drain import draining
 from toolsafe.backends._pool import WorkerPool, WorkItem
+from toolsafe.errors import NotStarted
 
 if TYPE_CHECKING:
     from toolsafe._call import CallContext
@@ -30,19 +31,18 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_SYNC_WORKERS", "NotStartedTimeout", "ThreadBackend", "run_async_with_timeout"]
 
 
-class NotStartedTimeout(AttemptTimeout):
-    """The attempt's time ran out while it waited for a worker: the tool body never ran.
-
-    ``tool_started = False`` tells the retry policy that retrying cannot repeat a
-    side effect (see ``toolsafe.policies.rejections.is_rejection``).
-    """
-
-    tool_started = False
+class NotStartedTimeout(AttemptTimeout, NotStarted):
+    """The attempt's time ran out before the tool body started (it waited for a worker,
+    or had no time left): a rejection (``toolsafe.errors.is_rejection``), so retrying
+    cannot repeat a side effect and a breaker does not count it."""
 
 
 def _share_of(tool: Tool) -> int | None:
-    """A tool's own share of the sync workers: ``@tool(extra={"sync_share": n})``."""
-    value = tool.options.extra.get("sync_share") if tool.options.extra else None
+    """A tool's own share of the sync workers: ``@tool(sync_share=n)`` (formerly
+    ``extra={"sync_share": n}``, still read)."""
+    value = tool.options.sync_share
+    if value is None and tool.options.extra:
+        value = tool.options.extra.get("sync_share")
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 

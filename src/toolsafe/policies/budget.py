@@ -70,13 +70,11 @@ class Budget:
 def as_budget(options: ToolOptions) -> Budget | None:
     """Read ``max_output_chars=``, ``max_output_tokens=``, ``summarizer=`` and ``trim_hint=``
     (resolved options); None when no limit is set (a summarizer alone does nothing)."""
-    hint = options.extra.get("trim_hint") if options.extra else None
-    budget = Budget(
-        options.max_output_chars,
-        options.max_output_tokens,
-        options.summarizer,
-        hint if isinstance(hint, str) else None,
-    )
+    hint = options.trim_hint
+    if hint is None and options.extra:  # the option's former place, still read
+        old = options.extra.get("trim_hint")
+        hint = old if isinstance(old, str) else None
+    budget = Budget(options.max_output_chars, options.max_output_tokens, options.summarizer, hint)
     if budget.max_chars is None and budget.max_tokens is None:
         return None
     return budget

@@ -1,21 +1,16 @@
-"""The pipeline's rejections: one family of retryable ToolErrors, and how to tell them apart.
+"""The pipeline's rejections: the ToolErrors its gates return when they refuse a call.
 
-A rejection means the pipeline refused to run the tool body, so nothing the tool
-does happened: ``CircuitOpen`` (the breaker is open), ``RateLimited`` (no token
-within the deadline), ``ConcurrencyLimited`` (no slot within the deadline). A
-``TimeoutError`` is a rejection only when the attempt never started (it waited
-for a worker until its time ran out); a backend says so by raising an exception
-whose ``tool_started`` attribute is False.
-
-``is_rejection`` is what makes retrying a tool that is not known to be idempotent
-safe: such a tool is retried only after a rejection.
+What a rejection *is* (the tool body certainly did not run) is defined once, in
+``toolsafe.errors`` (``is_rejection``, ``REJECTION_TYPES``, ``NotStarted``,
+``ToolError.rejected``); this module builds the pipeline's own:
+``CircuitOpen`` (the breaker is open), ``RateLimited`` (no token within the
+deadline), ``ConcurrencyLimited`` (no slot within the deadline), and the error of
+a store step that failed before the body ran. All retryable.
 """
 
 from __future__ import annotations
 
-import contextlib
-
-from toolsafe.errors import ToolError
+from toolsafe.errors import ToolError, is_rejection
 
 __all__ = [
     "CIRCUIT_OPEN",
@@ -32,8 +27,6 @@ __all__ = [
 CIRCUIT_OPEN = "CircuitOpen"
 RATE_LIMITED = "RateLimited"
 CONCURRENCY_LIMITED = "ConcurrencyLimited"
-
-_REJECTED = frozenset({CIRCUIT_OPEN, RATE_LIMITED, CONCURRENCY_LIMITED})
 
 
 def _wait_text(seconds: float) -> str:
@@ -57,6 +50,7 @@ def circuit_open(
         retry_after_s=round(retry_after_s, 3),
         details={"key": key, "state": state},
         hint="The upstream is failing; try again after retry_after_s or use another tool.",
+        rejected=True,
     )
 
 
@@ -74,6 +68,7 @@ def rate_limited(tool: str, call_id: str | None, key: str, retry_after_s: float)
         call_id=call_id,
         retry_after_s=round(retry_after_s, 3),
         details={"key": key},
+        rejected=True,
     )
 
 
@@ -96,6 +91,7 @@ def concurrency_limited(
         tool=tool,
         call_id=call_id,
         details={"key": key, "limit": limit},
+        rejected=True,
     )
 
 
@@ -105,12 +101,6 @@ GLOBAL_KEY = "*"
 
 def store_failure(exc: Exception, tool: str, call_id: str | None) -> ToolError:
     """A store step failed (a shared store is unreachable) before the tool ran: its
-    error, marked as a rejection so that even a non-idempotent tool may be retried."""
-    with contextlib.suppress(AttributeError, TypeError):
-        setattr(exc, "tool_started", False)  # noqa: B010 - any exception type
-    return ToolError.from_exception(exc, tool=tool, call_id=call_id)
-
-
-def is_rejection(error: ToolError) -> bool:
-    """True for the pipeline's own refusals: the tool body certainly did not run."""
-    return error.type in _REJECTED or getattr(error.exception, "tool_started", True) is False
+    error (the exception's own type), marked as a rejection so that even a
+    non-idempotent tool may be retried."""
+    return ToolError.from_exception(exc, tool=tool, call_id=call_id).with_(rejected=True)

@@ -173,12 +173,10 @@ class RetryPolicy:
                         delay = after
                 if state.active:
                     delay = 0.0
-                if (
-                    stop is None
-                    and ctx.deadline is not None
-                    and clock.now() + delay >= ctx.deadline
-                ):
-                    stop = "deadline"
+                if stop is None and ctx.deadline is not None:
+                    remaining = ctx.remaining(clock.now())
+                    if remaining is not None and remaining <= delay:
+                        stop = "deadline"
                 if stop is not None:
                     if listeners:
                         ev.emit(
@@ -192,7 +190,8 @@ class RetryPolicy:
                         RetryScheduled(ctx.call_id, name, clock.now(), made, delay, cap, error),
                     )
                 await clock.sleep(delay)
-                if ctx.deadline is not None and clock.now() >= ctx.deadline:
+                remaining = ctx.remaining(clock.now())
+                if remaining is not None and remaining <= 0:
                     if listeners:
                         ev.emit(
                             listeners,
