@@ -284,3 +284,28 @@ def test_quickstart_example_runs_offline() -> None:
         "tool toolu_3: ticket T-1 opened for c-42: refund",
         "model: Ada (c-42) now has ticket T-1.",
     ]
+
+
+def test_hostile_blocks_each_get_an_answer() -> None:
+    """Huge ints, NaN, lone surrogates, deep input: every block answered (issue 12)."""
+    deep: Any = "x"
+    for _ in range(5000):
+        deep = {"d": deep}
+    inputs = [
+        {"city": 10**5000},
+        {"city": "Paris", "unit": float("nan")},
+        {"city": "Par\udcffis"},
+        {"city": deep},
+        {"city": "Paris", "unit": "kelvin"},
+    ]
+    blocks = [
+        {"type": "tool_use", "id": f"t{i}", "name": "get_weather", "input": value}
+        for i, value in enumerate(inputs)
+    ]
+    with toolsafe.Runtime([get_weather]) as rt:
+        results = execute_tool_use(rt, {"content": blocks})
+    assert [r.get("is_error", False) for r in results] == [True, True, True, True, False]
+    for result in results:
+        result["content"].encode("utf-8")
+        if result.get("is_error"):
+            assert parse_tool_error(result["content"]).type == "InvalidArguments"  # type: ignore[union-attr]

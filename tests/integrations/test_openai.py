@@ -433,3 +433,37 @@ def test_quickstart_example_runs_offline() -> None:
         "tool call_3: refunded 12.00 on A-17",
         "model: Paris is 21°C and A-17 got 12.00 back.",
     ]
+
+
+class _StrRaises:
+    def __str__(self) -> str:
+        raise RuntimeError("no str")
+
+
+class _PropertyRaises:
+    type = "function"
+
+    @property
+    def function(self) -> Any:
+        raise RuntimeError("no function")
+
+
+def test_hostile_calls_in_a_message_each_get_an_answer() -> None:
+    """One broken or hostile call never loses the others (issue 12)."""
+    message = {
+        "role": "assistant",
+        "tool_calls": [
+            {"id": "a", "type": "function", "function": {"name": _StrRaises(), "arguments": "{}"}},
+            {"id": "b", "function": {"name": "add", "arguments": '{"a": ' + "9" * 5000 + "}"}},
+            {"id": "c", "function": {"name": "add", "arguments": "[" * 100_000}},
+            {"id": "d", "function": {"name": "add", "arguments": '{"a": 2.0, "b": 3}'}},
+            _PropertyRaises(),
+        ],
+    }
+    with toolsafe.Runtime([add]) as rt:
+        replies = execute_tool_calls(rt, message)
+    assert [r["tool_call_id"] for r in replies[:4]] == ["a", "b", "c", "d"]
+    assert len(replies) == 5
+    kinds = [getattr(parse_tool_error(r["content"]), "type", "ok") for r in replies]
+    assert kinds == ["UnknownTool", "InvalidArguments", "InvalidArguments", "ok", "UnknownTool"]
+    assert replies[3]["content"] == "5"

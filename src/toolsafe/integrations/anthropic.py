@@ -15,6 +15,7 @@ from typing import Any
 
 from toolsafe._call import Outcome, ToolCall, new_call_id
 from toolsafe._runtime import Runtime
+from toolsafe._text import safe_str
 
 __all__ = ["aexecute_tool_use", "execute_tool_use", "read_tool_use"]
 
@@ -53,8 +54,8 @@ def read_tool_use(message: Any) -> list[ToolCall]:
         return []
     return [
         ToolCall(
-            str(_field(block, "id") or new_call_id()),
-            str(_field(block, "name")),
+            safe_str(_field(block, "id") or new_call_id()),
+            safe_str(_field(block, "name")),
             _field(block, "input"),
         )
         for block in content
@@ -67,9 +68,13 @@ def _is_list(value: Any) -> bool:
 
 
 def _field(obj: Any, key: str) -> Any:
+    """A key of a dict or an attribute of an SDK object; None when absent (or raising)."""
     if isinstance(obj, dict):
         return obj.get(key)
-    return getattr(obj, key, None)
+    try:
+        return getattr(obj, key, None)
+    except Exception:  # one odd object must not lose the other calls of the message
+        return None
 
 
 def _result(outcome: Outcome) -> dict[str, Any]:

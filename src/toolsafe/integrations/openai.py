@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from toolsafe._call import Outcome, ToolCall, new_call_id
 from toolsafe._runtime import Runtime
+from toolsafe._text import safe_str
 
 __all__ = ["aexecute_tool_calls", "execute_tool_calls", "read_tool_calls"]
 
@@ -69,9 +70,13 @@ def read_tool_calls(message_or_response: Any) -> list[ToolCall]:
 
 
 def _field(obj: Any, key: str) -> Any:
+    """A key of a dict or an attribute of an SDK object; None when absent (or raising)."""
     if isinstance(obj, dict):
         return obj.get(key)
-    return getattr(obj, key, None)
+    try:
+        return getattr(obj, key, None)
+    except Exception:  # one odd object must not lose the other calls of the message
+        return None
 
 
 def _requests(source: Any) -> list[_Request]:
@@ -99,33 +104,34 @@ def _requests(source: Any) -> list[_Request]:
 
 
 def _chat_request(tool_call: Any) -> _Request:
-    call_id = str(_field(tool_call, "id") or new_call_id())
+    call_id = safe_str(_field(tool_call, "id") or new_call_id())
     if _field(tool_call, "type") == "custom":
         custom = _field(tool_call, "custom")
         return _Request(
-            ToolCall(call_id, str(_field(custom, "name")), _field(custom, "input")), "chat_custom"
+            ToolCall(call_id, safe_str(_field(custom, "name")), _field(custom, "input")),
+            "chat_custom",
         )
     function = _field(tool_call, "function")
     return _Request(
-        ToolCall(call_id, str(_field(function, "name")), _field(function, "arguments")), "chat"
+        ToolCall(call_id, safe_str(_field(function, "name")), _field(function, "arguments")), "chat"
     )
 
 
 def _item_requests(item: Any) -> list[_Request]:
     kind = _field(item, "type")
     if kind == "function_call":
-        call_id = str(_field(item, "call_id") or new_call_id())
+        call_id = safe_str(_field(item, "call_id") or new_call_id())
         return [
             _Request(
-                ToolCall(call_id, str(_field(item, "name")), _field(item, "arguments")),
+                ToolCall(call_id, safe_str(_field(item, "name")), _field(item, "arguments")),
                 "responses",
             )
         ]
     if kind == "custom_tool_call":
-        call_id = str(_field(item, "call_id") or new_call_id())
+        call_id = safe_str(_field(item, "call_id") or new_call_id())
         return [
             _Request(
-                ToolCall(call_id, str(_field(item, "name")), _field(item, "input")),
+                ToolCall(call_id, safe_str(_field(item, "name")), _field(item, "input")),
                 "responses_custom",
             )
         ]
