@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from toolsafe._terminal import printable_json
+
 __all__ = ["register"]
 
 
@@ -35,6 +37,8 @@ def _progress(enabled: bool) -> Iterator[Callable[[str, str, int, int], None] | 
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+    from toolsafe.doctor.report import markup_text
+
     bars: dict[str, Any] = {}
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -47,7 +51,8 @@ def _progress(enabled: bool) -> Iterator[Callable[[str, str, int, int], None] | 
 
         def update(tool: str, phase: str, done: int, total: int) -> None:
             if tool not in bars:
-                bars[tool] = progress.add_task(tool, total=total, phase=phase)
+                # The name comes from the examined code: shown as text, never as markup.
+                bars[tool] = progress.add_task(markup_text(tool), total=total, phase=phase)
             progress.update(bars[tool], completed=done, total=total, phase=phase)
 
         yield update
@@ -192,7 +197,7 @@ def register(app: Any) -> None:
         shown = [f for f in findings if f.severity != "info"]
         code = for_findings(problems=bool(shown), unexamined=not report.complete)
         if as_json:
-            print(to_json(report))
+            print(printable_json(to_json(report)))
         else:
             console = _console()
             print_findings(console, findings)
@@ -246,7 +251,7 @@ def register(app: Any) -> None:
                 "exit_code": code,
                 "unexamined": [u.to_dict() for u in unexamined],
             }
-            print(json.dumps(data, indent=2, default=str))
+            print(printable_json(json.dumps(data, indent=2, default=str)))
         else:
             from toolsafe.doctor.report import markup_text
 
@@ -307,7 +312,7 @@ def register(app: Any) -> None:
         if html_path is not None:
             html_path.write_text(to_html(report), encoding="utf-8")
         if as_json:
-            print(to_json(report))
+            print(printable_json(to_json(report)))
         else:
             console = _console()
             print_report(console, report)

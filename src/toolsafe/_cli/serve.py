@@ -62,6 +62,7 @@ def register(app: Any) -> None:
         """Serve the tools over MCP; every call goes through the toolsafe runtime."""
         from toolsafe._cli import UsageError
         from toolsafe._cli.loading import load_tools
+        from toolsafe._exit_codes import EXIT_OK
         from toolsafe._runtime import Runtime
 
         try:
@@ -124,4 +125,4 @@ def register(app: Any) -> None:
                     flush=True,
                 )
                 anyio.run(lambda: mcp.serve_stdio(runtime, name=name))
-        return 0
+        return EXIT_OK
