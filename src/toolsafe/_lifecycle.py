@@ -23,6 +23,7 @@ from toolsafe._pipeline import Result, TextResult, serialize
 from toolsafe._registry import Registry
 from toolsafe._sync import SyncBridge
 from toolsafe._tool import Tool
+from toolsafe.backends._base import RuntimeClosed
 from toolsafe.errors import ToolError, UnknownTool, format_traceback
 from toolsafe.observe import events as ev
 from toolsafe.observe._hub import Observability
@@ -48,6 +49,7 @@ class CallLifecycle:
     _registry: Registry
     _entries: dict[str, Entry]
     _bridge: SyncBridge
+    _closed: bool
 
     async def acall(
         self,
@@ -80,6 +82,9 @@ class CallLifecycle:
         tool = entry.tool
         if listeners:
             ev.emit(listeners, ev.CallStarted(call_id, tool.name, started, arguments))
+        if self._closed:  # a clear rejection, not whatever a closed backend or store does
+            error = ToolError.from_exception(RuntimeClosed(tool.name), tool=name, call_id=call_id)
+            return self._end(call_id, tool, Result(error=error), started, 0, arguments)
         deadline = entry.deadline
         ctx = CallContext(
             ToolCall(call_id, name, arguments),  # the name the model used

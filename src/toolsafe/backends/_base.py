@@ -9,7 +9,19 @@ if TYPE_CHECKING:
     from toolsafe._call import CallContext
     from toolsafe._tool import Tool
 
-__all__ = ["AttemptTimeout", "Backend", "EscapedBaseException"]
+from toolsafe.errors import NotStarted, ToolFailure
+
+__all__ = [
+    "RUNTIME_CLOSED",
+    "AttemptTimeout",
+    "Backend",
+    "EscapedBaseException",
+    "NotStartedTimeout",
+    "RuntimeClosed",
+]
+
+#: The ToolError type of a call refused because its runtime (or backend) is closed.
+RUNTIME_CLOSED = "RuntimeClosed"
 
 
 class AttemptTimeout(TimeoutError):
@@ -19,6 +31,29 @@ class AttemptTimeout(TimeoutError):
     """
 
     error_type = "TimeoutError"
+
+
+class NotStartedTimeout(AttemptTimeout, NotStarted):
+    """The attempt's time ran out before the tool body started (it waited for a worker,
+    or had no time left): a rejection (``toolsafe.errors.is_rejection``), so retrying
+    cannot repeat a side effect and a breaker does not count it."""
+
+
+class RuntimeClosed(ToolFailure, NotStarted):
+    """The runtime (its backend) was closed before the tool body started.
+
+    A rejection (``toolsafe.errors.is_rejection``): nothing ran, so retrying elsewhere
+    is safe, whatever the tool. Calls queued for a worker when ``close()`` came, and
+    calls made after it, end with it at once instead of waiting (or hanging).
+    """
+
+    def __init__(self, tool_name: str, why: str = "its runtime is closed") -> None:
+        super().__init__(
+            f"tool '{tool_name}' was not started: {why}",
+            retryable=True,
+            type=RUNTIME_CLOSED,
+            hint="Nothing ran. The runtime was shut down; call again on an open runtime.",
+        )
 
 
 class EscapedBaseException(Exception):

@@ -40,11 +40,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["PoolStats", "WorkItem", "WorkerPool"]
+__all__ = ["PoolClosed", "PoolStats", "WorkItem", "WorkerPool"]
 
 _QUEUED, _RUNNING, _DONE, _CANCELLED = 0, 1, 2, 3
 
 Done = Callable[["WorkItem"], None]
+
+
+class PoolClosed(RuntimeError):
+    """The pool was shut down before this item started (its body never ran)."""
 
 
 class WorkItem:
@@ -76,7 +80,13 @@ class WorkItem:
 
     @property
     def started(self) -> bool:
-        return self.state != _QUEUED
+        """The body began (it may still run): not queued, not cancelled before it ran."""
+        return self.state == _RUNNING or self.state == _DONE
+
+    @property
+    def finished(self) -> bool:
+        """The body returned: ``value`` or ``error`` holds its result."""
+        return self.state == _DONE
 
 
 @dataclass(frozen=True)
@@ -136,7 +146,7 @@ class WorkerPool:
         limit = self.share if share is None else max(1, share)
         with self._cond:
             if self._shutdown:
-                raise RuntimeError("worker pool is shut down")
+                raise PoolClosed("worker pool is shut down")
             if self._per_key.get(key, 0) >= limit:
                 self._waiting.setdefault(key, deque()).append(item)
             else:
@@ -216,14 +226,32 @@ class WorkerPool:
             return self._stuck_by_key.get(key, 0)
 
     def shutdown(self) -> None:
-        """Stop accepting work and let idle threads exit (stuck ones exit when they return)."""
+        """Stop accepting work; let idle threads exit (stuck ones exit when they return).
+
+        Every item still queued is cancelled and handed to its ``on_done`` with
+        ``error = PoolClosed()``, so no caller waits for a body that will never run
+        (with no timeout, it would wait for ever). Running items finish as usual.
+        """
         with self._cond:
             self._shutdown = True
+            ready, self._ready = list(self._ready), deque()
+            for item in ready:  # a ready item holds its key's count; a waiting one does not
+                self._per_key[item.key] -= 1
+                if not self._per_key[item.key]:
+                    del self._per_key[item.key]
+            dropped = [item for item in ready if item.state == _QUEUED]
             for waiting in self._waiting.values():
-                for item in waiting:
-                    item.state = _CANCELLED
+                dropped.extend(item for item in waiting if item.state == _QUEUED)
             self._waiting.clear()
+            for item in dropped:
+                item.state = _CANCELLED
+                item.error = PoolClosed("the worker pool was shut down before the call started")
             self._cond.notify_all()
+        for item in dropped:
+            try:
+                item.on_done(item)
+            except BaseException:
+                pass
 
     # ------------------------------------------------------------------ internals
 

@@ -64,9 +64,13 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any, cast
 
-from toolsafe.backends._base import AttemptTimeout
+from toolsafe.backends._base import (
+    RUNTIME_CLOSED,
+    AttemptTimeout,
+    NotStartedTimeout,
+    RuntimeClosed,
+)
 from toolsafe.backends._remote import error_reply, not_serializable, raise_reply
-from toolsafe.backends.thread import NotStartedTimeout
 from toolsafe.errors import ConfigurationError, ToolFailure
 from toolsafe.stores._waiters import WaitQueue
 
@@ -213,13 +217,28 @@ def _raise_reply(data: bytes, tool_name: str, pid: int) -> Any:
 
 
 class _Worker:
-    __slots__ = ("conn", "pid", "proc", "seen")
+    __slots__ = ("conn", "pending", "pid", "proc", "seen")
 
     def __init__(self, proc: Any, conn: Connection, pid: int) -> None:
         self.proc = proc
         self.conn = conn
         self.pid = pid
         self.seen: set[int] = set()
+        #: The loop and future of the call this worker runs (for close()).
+        self.pending: tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]] | None = None
+
+
+class _Closing(Exception):
+    """Set on a running call's future by close(): its worker is being killed."""
+
+
+#: ``_arrived``'s "no reply yet".
+_NOTHING: Any = object()
+
+
+def _closing(fut: asyncio.Future[Any]) -> None:
+    if not fut.done():
+        fut.set_exception(_Closing())
 
 
 @dataclass
@@ -377,18 +396,29 @@ class ProcessBackend:
         fd = worker.conn.fileno()
         loop.add_reader(fd, self._readable, worker, fut)
         timer = loop.call_later(remaining, _expire, fut) if remaining is not None else None
+        worker.pending = (loop, fut)
         try:
             data = await fut
         except AttemptTimeout:
-            self._lost(worker, killed=True, reason="timeout", tool=tool.name, key=key)
-            raise AttemptTimeout(
-                f"tool '{tool.name}' did not finish within {timeout:.3g}s; "
-                f"its worker process (pid {worker.pid}) was killed"
+            data = self._arrived(worker)  # on a busy loop the timer may run before the reader
+            if data is _NOTHING:
+                self._lost(worker, killed=True, reason="timeout", tool=tool.name, key=key)
+                raise AttemptTimeout(
+                    f"tool '{tool.name}' did not finish within {timeout:.3g}s; "
+                    f"its worker process (pid {worker.pid}) was killed"
+                ) from None
+        except _Closing:
+            raise ToolFailure(
+                f"tool '{tool.name}' was stopped during the call: its runtime was closed "
+                f"and its worker process (pid {worker.pid}) killed",
+                type=RUNTIME_CLOSED,
+                hint="The tool may have done part of its work; the runtime is shut down.",
             ) from None
         except asyncio.CancelledError:
             self._lost(worker, killed=True, reason="cancelled", tool=tool.name, key=key)
             raise
         finally:
+            worker.pending = None
             loop.remove_reader(fd)
             if timer is not None:
                 timer.cancel()
@@ -398,6 +428,16 @@ class ProcessBackend:
             raise self._crash_error(tool.name, worker.pid, code)
         self._checkin(worker)
         return _raise_reply(data, tool.name, worker.pid)
+
+    @staticmethod
+    def _arrived(worker: _Worker) -> Any:
+        """The reply already in the pipe (None: the worker died), else ``_NOTHING``."""
+        try:
+            if not worker.conn.poll(0):
+                return _NOTHING
+            return worker.conn.recv_bytes()
+        except (EOFError, OSError):
+            return None
 
     @staticmethod
     def _readable(worker: _Worker, fut: asyncio.Future[bytes | None]) -> None:
@@ -442,7 +482,7 @@ class ProcessBackend:
     async def _checkout(self, timeout: float | None, tool_name: str) -> _Worker:
         with self._lock:
             if self._closed:
-                raise RuntimeError("the process backend is closed")
+                raise RuntimeClosed(tool_name)
             while self._idle:
                 worker = self._idle.pop()
                 if worker.proc.is_alive():
@@ -452,6 +492,10 @@ class ProcessBackend:
             self._grow()
             waiter = self._waiters.push()
         granted, worker = await self._waiters.wait(waiter, timeout, self._lock, self._checkin)
+        if granted and worker is None:  # close() woke every waiter
+            raise RuntimeClosed(
+                tool_name, "its runtime was closed while the call waited for a worker process"
+            )
         if not granted:
             raise NotStartedTimeout(
                 f"tool '{tool_name}' waited {timeout or 0:.3g}s for a worker process and never "
@@ -459,8 +503,10 @@ class ProcessBackend:
             )
         return cast(_Worker, worker)
 
-    def _checkin(self, worker: _Worker) -> None:
+    def _checkin(self, worker: _Worker | None) -> None:
         """A worker is free: hand it to the oldest waiter, or park it (lock not held)."""
+        if worker is None:  # a waiter woken by close() gave back its "no worker"
+            return
         with self._lock:
             self._busy.discard(worker)
             self._offer(worker)
@@ -600,8 +646,14 @@ class ProcessBackend:
             workers = [*self._idle, *self._busy]
             self._idle.clear()
             self._busy.clear()
+            while (waiter := self._waiters.pop_live()) is not None:
+                self._waiters.grant(waiter, None)  # no worker: RuntimeClosed in _checkout
         for worker in workers:
             self._kill(worker)
+            pending = worker.pending
+            if pending is not None:  # its caller must not wait on a pipe nobody writes to
+                with contextlib.suppress(RuntimeError):  # that loop is closed
+                    pending[0].call_soon_threadsafe(_closing, pending[1])
         for worker in workers:
             with contextlib.suppress(Exception):
                 worker.conn.close()

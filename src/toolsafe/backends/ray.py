@@ -34,9 +34,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from toolsafe.backends._base import AttemptTimeout, EscapedBaseException
+from toolsafe.backends._base import AttemptTimeout, EscapedBaseException, NotStartedTimeout
 from toolsafe.backends._remote import error_reply, not_serializable, raise_reply
-from toolsafe.backends.thread import NotStartedTimeout
 from toolsafe.errors import ConfigurationError, ToolFailure
 
 if TYPE_CHECKING:

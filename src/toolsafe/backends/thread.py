@@ -19,22 +19,20 @@ from typing import TYPE_CHECKING, Any
 
 from toolsafe._pipeline import LINGERING
 from toolsafe._sync import resume, sync_driven
-from toolsafe.backends._base import AttemptTimeout, EscapedBaseException
+from toolsafe.backends._base import (
+    AttemptTimeout,
+    EscapedBaseException,
+    NotStartedTimeout,
+    RuntimeClosed,
+)
 from toolsafe.backends._drain import draining
-from toolsafe.backends._pool import WorkerPool, WorkItem
-from toolsafe.errors import NotStarted
+from toolsafe.backends._pool import PoolClosed, WorkerPool, WorkItem
 
 if TYPE_CHECKING:
     from toolsafe._call import CallContext
     from toolsafe._tool import Tool
 
 __all__ = ["DEFAULT_SYNC_WORKERS", "NotStartedTimeout", "ThreadBackend", "run_async_with_timeout"]
-
-
-class NotStartedTimeout(AttemptTimeout, NotStarted):
-    """The attempt's time ran out before the tool body started (it waited for a worker,
-    or had no time left): a rejection (``toolsafe.errors.is_rejection``), so retrying
-    cannot repeat a side effect and a breaker does not count it."""
 
 
 def _share_of(tool: Tool) -> int | None:
@@ -57,6 +55,20 @@ def _transfer(fut: asyncio.Future[Any], item: WorkItem) -> None:
         fut.set_exception(error if isinstance(error, Exception) else EscapedBaseException(error))
     else:
         fut.set_result(item.value)
+
+
+def _value_of(item: WorkItem, tool_name: str) -> Any:
+    """A finished (or cancelled) item's value, or the error to raise for it."""
+    error = item.error
+    if error is None:
+        return item.value
+    if isinstance(error, PoolClosed) and not item.started:
+        raise _closed(tool_name)
+    raise error if isinstance(error, Exception) else EscapedBaseException(error)
+
+
+def _closed(tool_name: str) -> RuntimeClosed:
+    return RuntimeClosed(tool_name, "its runtime was closed while the call waited for a worker")
 
 
 def _expire(fut: asyncio.Future[Any], exc: BaseException) -> None:
@@ -196,22 +208,39 @@ class ThreadBackend:
         fut: asyncio.Future[Any] = loop.create_future()
 
         def done(item: WorkItem) -> None:
-            loop.call_soon_threadsafe(_transfer, fut, item)
+            try:
+                loop.call_soon_threadsafe(_transfer, fut, item)
+            except RuntimeError:  # the caller's loop is closed: nobody waits for this
+                pass
 
-        item = self.pool.submit(fn, done, key=key, share=share)
+        item = self._submit(fn, done, key=key, share=share, tool_name=tool_name)
         handle = None
         if timeout is not None:
             handle = loop.call_later(timeout, _expire, fut, AttemptTimeout())
         try:
             return await fut
         except AttemptTimeout:
+            if item.finished:  # the result came first; only its transfer was late (a busy loop)
+                return _value_of(item, tool_name)
             raise self._timeout_error(item, timeout or 0.0, tool_name, key, ctx) from None
-        except asyncio.CancelledError:
-            self.pool.abandon(item)
+        except PoolClosed:
+            if item.started:  # the tool's own exception of that name
+                raise
+            raise _closed(tool_name) from None
+        except BaseException:  # cancelled, interrupted, or closed: the body may run on
+            self._linger(item, ctx)
             raise
         finally:
             if handle is not None:
                 handle.cancel()
+
+    def _submit(
+        self, fn: Callable[[], Any], done: Any, *, key: str, share: int | None, tool_name: str
+    ) -> WorkItem:
+        try:
+            return self.pool.submit(fn, done, key=key, share=share)
+        except PoolClosed:
+            raise RuntimeClosed(tool_name) from None
 
     def _run_blocking(
         self,
@@ -226,13 +255,21 @@ class ThreadBackend:
         """Sync caller driving by hand (see toolsafe._sync): wait on the worker directly."""
         done = threading.Lock()
         done.acquire()
-        item = self.pool.submit(fn, lambda _: done.release(), key=key, share=share)
-        if not done.acquire(timeout=-1 if timeout is None else timeout):
+        item = self._submit(fn, lambda _: done.release(), key=key, share=share, tool_name=tool_name)
+        try:
+            arrived = done.acquire(timeout=-1 if timeout is None else timeout)
+        except BaseException:  # Ctrl-C in the caller's thread: the body runs on
+            self._linger(item, ctx)
+            raise
+        if not arrived and not item.finished:
             raise self._timeout_error(item, timeout or 0.0, tool_name, key, ctx)
-        if item.error is not None:
-            error = item.error
-            raise error if isinstance(error, Exception) else EscapedBaseException(error)
-        return item.value
+        return _value_of(item, tool_name)
+
+    def _linger(self, item: WorkItem, ctx: CallContext | None) -> None:
+        """The caller stops waiting for ``item``: a body still running keeps what the
+        pipeline holds for it (a concurrency slot) until it really returns."""
+        if self.pool.abandon(item) and ctx is not None:
+            ctx.state[LINGERING] = functools.partial(self.pool.when_done, item)
 
     def _timeout_error(
         self,
