@@ -19,6 +19,7 @@ import pytest
 pytest.importorskip("redis")
 
 import _redis
+import toolsafe
 from _redis import RedisServer, free_port, keys_of
 from toolsafe import ConfigurationError, Runtime
 from toolsafe import tool as toolsafe_tool
@@ -495,6 +496,15 @@ def test_import_toolsafe_imports_neither_redis_nor_ray() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_split_package_keeps_every_import_path() -> None:
+    import toolsafe.stores.redis as package
+    from toolsafe.stores.redis import store as module
+
+    assert toolsafe.RedisStore is package.RedisStore is module.RedisStore is RedisStore
+    assert package.StoreUnavailable is StoreUnavailable and package.StoreEvent is StoreEvent
+    assert sorted(package.__all__) == ["RedisStore", "StoreEvent", "StoreUnavailable"]
 
 
 async def test_a_slot_waiter_never_outlasts_its_wait_on_a_stalled_redis(
