@@ -2,7 +2,11 @@
 
 ``main(argv) -> int`` is pure (no ``sys.exit``) so it can be tested directly;
 ``run()`` is the console entry point. Each command lives in ``toolsafe._cli.<name>``
-and registers itself on the Typer app. Exit codes are decided in one place,
+and registers itself on the Typer app (add a module to ``COMMAND_MODULES``); commands
+raise ``toolsafe._cli.UsageError`` for bad input and never import this module. Every
+command's help is rendered by ``toolsafe._cli.help`` and gets ``-h`` and ``--version``;
+``tests/cli/test_help.py`` pins the text. Text taken from files or tools goes through
+``toolsafe._terminal`` before it is printed. Exit codes are decided in one place,
 ``toolsafe._exit_codes`` (re-exported here):
 
     0    clean / success

@@ -149,6 +149,9 @@ def test_what_could_not_be_examined_is_reported_once_and_exits_1(tmp_path, capsy
         "explodes.py",
     }
     assert [f.rsplit("/", 1)[-1] for f in data["files_without_tools"]] == ["helpers.py"]
+    page = to_html(report)
+    assert "Could not be examined (3)" in page and "cannot reach the config server" in page
+    assert "not everything could be examined" in page and "No tools found in" in page
     fetch = next(t for t in data["tools"] if t["name"] == "fetch")
     assert fetch["verdict"] == "unchecked" and "PermissionError" in fetch["unchecked_reason"]
 
