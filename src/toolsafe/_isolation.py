@@ -331,7 +331,6 @@ def plan_isolation(
             shared=tuple(sorted(state)),
             guarded=guarded,
             written=written,
-            warnings=(reason,),
         )
         return Plan(report, None, tuple(keep))
     keep_names = {_plain(k) for k in keep}
@@ -345,18 +344,27 @@ def plan_isolation(
             if k not in keep_names and k in found.changed and not _atomic(v)
         )
         reason = "attributes calls may change in place are copied; the rest is shared"
-    started = time.perf_counter()
-    _, failed = copy_state(instance, keep=keep, deep=deep)
-    copy_ms = (time.perf_counter() - started) * 1000
-    copied = tuple(sorted(k for k in state if k not in keep_names and (deep is None or k in deep)))
-    copied = tuple(k for k in copied if k not in failed)
-    shared = tuple(sorted(k for k in state if k not in copied and k not in failed))
+    wanted = [k for k in state if k not in keep_names and (deep is None or k in deep)]
+    costs: dict[str, float] = {}
+    failed: list[str] = []
+    for name in wanted:
+        started = time.perf_counter()
+        try:
+            copy.deepcopy(state[name])
+        except Exception:
+            failed.append(name)  # never tried again per call
+        else:
+            costs[name] = (time.perf_counter() - started) * 1000
+    copied = tuple(sorted(costs))
+    deep = frozenset(copied)
+    copy_ms = sum(costs.values())
+    shared = tuple(sorted(k for k in state if k not in costs and k not in failed))
     carried = tuple(sorted(found.carried & set(state)))
     if copy_ms > LARGE_COPY_MS:
-        costly = _costliest(instance, copied)
+        costly = max(costs, key=costs.__getitem__)
         warnings.append(
-            f"the per-call copy costs {copy_ms:.0f} ms on every call (largest: {costly}); "
-            f"if calls never change it, pass shared=({costly!r},)"
+            f"the per-call copy costs {copy_ms:.0f} ms on every call ({costly}: "
+            f"{costs[costly]:.0f} ms); if calls never change {costly}, pass shared=({costly!r},)"
         )
     if carried:
         warnings.append(
@@ -370,7 +378,7 @@ def plan_isolation(
         reason,
         copied=copied,
         shared=shared,
-        not_copyable=tuple(failed),
+        not_copyable=tuple(sorted(failed)),
         carried=carried,
         written=written,
         guarded=guarded,
@@ -378,19 +386,6 @@ def plan_isolation(
         warnings=tuple(warnings),
     )
     return Plan(report, deep, tuple(keep))
-
-
-def _costliest(instance: Any, names: Sequence[str]) -> str:
-    state = {_plain(k): v for k, v in state_dict(instance).items()}
-    costs: list[tuple[float, str]] = []
-    for name in names:
-        started = time.perf_counter()
-        try:
-            copy.deepcopy(state[name])
-        except Exception:
-            continue
-        costs.append((time.perf_counter() - started, name))
-    return max(costs)[1] if costs else (names[0] if names else "?")
 
 
 def _atomic(value: Any) -> bool:

@@ -217,6 +217,15 @@ class Tool:
         """
         opts = _split_options(options)
         label = name or _attr_str(obj, "name") or _snake(type(obj).__name__)
+        if _is_langchain_tool(obj):
+            raise ConfigurationError(
+                [
+                    "this is a LangChain tool: wrap it with "
+                    "toolsafe.integrations.langchain.from_langchain(tool), which uses the "
+                    "schema LangChain shows the model and its invoke()"
+                ],
+                subject=label,
+            )
         method_name, method = _find_run_method(obj)
         if method is None:
             raise ConfigurationError(
@@ -617,6 +626,9 @@ class Tool:
         self._plan = plan_isolation(
             self.instance, [self.method_name], keep=self.options.shared, requested=isolation
         )
+        from toolsafe.observe._log import logger
+
+        logger.info("tool %s isolation: %s", self.name, self._plan.report)
         self.warn(self._plan.report.warnings)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -698,6 +710,15 @@ def _model_name(name: str) -> str:
 def _attr_str(obj: Any, attr: str) -> str | None:
     value = getattr(obj, attr, None)
     return value if isinstance(value, str) and value else None
+
+
+def _is_langchain_tool(obj: Any) -> bool:
+    """Whether ``obj`` is a LangChain ``BaseTool`` (by class identity; never imports LangChain)."""
+    import sys
+
+    module = sys.modules.get("langchain_core.tools")
+    base = getattr(module, "BaseTool", None)
+    return isinstance(base, type) and isinstance(obj, base)
 
 
 def _find_run_method(obj: Any) -> tuple[str | None, Callable[..., Any] | None]:
