@@ -105,7 +105,7 @@ def _gaps(times: list[float]) -> list[float]:
 
 
 def test_brave_rate_limiter_still_spaces_calls_when_hardened(server: LocalServer) -> None:
-    rps, n = 20.0, 6
+    rps, n = 5.0, 4
     interval = 1 / rps
     plain = _brave(server, rps)
     started = time.monotonic()
@@ -129,11 +129,13 @@ def test_brave_rate_limiter_still_spaces_calls_when_hardened(server: LocalServer
     assert [o.error for o in outcomes] == [None] * n
     assert all(f"q{i} 0" in o.text for i, o in enumerate(outcomes))
     hardened_gaps = _gaps(server.arrivals("/res/v1/web/search"))
-    # The tool's own limiter spaces requests by at least its interval, hardened or not
-    # (a lower bound the limiter guarantees: a slow machine only widens the gaps).
+    # The tool's own limiter spaces its requests by its interval, hardened or not. It
+    # spaces the sends; the server sees arrivals, which network jitter moves a little
+    # (so half an interval of slack). Broken isolation let them all arrive at once.
     assert len(plain_gaps) == len(hardened_gaps) == n - 1
-    assert min(plain_gaps) >= interval * 0.9, plain_gaps
-    assert min(hardened_gaps) >= interval * 0.9, hardened_gaps
+    assert min(plain_gaps) >= interval / 2, plain_gaps
+    assert min(hardened_gaps) >= interval / 2, hardened_gaps
+    assert sum(hardened_gaps) >= (n - 1) * interval * 0.75, hardened_gaps
     print(
         f"brave {n} concurrent calls at {rps}/s: plain {plain_s:.3f}s, hardened {hardened_s:.3f}s"
     )
