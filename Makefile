@@ -4,6 +4,7 @@
 #               supported framework releases, the MCP suites on MCP SDK 2.x (.venv-mcp2),
 #               and README's table of tested versions
 # make test-fast - lint, types and the main suite only
+# make chaos - the chaos suite at full size (100,000 hostile calls), figures into BENCHMARKS.md
 #
 # Everything pip downloads is cached inside the repo (.cache/), never in $HOME.
 
@@ -14,7 +15,7 @@ export PIP_CACHE_DIR := $(CURDIR)/.cache/pip
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PIP_PROGRESS_BAR := off
 
-.PHONY: demo test test-fast lint typecheck pytest pytest-latest pytest-oldest test-mcp2 versions bench clean venv
+.PHONY: demo test test-fast lint typecheck pytest pytest-latest pytest-oldest test-mcp2 versions bench chaos clean venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -114,6 +115,10 @@ test-fast: lint typecheck pytest
 
 bench: $(VENV)/.installed-frameworks
 	$(BIN)/python -m bench
+
+# The chaos suite's full size (tests/chaos runs it small in make test).
+chaos: $(VENV)/.installed-test
+	$(BIN)/python -m bench chaos
 
 clean:
 	rm -rf $(VENV) $(LATEST) $(OLDEST) $(MCP2_VENV) .cache .pytest_cache .mypy_cache .ruff_cache

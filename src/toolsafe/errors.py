@@ -44,8 +44,8 @@ import math
 import sys
 import time
 import traceback as _traceback
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from toolsafe._text import clip, json_safe, safe_repr, safe_str, utf8_safe
@@ -213,7 +213,13 @@ class ToolError:
     def __post_init__(self) -> None:
         # Bound every field once, here, so no producer (the runtime, a policy, a
         # backend, user code) can hand a model or a log an unbounded error.
+        self._bound(None)
+
+    def _bound(self, changed: Collection[str] | None) -> None:
+        """Bound the fields (only those ``changed``: the others already are)."""
         for name, limit in _FIELD_LIMITS:
+            if changed is not None and name not in changed:
+                continue
             value = getattr(self, name)
             if isinstance(value, str):
                 bounded = clip(utf8_safe(value)[0], limit)
@@ -226,7 +232,7 @@ class ToolError:
             isinstance(retry_after, (int, float)) and math.isfinite(retry_after)
         ):
             object.__setattr__(self, "retry_after_s", None)
-        if self.details is not None:
+        if self.details is not None and (changed is None or "details" in changed):
             details = json_safe(self.details, max_items=MAX_DETAIL_ITEMS)
             if details is not self.details:
                 object.__setattr__(self, "details", details)
@@ -269,8 +275,15 @@ class ToolError:
         return self.to_text()
 
     def with_(self, **changes: Any) -> ToolError:
-        """A copy with some fields changed (the object is frozen)."""
-        return replace(self, **changes)
+        """A copy with some fields changed (the object is frozen); only those are re-bounded."""
+        unknown = changes.keys() - _FIELD_NAMES
+        if unknown:
+            raise TypeError(f"ToolError has no field(s) {', '.join(sorted(unknown))}")
+        new = object.__new__(type(self))
+        for name in _FIELD_NAMES:
+            object.__setattr__(new, name, changes[name] if name in changes else getattr(self, name))
+        new._bound(changes)
+        return new
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ToolError:
@@ -337,6 +350,8 @@ class ToolError:
             rejected=isinstance(exc, NotStarted),
         )
 
+
+_FIELD_NAMES = tuple(f.name for f in fields(ToolError))
 
 _FIELD_LIMITS = (
     ("type", MAX_NAME_CHARS),

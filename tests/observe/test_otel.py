@@ -217,12 +217,22 @@ def test_content_capture_survives_hostile_arguments_and_results(otel: Any) -> No
         def __repr__(self) -> str:
             raise RuntimeError("repr")
 
-    hostile = [{"x": {"n": 10**5000}}, {"x": {"s": "a\udcff"}}, {"x": {"r": ReprRaises()}}]
+    deep: dict[str, Any] = {}
+    node = deep
+    for _ in range(5000):
+        node["a"] = {}
+        node = node["a"]
+    hostile = [
+        {"x": {"n": 10**5000}},
+        {"x": {"s": "a\udcff"}},
+        {"x": {"r": ReprRaises()}},
+        {"x": deep},
+    ]
     with Runtime([echo], otel=OTel(otel.provider, capture_content=True)) as rt:
         outcomes = [rt.call("echo", arguments) for arguments in hostile]
-    assert [o.ok for o in outcomes] == [True, False, False]
+    assert [o.ok for o in outcomes] == [True, False, False, False]
     spans = otel.spans()
-    assert len(spans) == 3
+    assert len(spans) == 4
     for span in spans:
         captured = span.attributes["gen_ai.tool.call.arguments"]
         assert captured.encode("utf-8") and len(captured) < 5000
