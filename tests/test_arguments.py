@@ -506,3 +506,41 @@ def test_signature_tool_accepts_every_valid_call(args: dict[str, Any]) -> None:
             assert result[key] == Window(**value)
         else:
             assert result[key] == value
+
+
+# --------------------------------------------------------------------------- hygiene (issue 12)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "field"),
+    [
+        ({"query": "a\udcff"}, "query"),
+        ({"query": "q", "tags": ["ok", "\ud800"]}, "tags.1"),
+        ({"query": "q", "k\udcff": 1}, "k\\udcff"),  # a key, with a plain value
+        ({"query": "q", "window": {"start": "x", "end": "\udc80"}}, "window.end"),
+        ('{"query": "a\\udcff"}', "query"),
+    ],
+)
+def test_lone_surrogates_are_rejected_by_field_in_strict_mode(arguments: Any, field: str) -> None:
+    exc = rejected(search, arguments)
+    assert exc.details[0]["field"] == field
+    assert "lone surrogate" in exc.details[0]["received"]
+
+
+def test_depth_and_size_limits_name_the_problem() -> None:
+    exc = rejected(search, '{"query": ' + "[" * 10_000 + "]" * 10_000 + "}")
+    assert "nested too deeply" in exc.details[0]["message"]
+    exc = rejected(search, '{"limit": -' + "1" * 4301 + "}")
+    assert exc.details[0]["message"] == (
+        "a number of 4,301 digits at char 11: at most 4,300 digits are accepted"
+    )
+    assert search.validate('{"query": "q", "limit": ' + "1" * 4300 + "}")["limit"] > 0
+
+
+def test_integral_floats_become_ints_where_an_integer_is_wanted_only() -> None:
+    args = search.validate({"query": "q", "limit": 7.0})
+    assert args["limit"] == 7 and type(args["limit"]) is int
+    assert rejected(search, {"query": 1.0}).details[0]["field"] == "query"  # no float -> str
+    original = {"query": "q", "limit": 7.0}
+    search.validate(original)
+    assert type(original["limit"]) is float  # the caller's dict is not changed

@@ -163,6 +163,18 @@ def _parse(raw: Any, *, tool: str, repair: bool) -> tuple[dict[str, Any], list[s
 def arguments_clean(value: Any, strict: bool) -> bool:
     """True when ``value`` needs no closer look: not too deep, and in strict mode no
     NaN/Infinity and no lone surrogate. One pass without paths (the hot path)."""
+    if type(value) is dict:  # the common case first: a flat dict of plain values
+        for key, item in value.items():
+            if strict and (type(key) is not str or not key.isascii()):
+                break
+            kind = type(item)
+            if kind is str:
+                if strict and not item.isascii():
+                    break
+            elif kind not in _PLAIN:
+                break
+        else:
+            return True
     stack: list[tuple[Any, int]] = [(value, 0)]
     pop, push = stack.pop, stack.append
     while stack:
