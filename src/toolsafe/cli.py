@@ -32,6 +32,7 @@ from toolsafe._exit_codes import (
     EXIT_PROBLEMS,
     EXIT_USAGE,
 )
+from toolsafe._terminal import printable
 
 __all__ = [
     "COMMAND_MODULES",
@@ -139,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         exc.show()  # type: ignore[attr-defined]
         return EXIT_USAGE
     except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {printable(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
@@ -148,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from toolsafe.errors import ConfigurationError
 
         if isinstance(exc, (ConfigurationError, FileNotFoundError)):
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"error: {printable(str(exc))}", file=sys.stderr)
             return EXIT_USAGE
         import traceback
 

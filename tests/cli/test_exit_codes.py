@@ -55,3 +55,22 @@ def test_the_progress_bar_shows_hostile_tool_names_as_text(
         update("[/bold]\x1b]0;pwned\x07", "serial", 1, 2)  # would raise MarkupError as markup
     err = capsys.readouterr().err
     assert "[/bold]\\x1b]0;pwned\\x07" in err and "pwned\x07" not in err
+
+
+def test_error_messages_with_text_from_files_cannot_drive_the_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A usage error can quote the examined code (the tools a file has): escaped."""
+    path = tmp_path / "tools.py"
+    path.write_text(
+        "from crewai.tools import BaseTool\n\n\n"
+        "class Evil(BaseTool):\n"
+        '    name: str = "evil\\x1b]0;pwned\\x07"\n'
+        '    description: str = "x"\n\n'
+        "    def _run(self, q: str) -> str:\n"
+        "        return q\n"
+    )
+    pytest.importorskip("crewai")
+    assert cli.main(["stress", f"{path}:nope"]) == codes.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "its tools are: evil\\x1b]0;pwned\\x07" in err and "\x1b" not in err
