@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from toolsafe._assembly import Entry
 from toolsafe._call import CallContext, Outcome, ToolCall, new_call_id
 from toolsafe._clock import Clock
+from toolsafe._log import logger
 from toolsafe._pipeline import Result, TextResult, serialize
 from toolsafe._registry import Registry
 from toolsafe._sync import SyncBridge
@@ -27,7 +28,6 @@ from toolsafe.backends._base import RuntimeClosed
 from toolsafe.errors import ToolError, UnknownTool, format_traceback
 from toolsafe.observe import events as ev
 from toolsafe.observe._hub import Observability
-from toolsafe.observe._log import logger
 from toolsafe.observe.redact import Redactor
 
 __all__ = ["CallLifecycle", "CallLike"]

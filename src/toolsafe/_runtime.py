@@ -16,15 +16,16 @@ from typing import Any
 from toolsafe._assembly import assemble
 from toolsafe._clock import Clock, SystemClock
 from toolsafe._lifecycle import CallLifecycle
+from toolsafe._log import logger
 from toolsafe._pipeline import PipelineEnv, resolve_options
 from toolsafe._registry import Registry
 from toolsafe._sync import SyncBridge
 from toolsafe._tool import Tool, ToolOptions, as_tool
+from toolsafe.backends import registry as backends
 from toolsafe.backends._base import Backend
 from toolsafe.errors import ConfigurationError
 from toolsafe.observe import events as ev
 from toolsafe.observe._hub import Observability, bind_listener
-from toolsafe.observe._log import logger
 from toolsafe.policies import policy_problems
 from toolsafe.policies.timeout import DEFAULT_TIMEOUT
 from toolsafe.stores._base import Store
@@ -122,9 +123,7 @@ class Runtime(CallLifecycle):
     ) -> Backend:
         if not isinstance(backend, str):
             return backend
-        from toolsafe.backends import registry
-
-        return registry.create(
+        return backends.create(
             backend,
             sync_workers=sync_workers,
             sync_share=sync_share,

@@ -18,8 +18,8 @@ from typing import Any
 
 import pydantic_core
 
+from toolsafe._log import logger
 from toolsafe._text import utf8_safe
-from toolsafe.observe._log import logger
 
 __all__ = ["serialize_result"]
 

@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
-from toolsafe.observe._log import logger
+from toolsafe._log import logger
 
 __all__ = [
     "DEFAULT_ENCODINGS",

@@ -573,7 +573,7 @@ class Tool:
         if new:
             with self._isolation_lock:
                 self._mutation_reported.update(new)
-            from toolsafe.observe._log import logger
+            from toolsafe._log import logger
 
             logger.info(
                 "tool %s wrote instance state during a call (isolated per call): %s",
@@ -626,7 +626,7 @@ class Tool:
         self._plan = plan_isolation(
             self.instance, [self.method_name], keep=self.options.shared, requested=isolation
         )
-        from toolsafe.observe._log import logger
+        from toolsafe._log import logger
 
         logger.info("tool %s isolation: %s", self.name, self._plan.report)
         self.warn(self._plan.report.warnings)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from toolsafe.observe._log import logger
+from toolsafe._log import logger
 
 if TYPE_CHECKING:
     from toolsafe._call import Outcome

@@ -44,9 +44,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from toolsafe._log import logger
 from toolsafe.errors import ConfigurationError
 from toolsafe.observe import events as ev
-from toolsafe.observe._log import logger
 from toolsafe.observe.redact import Redactor
 
 if TYPE_CHECKING:

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from toolsafe._budget import OutputBudget, trim_to
+from toolsafe._log import logger
 from toolsafe._pipeline import Handler, PipelineEnv, Result, TextResult, serialize
 from toolsafe.errors import ConfigurationError
-from toolsafe.observe._log import logger
 
 if TYPE_CHECKING:
     from toolsafe._call import CallContext

@@ -24,10 +24,10 @@ import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from toolsafe._log import logger
 from toolsafe._pipeline import Handler, PipelineEnv, Result
 from toolsafe.errors import ConfigurationError
 from toolsafe.observe import events as ev
-from toolsafe.observe._log import logger
 from toolsafe.policies.rejections import circuit_open, is_rejection, store_failure
 from toolsafe.stores._base import (
     ADMIT_CLOSED,

@@ -18,10 +18,10 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from toolsafe._log import logger
 from toolsafe._pipeline import Handler, PipelineEnv, Result
 from toolsafe.errors import ConfigurationError, InvalidArguments, ToolError
 from toolsafe.observe import events as ev
-from toolsafe.observe._log import logger
 
 if TYPE_CHECKING:
     from toolsafe._call import CallContext

@@ -18,9 +18,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
+from toolsafe._log import logger
 from toolsafe.errors import ToolFailure
 from toolsafe.observe import events as ev
-from toolsafe.observe._log import logger
 from toolsafe.stores._base import STEP_BUDGET
 from toolsafe.stores.redis._scripts import SCRIPTS
 
