@@ -173,7 +173,7 @@ def test_key_rules_cover_headers_short_names_pairs_and_depth() -> None:
         "oauth_provider": "g",
         "headers": [["Cookie", "sid=1"], ["Accept", "*/*"]],
         "tuples": [("Set-Cookie", "id=2")],
-        "fields": ["password", "email"],  # names, not a (name, value) pair list
+        "fields": ["password", "email", "user"],  # names, not a (name, value) pair
     }
     assert R.value(value) == {
         "X-Auth": REDACTED,
@@ -185,7 +185,7 @@ def test_key_rules_cover_headers_short_names_pairs_and_depth() -> None:
         "oauth_provider": "g",
         "headers": [["Cookie", REDACTED], ["Accept", "*/*"]],
         "tuples": [["Set-Cookie", REDACTED]],
-        "fields": ["password", "email"],
+        "fields": ["password", "email", "user"],
     }
     deep: object = {"password": "hunter2"}
     for _ in range(80):
@@ -245,3 +245,37 @@ def test_validation_errors_do_not_echo_secret_values() -> None:
     assert clean.details[0]["received"] == "[REDACTED] (string)"
     assert clean.details[1]["received"] == "3 (integer)"
     assert "got [REDACTED] (string)" in clean.message
+
+
+_SEED = "Zq8vR2mK7xW4pL9n"
+_NAMES = st.sampled_from(
+    [
+        *("password", "Cookie", "X-Auth", "token", "api_key", "Authorization", "bearer", "pass"),
+        *("user", "q", "data", "headers", "sig", "key", "secret_key", "note", "value", "name"),
+    ]
+)
+_LEAVES = st.sampled_from(
+    [_SEED, f"Bearer {_SEED}", f"sid={_SEED}", f"password={_SEED}", f"https://u:{_SEED}@h/", "x"]
+)
+_TREES = st.recursive(
+    _LEAVES,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(_NAMES, inner, max_size=3),
+        st.tuples(_NAMES, inner),
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_TREES)
+def test_the_recorder_hides_at_least_what_the_log_hides(value: object) -> None:
+    """The log redacts the JSON text of the redacted value; the recorder writes the
+    redacted value as it is: nothing the first hides may show in the second."""
+    from toolsafe.observe.calllog import render
+
+    log = R.capped(render(R.value(value)), 10**9)
+    recording = json.dumps(R.value(value), ensure_ascii=False)
+    if _SEED not in log:
+        assert _SEED not in recording

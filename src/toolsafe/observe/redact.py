@@ -412,15 +412,26 @@ class Redactor:
                 )
                 for k, v in value.items()
             }
+        return self._sequence(value, _depth, False)
+
+    def _sequence(self, value: Sequence[Any], depth: int, in_pairs: bool) -> Any:
+        """A list or tuple: a ``(name, value)`` pair naming a secret (a tuple, an item of
+        a list of pairs, or a name then a string, as the text rules read it) hides its
+        value; anything else is redacted item by item."""
+        if depth >= MAX_DEPTH:
+            return self._too_deep(value)
+        if (
+            len(value) == 2
+            and (in_pairs or isinstance(value, tuple) or isinstance(value[1], str))
+            and self.is_secret_key(value[0])
+            and _hideable(value[1])
+        ):
+            return [value[0], self.replacement]
         pairwise = _pairs(value)
         return [
-            [v[0], self.replacement]
-            if (pairwise or isinstance(v, tuple))
-            and isinstance(v, (list, tuple))
-            and len(v) == 2
-            and self.is_secret_key(v[0])
-            and _hideable(v[1])
-            else self.value(v, _depth + 1)
+            self._sequence(v, depth + 1, pairwise)
+            if isinstance(v, (list, tuple))
+            else self.value(v, depth + 1)
             for v in value
         ]
 
