@@ -16,7 +16,7 @@ from toolsafe._tool import Tool, ToolOptions
 from toolsafe.backends._base import Backend, EscapedBaseException
 from toolsafe.errors import ToolError
 from toolsafe.observe import events as ev
-from toolsafe.policies import build_policies
+from toolsafe.policies import build_policies, with_keyed_step
 
 __all__ = ["Entry", "assemble", "attempt_step"]
 
@@ -29,6 +29,9 @@ class Entry:
     #: The tool's options with the runtime's defaults filled in.
     options: ToolOptions
     handler: Handler
+    #: The chain for calls that bring an idempotency key (``handler`` itself when the
+    #: tool has a key source of its own, so every chain has the idempotency step).
+    keyed_handler: Handler
     #: The tool's upstream (its own name when it names none): the key of shared state.
     key: str
     call_policies: list[Policy]
@@ -48,16 +51,24 @@ def assemble(
     """Build ``tool``'s pipeline (``options``: resolved; raises ConfigurationError)."""
     call_policies, attempt_policies = build_policies(tool, options, max_in_flight=max_in_flight)
     key = options.upstream or tool.name
-    handler = attempt_step(tool, key, backend, env)
+    attempt = attempt_step(tool, key, backend, env)
     for policy in reversed(attempt_policies):
-        handler = policy.wrap(handler, tool=tool, env=env)
+        attempt = policy.wrap(attempt, tool=tool, env=env)
+    handler = attempt
     for policy in reversed(call_policies):
         handler = policy.wrap(handler, tool=tool, env=env)
+    keyed_handler = handler
+    keyed_policies = with_keyed_step(tool, options, call_policies)
+    if keyed_policies is not None:
+        keyed_handler = attempt
+        for policy in reversed(keyed_policies):
+            keyed_handler = policy.wrap(keyed_handler, tool=tool, env=env)
     deadline = options.deadline
     return Entry(
         tool,
         options,
         handler,
+        keyed_handler,
         key,
         call_policies,
         attempt_policies,

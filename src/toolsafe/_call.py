@@ -25,14 +25,19 @@ def new_call_id() -> str:
 
 @dataclass(frozen=True, slots=True)
 class ToolCall:
-    """What the model asked for: a tool by name, with raw arguments (dict or JSON text)."""
+    """What the model asked for: a tool by name, with raw arguments (dict or JSON text).
+
+    ``key``: an idempotency key. Calls of one tool with the same key run its body at
+    most once; the others get the recorded outcome (docs/exactly-once.md).
+    """
 
     id: str | None
     name: str
     arguments: Any = None
+    key: str | None = None
 
     def with_id(self) -> ToolCall:
-        return self if self.id else ToolCall(new_call_id(), self.name, self.arguments)
+        return self if self.id else ToolCall(new_call_id(), self.name, self.arguments, self.key)
 
 
 @dataclass(slots=True)
@@ -49,6 +54,9 @@ class CallContext:
     state: dict[str, Any] = field(default_factory=dict)
     #: Seconds the current attempt may run (set by the timeout step; None: no limit).
     attempt_timeout: float | None = None
+    #: The call's idempotency key, once the idempotency step resolved it (the body may
+    #: forward it to an upstream that deduplicates, as a Stripe-style header).
+    idempotency_key: str | None = None
 
     @property
     def call_id(self) -> str:
@@ -66,6 +74,7 @@ class CallContext:
             self.attempt,
             {},
             self.attempt_timeout,
+            self.idempotency_key,
         )
 
     def remaining(self, now: float) -> float | None:
@@ -88,6 +97,9 @@ class _OutcomeFields(NamedTuple):
     #: The untrimmed result when an output budget trimmed ``text`` (else None).
     full_text: str | None = None
     trimmed: bool = False
+    #: The outcome was recorded by an earlier call with the same idempotency key and
+    #: replayed: the body did not run for this call.
+    replayed: bool = False
 
 
 class Outcome(_OutcomeFields):

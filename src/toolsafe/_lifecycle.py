@@ -20,7 +20,7 @@ from toolsafe._assembly import Entry
 from toolsafe._call import CallContext, Outcome, ToolCall, new_call_id
 from toolsafe._clock import Clock
 from toolsafe._log import logger
-from toolsafe._pipeline import Result, TextResult, serialize
+from toolsafe._pipeline import GIVEN_ID, REPLAYED, Result, TextResult, serialize
 from toolsafe._registry import Registry
 from toolsafe._sync import SyncBridge
 from toolsafe._tool import Tool
@@ -57,9 +57,17 @@ class CallLifecycle:
         arguments: Any = None,
         *,
         call_id: str | None = None,
+        key: str | None = None,
         _in_span: bool = False,
+        _given_id: bool = False,
     ) -> Outcome:
-        """Run one call; always returns an Outcome (result or ToolError)."""
+        """Run one call; always returns an Outcome (result or ToolError).
+
+        ``call_id``: the framework's id of this call (a new one is made otherwise).
+        ``key``: an idempotency key: calls of this tool with the same key run its body
+        at most once (docs/exactly-once.md).
+        """
+        given_id = _given_id or call_id is not None
         call_id = call_id or new_call_id()
         if not _in_span:
             tracing = self._observe.tracing
@@ -67,7 +75,9 @@ class CallLifecycle:
                 found = self._registry.find(name)
                 tool_name = name if found is None else found.tool.name
                 description = None if found is None else found.tool.description
-                inner = self.acall(name, arguments, call_id=call_id, _in_span=True)
+                inner = self.acall(
+                    name, arguments, call_id=call_id, key=key, _in_span=True, _given_id=given_id
+                )
                 return await tracing.run_call(inner, tool_name, call_id, arguments, description)
         # The body is here rather than in a helper: one coroutine frame fewer per call.
         clock = self.clock
@@ -87,14 +97,16 @@ class CallLifecycle:
             return self._end(call_id, tool, Result(error=error), started, 0, arguments)
         deadline = entry.deadline
         ctx = CallContext(
-            ToolCall(call_id, name, arguments),  # the name the model used
+            ToolCall(call_id, name, arguments, key),  # the name the model used
             tool,
             {},  # the validation step sets the validated arguments
             started,
             None if deadline is None else started + deadline,
         )
+        if given_id:  # an id from the framework may serve as the idempotency key
+            ctx.state[GIVEN_ID] = True
         try:
-            result = await entry.handler(ctx)
+            result = await (entry.handler if key is None else entry.keyed_handler)(ctx)
         except asyncio.CancelledError:
             raise
         except KeyboardInterrupt:
@@ -106,7 +118,9 @@ class CallLifecycle:
                 self.redactor.text(format_traceback(exc, 20)),
             )
             result = Result(error=ToolError.from_exception(exc, tool=tool.name, call_id=call_id))
-        return self._end(call_id, tool, result, started, ctx.attempt, arguments)
+        return self._end(
+            call_id, tool, result, started, ctx.attempt, arguments, REPLAYED in ctx.state
+        )
 
     def _unknown(self, exc: UnknownTool, name: str, call_id: str, arguments: Any) -> Outcome:
         error = ToolError.from_exception(exc, tool=name, call_id=call_id).with_(
@@ -130,6 +144,7 @@ class CallLifecycle:
         started: float,
         attempts: int,
         arguments: Any,
+        replayed: bool = False,
     ) -> Outcome:
         """The call's Outcome, announced to listeners, metrics and the call log."""
         text = None
@@ -155,6 +170,7 @@ class CallLifecycle:
                 elapsed_ms,
                 full_text,
                 trimmed,
+                replayed,
             )
             if self.listeners:
                 ev.emit(
@@ -169,6 +185,8 @@ class CallLifecycle:
             outcome = Outcome.failure(
                 call_id, tool.name, error, attempts=attempts, elapsed_ms=elapsed_ms
             )
+            if replayed:
+                outcome = outcome._replace(replayed=True)
             if self.listeners:
                 ev.emit(self.listeners, ev.CallFailed(call_id, tool.name, now, outcome, arguments))
         self._observe.finished(outcome, arguments)
@@ -185,27 +203,36 @@ class CallLifecycle:
         """
         batch = [_as_call(c) for c in calls]
         if self.serial:
-            return [await self.acall(c.name, c.arguments, call_id=c.id) for c in batch]
+            return [await self.acall(c.name, c.arguments, call_id=c.id, key=c.key) for c in batch]
         limit = max_concurrency or self.max_concurrency
         if limit is None or limit >= len(batch):
             return list(
                 await asyncio.gather(
-                    *(self.acall(c.name, c.arguments, call_id=c.id) for c in batch)
+                    *(self.acall(c.name, c.arguments, call_id=c.id, key=c.key) for c in batch)
                 )
             )
         sem = asyncio.Semaphore(limit)
 
         async def one(c: ToolCall) -> Outcome:
             async with sem:
-                return await self.acall(c.name, c.arguments, call_id=c.id)
+                return await self.acall(c.name, c.arguments, call_id=c.id, key=c.key)
 
         return list(await asyncio.gather(*(one(c) for c in batch)))
 
-    def call(self, name: str, arguments: Any = None, *, call_id: str | None = None) -> Outcome:
+    def call(
+        self,
+        name: str,
+        arguments: Any = None,
+        *,
+        call_id: str | None = None,
+        key: str | None = None,
+    ) -> Outcome:
         """Sync twin of ``acall`` (usable from any thread, inside a running loop too)."""
         entry = self._entries.get(name)
         eager = entry is not None and not entry.tool.is_async
-        return self._bridge.run(lambda: self.acall(name, arguments, call_id=call_id), eager=eager)
+        return self._bridge.run(
+            lambda: self.acall(name, arguments, call_id=call_id, key=key), eager=eager
+        )
 
     def call_many(
         self, calls: Iterable[CallLike], *, max_concurrency: int | None = None
@@ -214,7 +241,7 @@ class CallLifecycle:
         batch = list(calls)
         if len(batch) == 1 and not max_concurrency:
             one = _as_call(batch[0])
-            return [self.call(one.name, one.arguments, call_id=one.id)]
+            return [self.call(one.name, one.arguments, call_id=one.id, key=one.key)]
         return self._bridge.run(lambda: self.acall_many(batch, max_concurrency=max_concurrency))
 
     def run_sync(self, make: Callable[[], Awaitable[T]]) -> T:
@@ -223,12 +250,20 @@ class CallLifecycle:
 
 
 def _as_call(obj: CallLike) -> ToolCall:
+    """A batch item as a ToolCall; its id stays None when it has none (``acall`` makes
+    one, and only an id that came with the call may serve as an idempotency key)."""
     if isinstance(obj, ToolCall):
-        return obj.with_id()
+        return obj
     if isinstance(obj, tuple):
         name, arguments = obj
-        return ToolCall(new_call_id(), name, arguments)
+        return ToolCall(None, name, arguments)
     if isinstance(obj, Mapping):
-        call_id = obj.get("id") or obj.get("call_id") or new_call_id()
-        return ToolCall(str(call_id), str(obj["name"]), obj.get("arguments", obj.get("args")))
+        call_id = obj.get("id") or obj.get("call_id")
+        key = obj.get("key")
+        return ToolCall(
+            None if call_id is None else str(call_id),
+            str(obj["name"]),
+            obj.get("arguments", obj.get("args")),
+            None if key is None else str(key),
+        )
     raise TypeError(f"cannot read a tool call from {type(obj).__name__}")

@@ -28,7 +28,9 @@ if TYPE_CHECKING:
     from toolsafe.stores._base import Store
 
 __all__ = [
+    "GIVEN_ID",
     "LINGERING",
+    "REPLAYED",
     "Handler",
     "PipelineEnv",
     "Policy",
@@ -44,6 +46,12 @@ __all__ = [
 #: really returns. A policy holding a resource *for the body* (a concurrency slot)
 #: frees it then, not when the attempt returned, so the limit holds inside the tool.
 LINGERING = "toolsafe.lingering"
+
+#: ``ctx.state`` key set when the call's id came from the caller or the framework (not
+#: made up by the runtime): such an id can serve as the idempotency key.
+GIVEN_ID = "toolsafe.given_id"
+#: ``ctx.state`` key the idempotency step sets when it answers with a recorded outcome.
+REPLAYED = "toolsafe.replayed"
 
 
 class Result:

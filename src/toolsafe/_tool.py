@@ -61,7 +61,19 @@ class ToolOptions:
     timeout: float | None = None
     deadline: float | None = None
     retry: Any = None
-    idempotent: bool | None = None
+    #: True: repeating the body is harmless (retry any retryable error). ``"keyed"``: the
+    #: upstream deduplicates by the idempotency key the body forwards
+    #: (``ctx.idempotency_key``), so a keyed call may be retried even after it started.
+    idempotent: bool | Literal["keyed"] | None = None
+    #: Where a call's idempotency key comes from when the caller passes none: a function
+    #: of the validated arguments (``lambda a: a["order_id"]``), or ``"call_id"`` (the
+    #: framework's id of the call: OpenAI ``tool_call_id``, Anthropic ``tool_use`` id).
+    idempotency_key: Callable[[dict[str, Any]], Any] | Literal["call_id"] | None = None
+    #: Seconds an idempotency record is kept (default one day).
+    idempotency_ttl: float | None = None
+    #: ``reconcile(arguments, ctx)``: asks the upstream whether a call whose outcome is
+    #: unknown took effect; returns its result, or None if it did not happen.
+    reconcile: Callable[..., Any] | None = None
     breaker: Any = None
     concurrency: int | None = None
     rate: Any = None
@@ -170,6 +182,7 @@ class Tool:
         self.warnings: tuple[str, ...] = ()
         if instance is not None:
             self._check_isolation()
+        self._warn_retry_not_idempotent()
 
     # ------------------------------------------------------------------ construction
 
@@ -310,7 +323,25 @@ class Tool:
             clone._mutation_reported = set()
             clone._isolation_lock = threading.Lock()
             clone._check_isolation()
+        if "retry" in options or "idempotent" in options:
+            clone._warn_retry_not_idempotent()
         return clone
+
+    def _warn_retry_not_idempotent(self) -> None:
+        """``retry=`` on a tool not declared idempotent retries only calls whose body
+        certainly did not run: users write ``retry=3`` and expect more, so say it once."""
+        opts = self.options
+        if opts.retry in (None, False, 0, 1) or opts.idempotent is not None:
+            return
+        self.warn(
+            [
+                "retry= is set but the tool is not declared idempotent, so a call is retried "
+                "only when its body certainly did not run (a rejection, or a timeout before it "
+                "started). Set idempotent=True if running it twice is harmless, "
+                "idempotent='keyed' if its upstream deduplicates by an idempotency key, or "
+                "idempotent=False to keep this behaviour without the warning."
+            ]
+        )
 
     def warn(self, messages: list[str] | tuple[str, ...]) -> None:
         """Record definition-time findings on ``warnings`` and emit each as a UserWarning."""

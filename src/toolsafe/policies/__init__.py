@@ -16,6 +16,7 @@ innermost step, which runs one attempt on the backend, is the runtime's.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from toolsafe._pipeline import Handler, Policy, Result
@@ -24,10 +25,11 @@ from toolsafe.policies.budget import BudgetPolicy, as_budget
 from toolsafe.policies.cache import Cache, CachePolicy, as_cache
 from toolsafe.policies.circuit_breaker import Breaker, BreakerPolicy, as_breaker
 from toolsafe.policies.concurrency import ConcurrencyPolicy, as_concurrency
+from toolsafe.policies.idempotency import IdempotencyPolicy, as_idempotency
 from toolsafe.policies.rate_limit import Rate, RateLimitPolicy, as_rate
 from toolsafe.policies.rejections import GLOBAL_KEY, is_rejection
 from toolsafe.policies.retry import Retry, RetryPolicy, as_retry
-from toolsafe.policies.timeout import TimeoutPolicy, as_timeout
+from toolsafe.policies.timeout import DEFAULT_TIMEOUT, TimeoutPolicy, as_timeout
 from toolsafe.policies.validation import ValidationPolicy, as_validation
 
 if TYPE_CHECKING:
@@ -76,6 +78,7 @@ def _parsed(tool: Tool, options: ToolOptions) -> dict[str, Any]:
         ("timeout", lambda: as_timeout(options.timeout, options.deadline)),
         ("budget", lambda: as_budget(options)),
         ("validation", lambda: as_validation(options)),
+        ("idempotency", lambda: as_idempotency(options, tool)),
     ):
         try:
             out[option] = read_all()
@@ -130,6 +133,30 @@ def policy_problems(
     return problems
 
 
+def keyed_policy(once: Any, timeout: Any) -> Policy:
+    """The idempotency step: in every chain of a tool with a key source of its own,
+    and in the chain the runtime uses for calls that bring a key (``acall(key=)``)."""
+    wait = timeout.deadline or timeout.attempt or DEFAULT_TIMEOUT
+    return IdempotencyPolicy(replace(once, wait_s=float(wait)))
+
+
+def with_keyed_step(
+    tool: Tool, options: ToolOptions, call: Sequence[Policy]
+) -> list[Policy] | None:
+    """``call`` with the idempotency step added after validation and the budget, or
+    None when it already has one."""
+    if any(isinstance(p, IdempotencyPolicy) for p in call):
+        return None
+    parsed = _parsed(tool, options)
+    steps = list(call)
+    at = next(
+        (i for i, p in enumerate(steps) if not isinstance(p, (ValidationPolicy, BudgetPolicy))),
+        len(steps),
+    )
+    steps.insert(at, keyed_policy(parsed["idempotency"], parsed["timeout"]))
+    return steps
+
+
 def build_policies(
     tool: Tool, options: ToolOptions, *, max_in_flight: int | None = None
 ) -> tuple[list[Policy], list[Policy]]:
@@ -141,6 +168,9 @@ def build_policies(
     call: list[Policy] = [ValidationPolicy(parsed["validation"])]
     if parsed["budget"] is not None:
         call.append(BudgetPolicy(parsed["budget"]))
+    once = parsed["idempotency"]
+    if once.key is not None or once.keyed or once.reconcile is not None:
+        call.append(keyed_policy(once, timeout))
     if parsed["cache"] is not None:
         call.append(CachePolicy(parsed["cache"]))
     if parsed["breaker"] is not None:
@@ -148,7 +178,13 @@ def build_policies(
     if parsed["rate"] is not None:
         call.append(RateLimitPolicy(parsed["rate"], key, timeout=timeout.attempt))
     if parsed["retry"] is not None:
-        call.append(RetryPolicy(parsed["retry"], idempotent=bool(options.idempotent)))
+        call.append(
+            RetryPolicy(
+                parsed["retry"],
+                idempotent=options.idempotent is True,
+                keyed=options.idempotent == "keyed",
+            )
+        )
     limits: list[tuple[str, int]] = []
     if parsed["concurrency"] is not None:
         limits.append((key, parsed["concurrency"].limit))

@@ -136,13 +136,17 @@ class RetryPolicy:
     name = "retry"
     level: Literal["call"] = "call"
 
-    def __init__(self, options: Retry, *, idempotent: bool) -> None:
+    def __init__(self, options: Retry, *, idempotent: bool, keyed: bool = False) -> None:
         self.options = options
         self.idempotent = idempotent
+        #: ``idempotent="keyed"``: a call that carries an idempotency key is as safe to
+        #: repeat as an idempotent one (its upstream deduplicates by the key).
+        self.keyed = keyed
 
     def wrap(self, inner: Handler, *, tool: Tool, env: PipelineEnv) -> Handler:
         options = self.options
         idempotent = self.idempotent
+        keyed = self.keyed
         clock = env.clock
         listeners = env.listeners
         name = tool.name
@@ -159,7 +163,11 @@ class RetryPolicy:
                 attempts = options.attempts
                 if state.active and state.attempts < attempts:
                     attempts = state.attempts
-                if not idempotent and not is_rejection(error):
+                if (
+                    not idempotent
+                    and not (keyed and ctx.idempotency_key is not None)
+                    and not is_rejection(error)
+                ):
                     stop = "not_idempotent"
                 elif made >= attempts:
                     stop = "attempts"

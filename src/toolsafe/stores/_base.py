@@ -13,6 +13,9 @@ read-modify-write race between processes:
 ``breaker_admit``               read the breaker's state and, in half-open, claim a probe
 ``breaker_record``              record an outcome and read the (possibly new) state
 ``cache_get`` / ``cache_set``   a cached result with a TTL
+``once_begin`` / ``once_renew``  an idempotency record: claim a key, or read what the call
+``once_finish``                 that holds it did; keep it alive; record how it ended
+                                (``toolsafe.stores._once`` has the states)
 ==============================  ============================================================
 
 Times crossing the interface are *durations* (seconds to wait, seconds a lease
@@ -37,6 +40,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
 from toolsafe.errors import ConfigurationError
+from toolsafe.stores._once import FinalStatus, OnceAnswer
 
 __all__ = [
     "ADMIT_CLOSED",
@@ -267,6 +271,40 @@ class Store(abc.ABC):
     async def cache_set(self, key: str, value: Any, ttl_s: float) -> bool:
         """Store ``value`` for ``ttl_s`` seconds; False when the store refuses it
         (too large, not serializable)."""
+
+    # ------------------------------------------------------------------ idempotency records
+
+    async def once_begin(self, key: str, owner: str, lease_s: float) -> OnceAnswer:
+        """Claim ``key`` for ``owner`` (answer ``run``) or say what holds it: another
+        call in flight, or the recorded end of an earlier one (``toolsafe.stores._once``)."""
+        raise ConfigurationError(
+            [f"{type(self).__name__} does not keep idempotency records (idempotency keys)"]
+        )
+
+    async def once_renew(self, key: str, owner: str, lease_s: float) -> bool:
+        """Extend ``owner``'s pending claim on ``key``; False when it no longer holds it."""
+        raise ConfigurationError(
+            [f"{type(self).__name__} does not keep idempotency records (idempotency keys)"]
+        )
+
+    async def once_finish(
+        self, key: str, owner: str, status: FinalStatus, payload: Any, ttl_s: float
+    ) -> None:
+        """Record how ``owner``'s call with ``key`` ended (``clear``: as if it never ran),
+        kept for ``ttl_s`` seconds."""
+        raise ConfigurationError(
+            [f"{type(self).__name__} does not keep idempotency records (idempotency keys)"]
+        )
+
+    def once_begin_now(self, key: str, owner: str, lease_s: float) -> OnceAnswer | None:
+        """``once_begin`` answered at once, or None: then ``once_begin`` is awaited."""
+        return None
+
+    def once_finish_now(
+        self, key: str, owner: str, status: FinalStatus, payload: Any, ttl_s: float
+    ) -> bool:
+        """``once_finish`` done at once (True), or False: then ``once_finish`` is awaited."""
+        return False
 
     # ------------------------------------------------------------------ life cycle
 

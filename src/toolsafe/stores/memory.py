@@ -30,10 +30,15 @@ from toolsafe.stores._base import (
     Grant,
     Store,
 )
+from toolsafe.stores import _once
+from toolsafe.stores._once import FinalStatus, OnceAnswer
 from toolsafe.stores._waiters import WaitQueue
 
 __all__ = ["MemoryStore"]
 
+#: How long a record stays ``unknown`` after its holder's lease ran out (its own TTL
+#: was the holder's to give).
+UNKNOWN_TTL_S = 86_400.0
 #: Buckets the failure-rate window is split into (memory stays constant per breaker).
 _BUCKETS = 10
 _IMMUTABLE = (str, bytes, int, float, bool, type(None), complex, frozenset)
@@ -107,6 +112,9 @@ class MemoryStore(Store):
         self._cache_hits = 0
         self._cache_misses = 0
         self._expired_leases = 0
+        #: Idempotency records: key -> (expiry, record) (see ``toolsafe.stores._once``).
+        self._once: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._once_sweep_at = 1024
 
     # ------------------------------------------------------------------ concurrency slots
 
@@ -377,6 +385,62 @@ class MemoryStore(Store):
         return True
 
     # ------------------------------------------------------------------ stats
+
+    # ------------------------------------------------------------------ idempotency records
+
+    async def once_begin(self, key: str, owner: str, lease_s: float) -> OnceAnswer:
+        return self.once_begin_now(key, owner, lease_s)
+
+    def once_begin_now(self, key: str, owner: str, lease_s: float) -> OnceAnswer:
+        with self._lock:
+            now = self.clock.now()
+            held = self._once.get(key)
+            record = None if held is None or held[0] <= now else held[1]
+            new, answer = _once.begin(record, owner, now, lease_s)
+            if new is not None:
+                # A pending record lives as long as its lease; a final one, its TTL.
+                until = new.get("until", now + UNKNOWN_TTL_S)
+                self._once[key] = (until, new)
+                if len(self._once) > self._once_sweep_at:
+                    self._sweep_once(now)
+            return answer
+
+    async def once_renew(self, key: str, owner: str, lease_s: float) -> bool:
+        with self._lock:
+            now = self.clock.now()
+            held = self._once.get(key)
+            if held is None or held[0] <= now:
+                return False
+            record = held[1]
+            if record["s"] != "pending" or record.get("owner") != owner:
+                return False
+            record["until"] = now + lease_s
+            self._once[key] = (now + lease_s, record)
+            return True
+
+    async def once_finish(
+        self, key: str, owner: str, status: FinalStatus, payload: Any, ttl_s: float
+    ) -> None:
+        self.once_finish_now(key, owner, status, payload, ttl_s)
+
+    def once_finish_now(
+        self, key: str, owner: str, status: FinalStatus, payload: Any, ttl_s: float
+    ) -> bool:
+        with self._lock:
+            now = self.clock.now()
+            held = self._once.get(key)
+            record = None if held is None or held[0] <= now else held[1]
+            new = _once.finish(record, owner, status, payload)
+            if new is None:
+                self._once.pop(key, None)
+            elif new is not record:
+                self._once[key] = (now + ttl_s, new)
+            return True
+
+    def _sweep_once(self, now: float) -> None:
+        for key in [k for k, (until, _) in self._once.items() if until <= now]:
+            del self._once[key]
+        self._once_sweep_at = max(1024, 2 * len(self._once))
 
     def stats(self) -> dict[str, Any]:
         now = self.clock.now()
