@@ -117,17 +117,22 @@ def as_idempotency(
     """Read ``idempotency_key``, ``idempotency_ttl``, ``idempotent="keyed"`` and
     ``reconcile`` (the option, else a class-based tool's ``reconcile`` method)."""
     idempotent = options.idempotent
+    problems = []
     if idempotent not in (None, True, False, "keyed"):
-        raise ConfigurationError(
-            [f"idempotent={idempotent!r}: expected True, False or 'keyed'"]
-        )
+        problems.append(f"idempotent={idempotent!r}: expected True, False or 'keyed'")
     reconcile = options.reconcile
     instance = getattr(tool, "instance", None)
     if reconcile is None and instance is not None:
         method = getattr(instance, "reconcile", None)
         reconcile = method if callable(method) else None
     ttl = DEFAULT_TTL_S if options.idempotency_ttl is None else options.idempotency_ttl
-    return Idempotency(options.idempotency_key, ttl, idempotent == "keyed", reconcile, wait_s)
+    try:
+        made = Idempotency(options.idempotency_key, ttl, idempotent == "keyed", reconcile, wait_s)
+    except ConfigurationError as exc:
+        problems.extend(exc.problems)
+    if problems:
+        raise ConfigurationError(problems)
+    return made
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,9 +186,9 @@ class IdempotencyPolicy:
             return key
 
         async def begin(record: str, owner: str, lease: float) -> OnceAnswer:
-            answer = begin_now(record, owner, lease)
+            answer = begin_now(record, owner, lease, ttl)
             if answer is None:
-                answer = await store.once_begin(record, owner, lease)
+                answer = await store.once_begin(record, owner, lease, ttl)
             return answer
 
         async def finish(record: str, owner: str, status: FinalStatus, payload: Any) -> None:
@@ -230,9 +235,7 @@ class IdempotencyPolicy:
                     now = clock.now()
                     ev.emit(
                         listeners,
-                        IdempotentWait(
-                            ctx.call_id, name, now, key, (now - waited_since) * 1000.0
-                        ),
+                        IdempotentWait(ctx.call_id, name, now, key, (now - waited_since) * 1000.0),
                     )
                 if status == "unknown" and reconcile is not None and not keyed:
                     settled = await _reconcile(reconcile, ctx, name, clock.now())
@@ -271,9 +274,9 @@ class IdempotencyPolicy:
                 raise
             if renewal is not None:
                 renewal.cancel()
-            status, payload = _end_of(result, keyed)
+            ended, payload = _end_of(result, keyed)
             try:
-                await finish(record, owner, status, payload)
+                await finish(record, owner, ended, payload)
             except Exception:
                 # The body ran; its end could not be recorded. The claim runs out and the
                 # key reads "unknown": duplicates are refused, never run a second time.
@@ -414,9 +417,7 @@ def _store_failed(exc: Exception, tool: str, call_id: str) -> ToolError:
     return error.with_(retryable=True)
 
 
-async def _reconcile(
-    reconcile: Callable[..., Any], ctx: CallContext, tool: str, now: float
-) -> Any:
+async def _reconcile(reconcile: Callable[..., Any], ctx: CallContext, tool: str, now: float) -> Any:
     """The tool's verdict on an unknown outcome: its result, None (it did not happen),
     or a ToolError (reconcile itself failed: the outcome stays unknown)."""
     try:

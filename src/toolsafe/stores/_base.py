@@ -274,9 +274,12 @@ class Store(abc.ABC):
 
     # ------------------------------------------------------------------ idempotency records
 
-    async def once_begin(self, key: str, owner: str, lease_s: float) -> OnceAnswer:
+    async def once_begin(self, key: str, owner: str, lease_s: float, ttl_s: float) -> OnceAnswer:
         """Claim ``key`` for ``owner`` (answer ``run``) or say what holds it: another
-        call in flight, or the recorded end of an earlier one (``toolsafe.stores._once``)."""
+        call in flight, or the recorded end of an earlier one (``toolsafe.stores._once``).
+
+        The claim's lease lasts ``lease_s`` (renewed by ``once_renew``); the record
+        itself ``ttl_s``, so a holder that dies leaves an ``unknown`` key, not a free one."""
         raise ConfigurationError(
             [f"{type(self).__name__} does not keep idempotency records (idempotency keys)"]
         )
@@ -296,7 +299,9 @@ class Store(abc.ABC):
             [f"{type(self).__name__} does not keep idempotency records (idempotency keys)"]
         )
 
-    def once_begin_now(self, key: str, owner: str, lease_s: float) -> OnceAnswer | None:
+    def once_begin_now(
+        self, key: str, owner: str, lease_s: float, ttl_s: float
+    ) -> OnceAnswer | None:
         """``once_begin`` answered at once, or None: then ``once_begin`` is awaited."""
         return None
 

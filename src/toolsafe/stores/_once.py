@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, NamedTuple
 
-__all__ = ["OnceAnswer", "OnceStatus", "begin", "finish"]
+__all__ = ["LOST_HOLDER", "OnceAnswer", "OnceStatus", "begin", "finish"]
 
 OnceStatus = Literal["run", "in_flight", "done", "failed", "unknown"]
 FinalStatus = Literal["done", "failed", "unknown", "clear"]
@@ -44,6 +44,14 @@ class OnceAnswer(NamedTuple):
 RUN = OnceAnswer("run")
 IN_FLIGHT = OnceAnswer("in_flight")
 
+#: The cause recorded when a pending claim's lease ran out: its holder died or lost
+#: the store before it could record how the call ended.
+LOST_HOLDER: dict[str, Any] = {
+    "type": "HolderLost",
+    "message": "the call that held this key stopped answering before it recorded how it "
+    "ended (its process died or lost the store)",
+}
+
 
 def begin(
     record: dict[str, Any] | None, owner: str, now: float, lease_s: float
@@ -57,12 +65,7 @@ def begin(
     if state == "pending":
         if record["until"] > now:
             return None, IN_FLIGHT
-        lost = {
-            "type": "OutcomeUnknown",
-            "message": "the call that held this key stopped answering before it finished "
-            "(its process died or lost the store); whether its effect happened is unknown",
-            "retryable": False,
-        }
+        lost = dict(LOST_HOLDER)
         return {"s": "unknown", "error": lost}, OnceAnswer("unknown", lost)
     if state == "done":
         return None, OnceAnswer("done", record.get("value"))

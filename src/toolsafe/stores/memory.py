@@ -18,6 +18,7 @@ from collections import OrderedDict, deque
 from typing import Any
 
 from toolsafe._clock import Clock, SystemClock
+from toolsafe.stores import _once
 from toolsafe.stores._base import (
     ADMIT_CLOSED,
     GRANTED,
@@ -30,15 +31,11 @@ from toolsafe.stores._base import (
     Grant,
     Store,
 )
-from toolsafe.stores import _once
 from toolsafe.stores._once import FinalStatus, OnceAnswer
 from toolsafe.stores._waiters import WaitQueue
 
 __all__ = ["MemoryStore"]
 
-#: How long a record stays ``unknown`` after its holder's lease ran out (its own TTL
-#: was the holder's to give).
-UNKNOWN_TTL_S = 86_400.0
 #: Buckets the failure-rate window is split into (memory stays constant per breaker).
 _BUCKETS = 10
 _IMMUTABLE = (str, bytes, int, float, bool, type(None), complex, frozenset)
@@ -388,19 +385,17 @@ class MemoryStore(Store):
 
     # ------------------------------------------------------------------ idempotency records
 
-    async def once_begin(self, key: str, owner: str, lease_s: float) -> OnceAnswer:
-        return self.once_begin_now(key, owner, lease_s)
+    async def once_begin(self, key: str, owner: str, lease_s: float, ttl_s: float) -> OnceAnswer:
+        return self.once_begin_now(key, owner, lease_s, ttl_s)
 
-    def once_begin_now(self, key: str, owner: str, lease_s: float) -> OnceAnswer:
+    def once_begin_now(self, key: str, owner: str, lease_s: float, ttl_s: float) -> OnceAnswer:
         with self._lock:
             now = self.clock.now()
             held = self._once.get(key)
             record = None if held is None or held[0] <= now else held[1]
             new, answer = _once.begin(record, owner, now, lease_s)
             if new is not None:
-                # A pending record lives as long as its lease; a final one, its TTL.
-                until = new.get("until", now + UNKNOWN_TTL_S)
-                self._once[key] = (until, new)
+                self._once[key] = (now + ttl_s, new)
                 if len(self._once) > self._once_sweep_at:
                     self._sweep_once(now)
             return answer
@@ -415,7 +410,6 @@ class MemoryStore(Store):
             if record["s"] != "pending" or record.get("owner") != owner:
                 return False
             record["until"] = now + lease_s
-            self._once[key] = (now + lease_s, record)
             return True
 
     async def once_finish(

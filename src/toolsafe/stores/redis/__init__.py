@@ -23,6 +23,9 @@ expires; nothing grows without bound:
                                          last write (a closed breaker with nothing
                                          counted has no key at all)
 ``P cache:{k}``                string    the cached value (JSON, or pickle when chosen); TTL
+``P once:{k}``                 hash      an idempotency record (``k``: tool and key): state,
+                                         owner, lease end, payload JSON; lives its TTL.
+                                         Fails closed whatever ``on_unavailable`` says
 =============================  ========  ===================================================
 
 Slot waiters poll (5 ms, growing to 50 ms), in ticket order; a slot released by

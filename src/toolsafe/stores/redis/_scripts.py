@@ -233,6 +233,61 @@ return {'closed', 'closed'}
 """
 )
 
+#: Idempotency records (``toolsafe.stores._once`` has the states): a hash with ``s``
+#: (state), ``owner``, ``until`` (lease end, ms) and ``p`` (the payload's JSON). The
+#: hash lives the record's TTL, the lease only ``until``: a holder that dies leaves
+#: an ``unknown`` key, never a free one.
+#: KEYS: record. ARGV: owner, lease ms, ttl ms, payload JSON for a lost holder.
+#: Returns {status, payload JSON or ''}.
+ONCE_BEGIN = (
+    _NOW_MS
+    + """
+local s = redis.call('HGET', KEYS[1], 's')
+if not s then
+  redis.call('HSET', KEYS[1], 's', 'pending', 'owner', ARGV[1], 'until', now + tonumber(ARGV[2]))
+  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]))
+  return {'run', ''}
+end
+if s == 'pending' then
+  if tonumber(redis.call('HGET', KEYS[1], 'until')) > now then return {'in_flight', ''} end
+  redis.call('HSET', KEYS[1], 's', 'unknown', 'p', ARGV[4])
+  return {'unknown', ARGV[4]}
+end
+return {s, redis.call('HGET', KEYS[1], 'p') or ''}
+"""
+)
+
+#: KEYS: record. ARGV: owner, lease ms. Returns 1 (extended) or 0 (no longer its claim).
+ONCE_RENEW = (
+    _NOW_MS
+    + """
+if redis.call('HGET', KEYS[1], 's') ~= 'pending' then return 0 end
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'until', now + tonumber(ARGV[2]))
+return 1
+"""
+)
+
+#: KEYS: record. ARGV: owner, status (done|failed|unknown|clear), payload JSON, ttl ms.
+#: Returns 1 (recorded) or 0 (kept as it was).
+ONCE_FINISH = """
+local s = redis.call('HGET', KEYS[1], 's')
+local owner = redis.call('HGET', KEYS[1], 'owner')
+if ARGV[2] == 'clear' then
+  if (not s) or s == 'unknown' or owner == ARGV[1] then
+    redis.call('DEL', KEYS[1])
+    return 1
+  end
+  return 0
+end
+if s == 'done' or s == 'failed' then return 0 end
+if s == 'pending' and owner ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 's', ARGV[2], 'p', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[4]))
+return 1
+"""
+
 SCRIPTS = {
     "acquire": ACQUIRE,
     "leave": LEAVE,
@@ -240,4 +295,7 @@ SCRIPTS = {
     "take": TAKE,
     "admit": BREAKER_ADMIT,
     "record": BREAKER_RECORD,
+    "once_begin": ONCE_BEGIN,
+    "once_renew": ONCE_RENEW,
+    "once_finish": ONCE_FINISH,
 }

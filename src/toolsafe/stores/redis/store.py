@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import math
 import secrets
 import threading
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 from toolsafe.errors import ConfigurationError
 from toolsafe.observe import events as ev
+from toolsafe.stores import _once
 from toolsafe.stores._base import (
     ADMIT_CLOSED,
     GRANTED,
@@ -31,6 +33,7 @@ from toolsafe.stores._base import (
     Grant,
     Store,
 )
+from toolsafe.stores._once import FinalStatus, OnceAnswer, OnceStatus
 from toolsafe.stores.redis._codec import dump_value, load_value
 from toolsafe.stores.redis._link import Down, Link, OnUnavailable, redact_url
 
@@ -412,6 +415,47 @@ class RedisStore(Store):
         except Down:
             return False
         return True
+
+    # ------------------------------------------------------------------ idempotency records
+    # Fail closed, even with on_unavailable="local": a local record would let another
+    # process run the same key's body a second time.
+
+    async def once_begin(self, key: str, owner: str, lease_s: float, ttl_s: float) -> OnceAnswer:
+        lost = json.dumps(_once.LOST_HOLDER)
+        try:
+            status, payload = await self._link.script(
+                "once_begin", [self._once_key(key)], [owner, _ms(lease_s), _ms(ttl_s), lost]
+            )
+        except Down:
+            raise self._link.unavailable() from self._link.last_error
+        status_s = status.decode() if isinstance(status, bytes) else str(status)
+        text = payload.decode() if isinstance(payload, bytes) else str(payload)
+        return OnceAnswer(cast(OnceStatus, status_s), json.loads(text) if text else None)
+
+    async def once_renew(self, key: str, owner: str, lease_s: float) -> bool:
+        try:
+            done = await self._link.script(
+                "once_renew", [self._once_key(key)], [owner, _ms(lease_s)]
+            )
+        except Down:
+            raise self._link.unavailable() from self._link.last_error
+        return bool(done)
+
+    async def once_finish(
+        self, key: str, owner: str, status: FinalStatus, payload: Any, ttl_s: float
+    ) -> None:
+        text = "" if payload is None else json.dumps(payload, ensure_ascii=False)
+        try:
+            await self._link.script(
+                "once_finish", [self._once_key(key)], [owner, status, text, _ms(ttl_s)]
+            )
+        except Down:
+            raise self._link.unavailable() from self._link.last_error
+
+    def _once_key(self, key: str) -> str:
+        if len(key) > _MAX_KEY_CHARS:
+            key = "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+        return self.key("once", key)
 
     # ------------------------------------------------------------------ life cycle
 
