@@ -158,7 +158,7 @@ def test_schema_and_signature_disagree() -> None:
     assert "did you mean `query`" in by_rule[("TS201", 7)].message
     assert "requires `query`" in by_rule[("TS201", 13)].message
     assert ("TS203", 8) in by_rule  # Optional without a default is still required
-    assert by_rule[("TS202", 8)].severity == "warning"  # required in schema, default in code
+    assert by_rule[("TS202", 8)].severity == "info"  # required in schema, default in code
 
 
 def test_optional_in_schema_but_required_in_code_is_an_error() -> None:

@@ -176,7 +176,7 @@ def test_a_clean_folder_exits_0_and_says_so(tmp_path, capsys) -> None:
     assert "no tools found in:" in out  # listed, not an error: helper modules exist
 
 
-VENDOR = '''
+VENDOR = """
 from crewai.tools import BaseTool
 
 
@@ -186,7 +186,7 @@ class VendorSearch(BaseTool):
 
     def _run(self, query: str) -> str:
         return f"results for {query}"
-'''
+"""
 
 
 def test_static_checks_that_did_not_run_are_not_shown_as_no_findings(tmp_path, capsys) -> None:
@@ -212,7 +212,7 @@ def test_static_checks_that_did_not_run_are_not_shown_as_no_findings(tmp_path, c
     assert json.loads(to_json(report))["tools"][0]["static_checks"].startswith("did not run")
 
 
-HOSTILE = '''
+HOSTILE = """
 from crewai.tools import BaseTool
 
 
@@ -225,7 +225,7 @@ class Hostile(BaseTool):
 
 
 hostile = Hostile()
-'''
+"""
 
 
 def test_names_and_evidence_from_the_code_are_shown_as_text(tmp_path) -> None:

@@ -8,6 +8,7 @@ its imports resolved to dotted names, so rules can ask what ``Session`` means th
 from __future__ import annotations
 
 import ast
+import importlib.machinery
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,7 +63,7 @@ def source_files(target: str) -> list[Path]:
     if "/" in target or "\\" in target or path.exists():
         raise TargetNotFound(f"not a Python file, folder or module: {target}")
     try:
-        spec = importlib.util.find_spec(target)
+        spec = _find_spec(target)
     except (ImportError, ValueError) as exc:
         raise TargetNotFound(f"cannot find module '{target}': {exc}") from exc
     if spec is None:
@@ -79,6 +80,24 @@ def source_files(target: str) -> list[Path]:
     if spec.origin is None or not spec.origin.endswith(".py"):
         raise TargetNotFound(f"module '{target}' has no Python source to examine")
     return [Path(spec.origin)]
+
+
+def _find_spec(target: str) -> importlib.machinery.ModuleSpec | None:
+    """``find_spec`` without importing parent packages (``find_spec("a.b")`` imports ``a``):
+    the top-level package is found, the rest is a path under it."""
+    top, _, rest = target.partition(".")
+    spec = importlib.util.find_spec(top)
+    if spec is None or not rest:
+        return spec
+    for location in spec.submodule_search_locations or []:
+        base = Path(location).joinpath(*rest.split("."))
+        if (base / "__init__.py").is_file():
+            return importlib.util.spec_from_file_location(
+                target, base / "__init__.py", submodule_search_locations=[str(base)]
+            )
+        if base.with_suffix(".py").is_file():
+            return importlib.util.spec_from_file_location(target, base.with_suffix(".py"))
+    return None
 
 
 @dataclass

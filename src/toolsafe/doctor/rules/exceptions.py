@@ -16,7 +16,7 @@ _BROAD = frozenset({"Exception", "BaseException"})
 #: input (ValueError, KeyError) returned as text are a tool's way of telling the model.
 _TRANSIENT = re.compile(
     r"Request|HTTP|Connection|Timeout|Client|SQL|Database|Operational|OSError|IOError|"
-    r"API|Service|Github|Gitlab",
+    r"API|Service|Github|Gitlab|exceptions\b",
 )
 
 

@@ -67,6 +67,10 @@ def _network(ctx: LintContext, site: ToolSite, item: ScopeFn, known: set[str]) -
                 if _is_session(mod, w.context_expr) and isinstance(w.optional_vars, ast.Name):
                     sessions.add(w.optional_vars.id)
     http_calls: list[ast.Call] = []
+    timed = any(
+        isinstance(n, ast.Call) and any(k.arg == "timeout" for k in n.keywords)
+        for n in ast.walk(fn)
+    )
     for node in ast.walk(fn):
         if not isinstance(node, ast.Call):
             continue
@@ -123,10 +127,10 @@ def _network(ctx: LintContext, site: ToolSite, item: ScopeFn, known: set[str]) -
                 "stalled server): download with urlopen(url, timeout=...) or requests",
                 mod=mod,
             )
-        elif verb == "getresponse":
+        elif verb == "getresponse" or _returns_response(ctx, item, node):
             http_calls.append(node)
         else:
-            _connection_timeout(ctx, site, node, dotted, mod)
+            _connection_timeout(ctx, site, node, dotted, mod, timed)
     if http_calls and not _checks_status(fn):
         call = http_calls[0]
         ctx.add(
@@ -139,8 +143,14 @@ def _network(ctx: LintContext, site: ToolSite, item: ScopeFn, known: set[str]) -
 
 
 def _connection_timeout(
-    ctx: LintContext, site: ToolSite, node: ast.Call, dotted: str, mod: ModuleSource
+    ctx: LintContext,
+    site: ToolSite,
+    node: ast.Call,
+    dotted: str,
+    mod: ModuleSource,
+    timed: bool = False,
 ) -> None:
+    """Connections made without a timeout (``timed``: the function's requests pass one)."""
     if dotted in {"http.client.HTTPConnection", "http.client.HTTPSConnection"}:
         if len(node.args) < 3 and not has_kw(node, "timeout"):
             ctx.add(
@@ -153,7 +163,7 @@ def _connection_timeout(
     elif dotted == "socket.create_connection":
         if len(node.args) < 2 and not has_kw(node, "timeout"):
             ctx.add("TS301", node, site, "`socket.create_connection(...)` has no timeout", mod=mod)
-    elif dotted == "aiohttp.ClientSession" and not has_kw(node, "timeout"):
+    elif dotted == "aiohttp.ClientSession" and not has_kw(node, "timeout") and not timed:
         ctx.add(
             "TS301",
             node,
@@ -162,6 +172,16 @@ def _connection_timeout(
             "warning",
             mod=mod,
         )
+
+
+def _returns_response(ctx: LintContext, item: ScopeFn, call: ast.Call) -> bool:
+    """A helper annotated to return an HTTP response (``safe_get(...) -> requests.Response``)."""
+    if not isinstance(call.func, (ast.Name, ast.Attribute)):
+        return False
+    found = ctx.index.resolve(item.mod, call.func)
+    if found is None or isinstance(found.node, ast.ClassDef) or found.node.returns is None:
+        return False
+    return ast.unparse(found.node.returns).split(".")[-1] in {"Response", "HTTPResponse"}
 
 
 def _checks_status(fn: Func) -> bool:

@@ -33,7 +33,10 @@ def _bounded(fn: ast.AST) -> bool:
     """The function limits what it returns somewhere (a slice with an end, a limit name)."""
     for node in ast.walk(fn):
         if isinstance(node, ast.Slice) and node.upper is not None:
-            return True
+            upper = node.upper
+            negative = isinstance(upper, ast.UnaryOp) and isinstance(upper.op, ast.USub)
+            if not negative:
+                return True
         if isinstance(node, (ast.Name, ast.Attribute, ast.arg)):
             text = node.arg if isinstance(node, ast.arg) else ast.unparse(node)
             if _LIMIT_WORDS.search(text):

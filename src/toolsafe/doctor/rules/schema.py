@@ -93,7 +93,8 @@ def check(ctx: LintContext, site: ToolSite, scope: Scope) -> None:
                 node,
                 site,
                 f"`{name}` is required in `{schema_cls.name}` but has a default in "
-                f"`{params_fn.name}`",
+                f"`{params_fn.name}` (harmless: the schema is stricter than the code)",
+                "info",
                 mod=field_mod,
             )
     for name, (arg, param_has_default) in params.items():

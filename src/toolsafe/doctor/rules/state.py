@@ -112,6 +112,19 @@ def _instance_state(ctx: LintContext, site: ToolSite, item: ScopeFn) -> None:
         ):
             attr = self_attr(node.func.value)
             what = f"{ast.unparse(node.func.value)}.{node.func.attr}(...)"
+        if not attr and target is None and isinstance(node, ast.Assign):
+            attr, what = _class_attr_write(item, node)
+            if attr:
+                reported.add(attr)
+                ctx.add(
+                    "TS101",
+                    node,
+                    site,
+                    f"`{what}` in `{fn.name}` writes state on the class, shared by every "
+                    "instance and every call",
+                    mod=item.mod,
+                )
+            continue
         if not attr or attr in reported:
             continue
         if target is not None and (_lazy(attr, where, early, node) or _memo(target, where)):
@@ -127,6 +140,22 @@ def _instance_state(ctx: LintContext, site: ToolSite, item: ScopeFn) -> None:
             "info" if site.isolated else None,
             mod=item.mod,
         )
+
+
+def _class_attr_write(item: ScopeFn, node: ast.Assign) -> tuple[str | None, str]:
+    """``BraveSearchTool._last_request_time = ...`` or ``type(self).x = ...`` in a method."""
+    owner = item.owner
+    if owner is None:
+        return None, ""
+    for t in node.targets:
+        if not isinstance(t, ast.Attribute):
+            continue
+        base = t.value
+        if (isinstance(base, ast.Name) and base.id in {owner.node.name, "cls"}) or (
+            ast.unparse(base) in {"type(self)", "self.__class__"}
+        ):
+            return t.attr, ast.unparse(t)
+    return None, ""
 
 
 def _message(item: ScopeFn, what: str, attr: str, node: ast.AST, where: Where) -> str:
