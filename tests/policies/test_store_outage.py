@@ -131,3 +131,28 @@ def test_breaker_bookkeeping_failure_keeps_the_result() -> None:
 
     with Runtime([toolsafe.tool(ok, breaker=2)], clock=clock, store=store) as rt:
         assert rt.call("ok").value == "fine"
+
+
+def test_a_store_that_only_has_async_steps_is_asked_through_them() -> None:
+    """The immediate twins default to None ("ask the async step") and ``shared`` to True."""
+    clock = FakeClock()
+    store = FlakyStore(clock)
+    breaker = Breaker()
+    assert store.shared and not store.inner.shared
+    assert store.try_acquire("k", 1, 10.0) is None
+    assert store.take_now("k", 1.0, 1, None) is None
+    assert store.admit_now("k", breaker) is None
+    assert store.record_now("k", breaker, "failure", False) is None
+    assert store.ops == 0  # none of them touched the state
+    assert store.inner.take_now("k", 1.0, 1, None) is not None  # the memory store answers
+
+
+def test_a_policy_on_an_async_only_store_still_limits() -> None:
+    clock = FakeClock()
+    store = FlakyStore(clock)
+    tool = toolsafe.tool(lambda: "ok", name="t", rate=Rate(per_second=1, burst=1, max_wait=0))
+    with Runtime([tool], clock=clock, store=store) as rt:
+        assert rt.call("t").ok
+        refused = rt.call("t")
+        assert refused.error is not None and refused.error.type == "RateLimited"
+        assert store.ops == 2
