@@ -113,3 +113,29 @@ async def test_a_slot_waiter_on_a_hung_redis_gets_store_unavailable_not_a_busy_l
         assert await store.acquire("api", 1, lease_s=30, wait_s=0) is None  # truly busy
     finally:
         await store.aclose()
+
+
+def test_a_result_is_not_held_back_by_a_redis_that_hangs_while_the_tool_runs(
+    private_redis: RedisServer,
+) -> None:
+    assert private_redis.proc is not None
+    pid = private_redis.proc.pid
+
+    @toolsafe.tool(concurrency=1, timeout=5)
+    def hangs_redis(stop: bool) -> str:
+        """Stops the server while holding its slot."""
+        if stop:
+            os.kill(pid, signal.SIGSTOP)
+        return "done"
+
+    store = RedisStore(private_redis.url, prefix="hung-release:", op_timeout=2.0)
+    try:
+        with Runtime([hangs_redis], store=store) as runtime:
+            assert runtime.call("hangs_redis", {"stop": False}).ok
+            outcome = runtime.call("hangs_redis", {"stop": True})
+            os.kill(pid, signal.SIGCONT)
+        assert outcome.value == "done"
+        assert outcome.elapsed_ms < 1500  # not the 2 s the release could wait for Redis
+    finally:
+        os.kill(pid, signal.SIGCONT)
+        store.close()

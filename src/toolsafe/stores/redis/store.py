@@ -50,6 +50,8 @@ _HEARTBEAT_MS = 2000
 #: Cache keys longer than this are hashed (Redis keys stay short).
 _MAX_KEY_CHARS = 200
 _LOCAL = "local:"
+#: The most a caller waits for a release to be acknowledged (seconds).
+_RELEASE_WAIT = 0.1
 
 
 def _wake(fut: asyncio.Future[None]) -> None:
@@ -266,9 +268,19 @@ class RedisStore(Store):
                 pass
 
     async def release(self, key: str, lease: str) -> None:
+        """Give the slot back. The caller waits at most ``_RELEASE_WAIT`` for Redis: a call
+        whose result is ready does not wait out a hung Redis; the release goes on in
+        the background (bounded like every step), or the lease expires on its own."""
         if lease.startswith(_LOCAL):
             await self._local.release(key, lease[len(_LOCAL) :])
             return
+        task = asyncio.ensure_future(self._release(key, lease))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        # asyncio.wait, not wait_for: it neither cancels the release nor needs a Task.
+        await asyncio.wait({task}, timeout=_RELEASE_WAIT)
+
+    async def _release(self, key: str, lease: str) -> None:
         try:
             await self._link.command(lambda c: c.zrem(self.key("slots", key), lease))
         except Down:
