@@ -61,10 +61,13 @@ def ping(url: str, timeout: float = 0.5) -> bool:
 class RedisServer:
     """A private server on a fixed port: start, stop (SIGTERM), kill (SIGKILL), restart.
 
-    Nothing is kept on disk, so a restart comes back empty, as a crashed cache would.
+    Nothing is kept on disk, so a restart comes back empty, as a crashed cache would;
+    ``durable=True`` keeps an append-only file synced on every write, so a restart (even
+    after SIGKILL) comes back with every acknowledged write.
     """
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, *, durable: bool = False) -> None:
+        self.durable = durable
         self.port = port or free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -79,8 +82,11 @@ class RedisServer:
             "127.0.0.1",
             "--save",
             "",
-            "--appendonly",
-            "no",
+            *(
+                ("--appendonly", "yes", "--appendfsync", "always")
+                if self.durable
+                else ("--appendonly", "no")
+            ),
             "--dir",
             self._dir,
             "--protected-mode",

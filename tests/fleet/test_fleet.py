@@ -10,7 +10,6 @@ import asyncio
 import json
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,8 @@ import pytest
 
 pytest.importorskip("redis")
 
+import _procs
+from _procs import go, report
 from _upstream import Upstream, max_in_window
 
 import _redis
@@ -32,30 +33,7 @@ WORKER = Path(__file__).with_name("_worker.py")
 
 
 def start(cfg: dict[str, Any]) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(
-        [sys.executable, str(WORKER), json.dumps(cfg)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline().strip()
-    assert line == "ready", f"worker said {line!r}"
-    return proc
-
-
-def go(*procs: subprocess.Popen[str]) -> None:
-    for proc in procs:
-        assert proc.stdin is not None
-        proc.stdin.write("go\n")
-        proc.stdin.flush()
-
-
-def report(proc: subprocess.Popen[str], timeout: float = 30) -> dict[str, Any]:
-    out, _ = proc.communicate(timeout=timeout)
-    assert proc.returncode == 0, out
-    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
-    return result
+    return _procs.start(WORKER, cfg)
 
 
 def excess_over_bucket(times: list[float], rate: float, burst: int) -> float:
