@@ -234,3 +234,27 @@ def test_a_symbolic_link_is_not_followed(tmp_path: Path) -> None:
     with pytest.raises(toolsafe.ConfigurationError, match="symbolic link"):
         JsonlRecorder(dangling)
     assert not (tmp_path / "not-yet.jsonl").exists()  # the link's target was not created
+
+
+def test_hostile_values_are_recorded_not_lost(tmp_path: Path) -> None:
+    """A 5,000-digit int or a raising __repr__ still gives a valid line (issue 12)."""
+
+    class ReprRaises:
+        def __repr__(self) -> str:
+            raise RuntimeError("no repr")
+
+    def rate(rating: int) -> int:
+        """Rate."""
+        return rating
+
+    def echo(x: dict[str, Any]) -> str:
+        """Echo."""
+        return "ok"
+
+    path = tmp_path / "calls.jsonl"
+    with JsonlRecorder(path) as recorder, Runtime([rate, echo], listeners=[recorder]) as rt:
+        assert rt.call("rate", {"rating": 10**5000}).ok
+        assert rt.call("echo", {"x": {"r": ReprRaises()}}).ok
+    calls = [line for line in _lines(path) if line["kind"] == "call"]
+    assert len(calls) == 2, calls
+    assert "<integer of about 5,001 digits>" in json.dumps(calls[0])

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from toolsafe._log import logger
+from toolsafe._text import json_safe
 from toolsafe.errors import ConfigurationError
 from toolsafe.observe import events as ev
 from toolsafe.observe.redact import Redactor
@@ -174,7 +175,11 @@ class JsonlRecorder:
 
     def write(self, record: dict[str, Any]) -> None:
         """Append one record as one line, atomically with respect to other writers."""
-        line = json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=repr)
+        try:
+            line = json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=repr)
+        except Exception:  # a 4,301-digit int, a raising __repr__, too deep: write it bounded
+            safe = json_safe(record, max_items=1_000_000, max_chars=1_000_000, max_depth=100)
+            line = json.dumps(safe, ensure_ascii=False, separators=(",", ":"))
         data = (line + "\n").encode("utf-8", "backslashreplace")
         fd = self._fd
         if fd is None:
