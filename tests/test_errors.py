@@ -204,6 +204,10 @@ def test_parse_round_trips_every_field() -> None:
         'Error executing tool: ["error", true]',
         '{"error": true, "type": "X", "message": "m", "retryable": false}',
         "",
+        "Error executing tool: " + "[" * 100_000,  # hostile: deeper than the recursion limit
+        'Error executing tool: {"error": true, "type": "X", "message": "m", "retryable": '
+        + "1" * 5000
+        + "}",
     ],
 )
 def test_parse_returns_none_for_anything_else(text: str) -> None:

@@ -453,7 +453,7 @@ def parse_tool_error(text: str) -> ToolError | None:
         return None
     try:
         data = json.loads(stripped[len(ERROR_PREFIX) :])
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, a 4,301-digit int, nested too deeply
         return None
     if not isinstance(data, dict) or data.get("error") is not True:
         return None
