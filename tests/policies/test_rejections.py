@@ -61,7 +61,10 @@ def test_a_tool_not_declared_idempotent_is_retried_only_after_a_rejection() -> N
     runs: list[int] = []
 
     @toolsafe.tool(
-        retry=toolsafe.Retry(3, initial=0.0, jitter="none"), concurrency=1, deadline=0.05
+        retry=toolsafe.Retry(3, initial=0.0, jitter="none"),
+        idempotent=False,
+        concurrency=1,
+        deadline=0.05,
     )
     async def pay(amount: int) -> int:
         runs.append(amount)
