@@ -118,3 +118,12 @@ class Notebook:
 @toolsafe.tool
 def unpicklable_result() -> Any:
     return lambda: None
+
+
+@toolsafe.tool(max_output_chars=100)
+def endless_lines() -> Any:
+    """An endless generator: consumed in the worker until it passes the budget."""
+    i = 0
+    while True:
+        yield f"line {i}"
+        i += 1

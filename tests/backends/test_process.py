@@ -200,3 +200,10 @@ def test_close_kills_every_worker() -> None:
     assert pid in pids
     runtime.close()
     assert all(_gone(p) for p in pids)
+
+
+def test_a_returned_generator_is_consumed_in_the_worker_up_to_the_budget(rt: Runtime) -> None:
+    rt.register(pt.endless_lines)
+    outcome = rt.call("endless_lines")
+    assert outcome.ok and outcome.trimmed, outcome.text
+    assert outcome.full_text is not None and outcome.full_text.startswith('["line 0","line 1",')

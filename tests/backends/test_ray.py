@@ -9,6 +9,7 @@ import asyncio
 import os
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +117,15 @@ def where() -> int:
 def huge(n: int) -> str:
     """A result far larger than its budget."""
     return "x" * n
+
+
+@toolsafe.tool(max_output_chars=100)
+def endless_lines() -> Iterator[str]:
+    """An endless generator: consumed in the worker until it passes the budget."""
+    i = 0
+    while True:
+        yield f"line {i}"
+        i += 1
 
 
 class Counter:
@@ -241,13 +251,21 @@ def test_each_call_gets_a_fresh_copy_of_a_class_based_tool(rt: Runtime) -> None:
     assert counter.calls == 0
 
 
-def test_large_result_is_trimmed_before_it_crosses_the_wire(rt: Runtime) -> None:
+def test_a_large_result_is_trimmed_by_the_runtime_budget_as_on_every_backend(
+    rt: Runtime,
+) -> None:
     rt.register(huge)
-    outcome = rt.call("huge", {"n": 1_000_000})
-    assert outcome.ok
-    assert isinstance(outcome.value, str)
-    assert len(outcome.value) <= 200
-    assert "trimmed" in outcome.value
+    outcome = rt.call("huge", {"n": 100_000})
+    assert outcome.ok and outcome.trimmed
+    assert len(outcome.text) <= 200 and "trimmed" in outcome.text
+    assert outcome.full_text == "x" * 100_000  # the worker sent it whole: nothing lost
+
+
+def test_a_returned_generator_is_consumed_in_the_worker_up_to_the_budget(rt: Runtime) -> None:
+    rt.register(endless_lines)
+    outcome = rt.call("endless_lines")
+    assert outcome.ok and outcome.trimmed
+    assert outcome.full_text is not None and outcome.full_text.startswith('["line 0","line 1",')
 
 
 def test_unpicklable_tool_is_refused_at_registration(rt: Runtime) -> None:

@@ -125,3 +125,27 @@ def test_ctrl_c_in_a_sync_caller_keeps_the_slot_until_the_body_returns() -> None
         helper.join(15)
     assert results and results[0].ok, results
     assert overlap.peak == 1
+
+
+def test_an_async_attempt_with_no_time_left_is_a_not_started_rejection() -> None:
+    from toolsafe.backends._base import NotStartedTimeout
+    from toolsafe.backends.thread import run_async_with_timeout
+    from toolsafe.errors import ToolError, is_rejection
+
+    ran: list[bool] = []
+
+    async def body() -> str:
+        ran.append(True)
+        return "ran"
+
+    async def main() -> BaseException:
+        try:
+            await run_async_with_timeout(body(), 0.0, "late")
+        except BaseException as exc:
+            return exc
+        raise AssertionError("no exception")
+
+    exc = asyncio.run(main())
+    assert isinstance(exc, NotStartedTimeout) and not ran  # like the sync, process, ray paths
+    error = ToolError.from_exception(exc, tool="late")
+    assert error.type == "TimeoutError" and is_rejection(error)  # a breaker does not count it

@@ -13,15 +13,19 @@ from toolsafe.errors import NotStarted, ToolFailure
 
 __all__ = [
     "RUNTIME_CLOSED",
+    "WORKER_CRASHED",
     "AttemptTimeout",
     "Backend",
     "EscapedBaseException",
     "NotStartedTimeout",
     "RuntimeClosed",
+    "check_time_left",
 ]
 
 #: The ToolError type of a call refused because its runtime (or backend) is closed.
 RUNTIME_CLOSED = "RuntimeClosed"
+#: The ToolError type of a call whose worker (process, Ray worker or node) died under it.
+WORKER_CRASHED = "WorkerCrashed"
 
 
 class AttemptTimeout(TimeoutError):
@@ -37,6 +41,13 @@ class NotStartedTimeout(AttemptTimeout, NotStarted):
     """The attempt's time ran out before the tool body started (it waited for a worker,
     or had no time left): a rejection (``toolsafe.errors.is_rejection``), so retrying
     cannot repeat a side effect and a breaker does not count it."""
+
+
+def check_time_left(timeout: float | None, tool_name: str) -> None:
+    """Every backend's first step: an attempt with no time left never starts (a
+    not-started rejection, so the breaker does not count it and a retry is safe)."""
+    if timeout is not None and timeout <= 0:
+        raise NotStartedTimeout(f"tool '{tool_name}' had no time left before its deadline")
 
 
 class RuntimeClosed(ToolFailure, NotStarted):

@@ -66,11 +66,20 @@ from typing import TYPE_CHECKING, Any, cast
 
 from toolsafe.backends._base import (
     RUNTIME_CLOSED,
+    WORKER_CRASHED,
     AttemptTimeout,
     NotStartedTimeout,
     RuntimeClosed,
+    check_time_left,
 )
-from toolsafe.backends._remote import error_reply, not_serializable, raise_reply
+from toolsafe.backends._remote import (
+    Target,
+    error_reply,
+    not_serializable,
+    raise_reply,
+    run_target,
+    target_of,
+)
 from toolsafe.errors import ConfigurationError, ToolFailure
 from toolsafe.stores._waiters import WaitQueue
 
@@ -80,26 +89,11 @@ if TYPE_CHECKING:
 
 __all__ = ["WORKER_CRASHED", "ProcessBackend"]
 
-#: The ToolError type of a call whose worker process died under it.
-WORKER_CRASHED = "WorkerCrashed"
 #: Seconds a new worker may take to start and report ready.
 START_TIMEOUT = 60.0
 
 
 # --------------------------------------------------------------------------- what crosses
-
-
-@dataclass(frozen=True)
-class _Target:
-    """What a worker calls: a function, or a method of (a per-call copy of) an instance."""
-
-    fn: Callable[..., Any] | None
-    instance: Any = None
-    method: str | None = None
-    #: ``instance`` is a factory called per call (``isolation=callable``).
-    factory: bool = False
-    #: Deep-copy ``instance`` per call (``isolation="copy"``, the default).
-    copy: bool = True
 
 
 def _tool_function(module: str, qualname: str) -> Callable[..., Any]:
@@ -134,17 +128,6 @@ def _dumps(obj: Any) -> bytes:
     return buffer.getvalue()
 
 
-def _target(tool: Tool) -> _Target:
-    if tool.instance is None:
-        if tool.fn is None:
-            raise ConfigurationError(["built from a schema without a function: it only validates"])
-        return _Target(tool.fn)
-    isolation = tool.options.isolation
-    if callable(isolation):
-        return _Target(None, isolation, tool.method_name, factory=True)
-    return _Target(None, tool.instance, tool.method_name, copy=isolation != "shared")
-
-
 # --------------------------------------------------------------------------- the worker
 
 
@@ -163,8 +146,14 @@ def _worker_main(conn: Connection) -> None:  # pragma: no cover - runs in the ch
 
     threading.Thread(target=orphan_watch, daemon=True).start()
     conn.send(("ready", os.getpid()))
-    targets: dict[int, _Target] = {}
-    loop: asyncio.AbstractEventLoop | None = None
+    targets: dict[int, Target] = {}
+    loops: list[asyncio.AbstractEventLoop] = []
+
+    def finish(coro: Any) -> Any:  # one loop per worker, kept for its life
+        if not loops:
+            loops.append(asyncio.new_event_loop())
+        return loops[0].run_until_complete(coro)
+
     while True:
         try:
             message = pickle.loads(conn.recv_bytes())
@@ -174,22 +163,8 @@ def _worker_main(conn: Connection) -> None:  # pragma: no cover - runs in the ch
         try:
             if spec_blob is not None:
                 targets[spec_id] = pickle.loads(spec_blob)
-            target = targets[spec_id]
             args, kwargs = pickle.loads(call_blob)
-            if target.fn is not None:
-                fn = target.fn
-            else:
-                owner = target.instance() if target.factory else target.instance
-                if target.copy and not target.factory:
-                    from toolsafe._tool import isolate
-
-                    owner, _ = isolate(owner)  # per call, as in the thread backend
-                fn = getattr(owner, cast(str, target.method))
-            value = fn(*args, **kwargs)
-            if asyncio.iscoroutine(value):
-                if loop is None:
-                    loop = asyncio.new_event_loop()
-                value = loop.run_until_complete(value)
+            value = run_target(targets[spec_id], args, kwargs, finish)
             try:
                 reply = pickle.dumps(("ok", value), protocol=pickle.HIGHEST_PROTOCOL)
             except Exception as exc:
@@ -354,7 +329,7 @@ class ProcessBackend:
     def _spec(self, tool: Tool) -> _Spec:
         spec = self._specs.get(tool)
         if spec is None:
-            spec = _Spec(next(self._spec_ids), _dumps(_target(tool)))
+            spec = _Spec(next(self._spec_ids), _dumps(target_of(tool)))
             self._specs[tool] = spec
         return spec
 
@@ -369,8 +344,7 @@ class ProcessBackend:
         timeout: float | None,
         key: str,
     ) -> Any:
-        if timeout is not None and timeout <= 0:
-            raise NotStartedTimeout(f"tool '{tool.name}' had no time left before its deadline")
+        check_time_left(timeout, tool.name)
         spec = self._spec(tool)
         try:
             call_blob = _dumps(tool.call_arguments(arguments, ctx.portable()))

@@ -18,24 +18,35 @@ joins an existing cluster. The guarantees are those of the local backends:
 Each task deserializes its own copy of a class-based tool, so per-call isolation
 is automatic (and ``isolation="shared"`` cannot share anything across workers).
 The tool body is shipped once per tool (``ray.put``); each call ships only its
-arguments. Results larger than the tool's ``max_output_chars`` are trimmed in the
-worker, before they cross the wire (the full text never leaves the worker).
+arguments. Results come back whole and the runtime's output budget trims them, as
+on every backend (so ``Outcome.trimmed`` and ``full_text`` are right); a returned
+iterator is consumed in the worker up to that budget (``backends/_drain.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import os
 import sys
 import threading
 import weakref
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from toolsafe.backends._base import AttemptTimeout, EscapedBaseException, NotStartedTimeout
-from toolsafe.backends._remote import error_reply, not_serializable, raise_reply
+from toolsafe.backends._base import (
+    WORKER_CRASHED,
+    AttemptTimeout,
+    EscapedBaseException,
+    check_time_left,
+)
+from toolsafe.backends._remote import (
+    Target,
+    error_reply,
+    not_serializable,
+    raise_reply,
+    run_target,
+    target_of,
+)
 from toolsafe.errors import ConfigurationError, ToolFailure
 
 if TYPE_CHECKING:
@@ -44,24 +55,8 @@ if TYPE_CHECKING:
 
 __all__ = ["WORKER_CRASHED", "RayBackend"]
 
-#: The ToolError type of a call whose Ray worker (or node) died under it.
-WORKER_CRASHED = "WorkerCrashed"
-
 #: Object store size of a local instance we start (Ray's own default takes 30% of RAM).
 _LOCAL_OBJECT_STORE_BYTES = 256 * 1024 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class _Target:
-    """What a worker calls: a function, or a method of a (fresh copy of an) instance."""
-
-    fn: Callable[..., Any] | None
-    instance: Any = None
-    method: str | None = None
-    #: ``instance`` is a factory called in the worker (``isolation=callable``).
-    factory: bool = False
-    is_async: bool = False
-    max_output_chars: int | None = None
 
 
 def _cloudpickle() -> Any:
@@ -73,28 +68,18 @@ def _cloudpickle() -> Any:
 def _execute(target_blob: bytes, call_blob: bytes) -> bytes:
     """The Ray task body. Never raises: every outcome goes back as a pickled reply.
 
-    Replies: ``("ok", value, trimmed_from)`` or ``("err", exc_blob, type_name,
-    message, traceback_text, retryable, retry_after_s)``; ``exc_blob`` is None when
-    the exception cannot be pickled. Unpickling happens here, not in Ray, so a tool whose module the
-    worker cannot import gets a clear error instead of a RaySystemError.
+    Replies: ``("ok", value)`` or ``("err", exc_blob, type_name, message,
+    traceback_text, retryable, retry_after_s)`` (``_remote``). Unpickling happens
+    here, not in Ray, so a tool whose module the worker cannot import gets a clear
+    error instead of a RaySystemError.
     """
     cloudpickle = _cloudpickle()
     try:
-        target: _Target = cloudpickle.loads(target_blob)
+        target: Target = cloudpickle.loads(target_blob)
         args, kwargs = cloudpickle.loads(call_blob)
-        if target.fn is not None:
-            fn = target.fn
-        else:
-            owner = target.instance() if target.factory else target.instance
-            fn = getattr(owner, cast(str, target.method))
-        value = fn(*args, **kwargs)
-        if inspect.iscoroutine(value):
-            value = asyncio.run(value)
-        trimmed_from = None
-        if target.max_output_chars is not None:
-            value, trimmed_from = _trim(value, target.max_output_chars)
+        value = run_target(target, args, kwargs, asyncio.run)
         try:
-            return cast(bytes, cloudpickle.dumps(("ok", value, trimmed_from)))
+            return cast(bytes, cloudpickle.dumps(("ok", value)))
         except Exception as exc:
             return _error_reply(not_serializable(value, exc, "the Ray worker"), cloudpickle)
     except BaseException as exc:
@@ -104,30 +89,6 @@ def _execute(target_blob: bytes, call_blob: bytes) -> bytes:
 def _error_reply(exc: BaseException, cloudpickle: Any) -> bytes:
     reply = error_reply(exc, cloudpickle.dumps, cloudpickle.loads, frames=5)
     return cast(bytes, cloudpickle.dumps(reply))
-
-
-def _trim(value: Any, limit: int) -> tuple[Any, int | None]:
-    """Fit a large result into ``limit`` characters before it leaves the worker.
-
-    Uses the output budget's structure-aware trimming (valid JSON stays valid)
-    when this install has it, else keeps the head of the text.
-    """
-    if isinstance(value, (str, bytes)) and len(value) <= limit:
-        return value, None
-    from toolsafe._serialize import serialize_result
-
-    try:
-        text = serialize_result(value)
-    except Exception:
-        return value, None  # the runtime reports unserializable results
-    if len(text) <= limit:
-        return value, None
-    try:
-        from toolsafe._budget import trim_output
-    except ImportError:  # pragma: no cover - output budgets not installed
-        note = f"\n[trimmed in the Ray worker: {len(text)} characters, {limit} kept]"
-        return text[: max(0, limit - len(note))] + note, len(text)
-    return trim_output(text, max_chars=limit).text, len(text)
 
 
 def _raise_reply(reply: tuple[Any, ...], tool_name: str, cloudpickle: Any) -> Any:
@@ -228,19 +189,10 @@ class RayBackend:
             ]
         return []
 
-    def _target(self, tool: Tool) -> _Target:
-        # A summarizer needs the full text, in the caller's process: no trimming here.
-        limit = tool.options.max_output_chars if tool.options.summarizer is None else None
-        if tool.instance is None:
-            if tool.fn is None:
-                raise ConfigurationError(
-                    ["built from a schema without a function: it can only validate"]
-                )
-            return _Target(tool.fn, is_async=tool.is_async, max_output_chars=limit)
-        isolation = tool.options.isolation
-        if callable(isolation):
-            return _Target(None, isolation, tool.method_name, True, tool.is_async, limit)
-        return _Target(None, tool.instance, tool.method_name, False, tool.is_async, limit)
+    @staticmethod
+    def _target(tool: Tool) -> Target:
+        # Each task unpickles its own instance: that is the per-call copy already.
+        return target_of(tool, copies=False)
 
     def _target_ref(self, tool: Tool) -> Any:
         ref = self._targets.get(tool)
@@ -260,8 +212,7 @@ class RayBackend:
         timeout: float | None,
         key: str,
     ) -> Any:
-        if timeout is not None and timeout <= 0:
-            raise NotStartedTimeout(f"tool '{tool.name}' had no time left before its deadline")
+        check_time_left(timeout, tool.name)
         remote = self._ensure()
         ray = self._ray()
         cloudpickle = _cloudpickle()

@@ -24,6 +24,7 @@ from toolsafe.backends._base import (
     EscapedBaseException,
     NotStartedTimeout,
     RuntimeClosed,
+    check_time_left,
 )
 from toolsafe.backends._drain import draining
 from toolsafe.backends._pool import PoolClosed, WorkerPool, WorkItem
@@ -116,7 +117,7 @@ async def run_async_with_timeout(coro: Any, timeout: float | None, tool_name: st
     """
     if timeout is not None and timeout <= 0:
         coro.close()
-        raise AttemptTimeout(f"tool '{tool_name}' had no time left before its deadline")
+        check_time_left(timeout, tool_name)  # raises NotStartedTimeout
     try:
         first = coro.send(None)
     except StopIteration as stop:
@@ -198,8 +199,7 @@ class ThreadBackend:
         share: int | None = None,
         ctx: CallContext | None = None,
     ) -> Any:
-        if timeout is not None and timeout <= 0:
-            raise NotStartedTimeout(f"tool '{tool_name}' had no time left before its deadline")
+        check_time_left(timeout, tool_name)
         if sync_driven():
             return self._run_blocking(
                 fn, timeout=timeout, key=key, tool_name=tool_name, share=share, ctx=ctx
