@@ -80,7 +80,16 @@ lint: $(VENV)/.installed-frameworks
 typecheck: $(VENV)/.installed-frameworks
 	$(BIN)/mypy
 
-pytest: $(VENV)/.installed-frameworks
+# Real MCP servers nobody here wrote, launched as upstreams by the from_mcp / proxy tests
+# (they need mcp>=2.3, so they live apart; the tests skip when this venv is absent).
+MCP_SERVERS_VENV := .venv-mcp-servers
+
+$(MCP_SERVERS_VENV)/.installed:
+	test -x $(MCP_SERVERS_VENV)/bin/python || $(PYTHON) -m venv $(MCP_SERVERS_VENV)
+	$(MCP_SERVERS_VENV)/bin/pip install -q "mcp-server-time==2026.10.19"
+	touch $@
+
+pytest: $(VENV)/.installed-frameworks $(MCP_SERVERS_VENV)/.installed
 	TOOLSAFE_RECORD_VERSIONS=1 $(BIN)/python -m pytest -q
 
 pytest-latest: $(LATEST)/.installed
@@ -98,7 +107,7 @@ $(MCP2_VENV)/.installed: pyproject.toml
 	$(MCP2_VENV)/bin/pip install -q --upgrade "mcp>=2,<3" -e ".[test,cli,mcp]"
 	touch $@
 
-test-mcp2: $(MCP2_VENV)/.installed
+test-mcp2: $(MCP2_VENV)/.installed $(MCP_SERVERS_VENV)/.installed
 	$(MCP2_VENV)/bin/python -c "import mcp.server.lowlevel as s, inspect; assert 'on_call_tool' in inspect.signature(s.Server).parameters, 'not MCP SDK 2.x'"
 	TOOLSAFE_RECORD_VERSIONS=1 $(MCP2_VENV)/bin/python -m pytest -q -p no:cacheprovider $(wildcard tests/integrations/test_mcp*.py)
 

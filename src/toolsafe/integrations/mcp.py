@@ -360,3 +360,6 @@ async def serve_http(
         sock.close()
         raise
     await serve_guarded(app, sock, limits=limits or HTTPLimits(), log_level=log_level)
+
+
+from toolsafe.integrations.mcp_client import from_mcp as from_mcp  # noqa: E402  (client side: mcp_client.py)
