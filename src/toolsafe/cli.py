@@ -47,7 +47,7 @@ __all__ = [
 ]
 
 #: Modules under ``toolsafe._cli`` that each define ``register(app)``.
-COMMAND_MODULES: tuple[str, ...] = ("schema", "doctor", "replay", "serve")
+COMMAND_MODULES: tuple[str, ...] = ("schema", "doctor", "replay", "serve", "proxy")
 
 
 def _missing_cli(exc: ImportError) -> int:

@@ -16,7 +16,7 @@ import pytest
 from toolsafe._cli.help import version
 from toolsafe.cli import COMMAND_MODULES, EXIT_OK, EXIT_USAGE, build_app, main
 
-COMMANDS = ["schema", "lint", "stress", "doctor", "replay", "trace", "serve"]
+COMMANDS = ["schema", "lint", "stress", "doctor", "replay", "trace", "serve", "proxy"]
 
 
 def _help(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
@@ -32,7 +32,8 @@ def _eighty_columns(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_every_registered_command_is_covered() -> None:
     app = build_app()
     assert [c.name for c in app.registered_commands] == COMMANDS
-    assert len(COMMAND_MODULES) == 4  # schema, doctor (lint, stress, doctor), replay (+trace), serve
+    # schema, doctor (lint, stress, doctor), replay (+trace), serve, proxy
+    assert len(COMMAND_MODULES) == 5
 
 
 def test_root_help(capsys: pytest.CaptureFixture[str]) -> None:
@@ -110,6 +111,7 @@ USAGE = {
     "replay": "RECORDING TARGET",
     "trace": "RECORDING",
     "serve": "TARGET",
+    "proxy": "-- COMMAND [ARGS]...",
 }
 FLAGS = {  # options that take no value
     "lint": ["--json"],
@@ -118,6 +120,7 @@ FLAGS = {  # options that take no value
     "replay": ["--failures", "--json"],
     "trace": ["--json"],
     "serve": ["--http", "--allow-remote"],
+    "proxy": ["--http"],
 }
 
 

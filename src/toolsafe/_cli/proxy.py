@@ -1,0 +1,131 @@
+"""``toolsafe proxy -- COMMAND [ARGS...]``: harden any stdio MCP server without touching it.
+
+The upstream is launched and owned by ``integrations.mcp_client.Upstream`` (killed and
+relaunched when it crashes or hangs); its tools, built by ``from_mcp``, go into a
+Runtime with the policies the flags give, and that runtime is served with the same
+server code as ``toolsafe serve`` (``integrations.mcp``). Owner: ``proxy``.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+
+def register(app: Any) -> None:
+    import typer
+
+    @app.command(  # type: ignore[untyped-decorator]
+        "proxy",
+        context_settings={"allow_interspersed_args": False},
+    )
+    def proxy(
+        command: list[str] = typer.Argument(
+            ...,
+            metavar="-- COMMAND [ARGS]",
+            help="The upstream MCP server to launch (stdio), after --.",
+        ),
+        timeout: float | None = typer.Option(
+            None, "--timeout", metavar="SECONDS", help="Per-attempt timeout of every call."
+        ),
+        deadline: float | None = typer.Option(
+            None, "--deadline", metavar="SECONDS", help="Total time of a call, retries included."
+        ),
+        max_output_chars: int | None = typer.Option(
+            None,
+            "--max-output-chars",
+            metavar="N",
+            help="Trim results to N characters (JSON stays valid).",
+        ),
+        concurrency: int | None = typer.Option(
+            None, "--concurrency", metavar="N", help="Calls of one tool in flight at once."
+        ),
+        rate: str | None = typer.Option(
+            None, "--rate", metavar="RATE", help="Calls per tool, e.g. 20/s or 100/min."
+        ),
+        retry: int | None = typer.Option(
+            None,
+            "--retry",
+            metavar="N",
+            help="Attempts for retryable errors; a call that started is repeated only on "
+            "tools annotated readOnlyHint or idempotentHint.",
+        ),
+        record: str | None = typer.Option(
+            None, "--record", metavar="FILE", help="Append one JSON line per call (redacted)."
+        ),
+        hang_after: float = typer.Option(
+            5.0,
+            "--hang-after",
+            metavar="SECONDS",
+            help="After a call times out, a ping unanswered this long means the upstream "
+            "hung: it is killed and relaunched.",
+        ),
+        name: str = typer.Option("toolsafe-proxy", "--name", help="Server name shown to clients."),
+        http: bool = typer.Option(
+            False, "--http", help="Serve over streamable HTTP (127.0.0.1) instead of stdio."
+        ),
+        port: int = typer.Option(8000, "--port", help="HTTP port (0: any free port)."),
+    ) -> int:
+        """Serve an MCP server's tools with every call through the toolsafe runtime."""
+        from toolsafe._cli import UsageError
+        from toolsafe._exit_codes import EXIT_OK
+        from toolsafe._runtime import Runtime
+        from toolsafe.errors import ConfigurationError
+
+        try:
+            import anyio
+
+            from toolsafe.integrations import mcp
+            from toolsafe.integrations.mcp_client import Upstream
+        except ImportError as exc:
+            raise UsageError(str(exc)) from exc
+
+        policy: dict[str, Any] = {
+            key: value
+            for key, value in {
+                "timeout": timeout,
+                "deadline": deadline,
+                "max_output_chars": max_output_chars,
+                "concurrency": concurrency,
+                "rate": rate,
+                "retry": retry,
+            }.items()
+            if value is not None
+        }
+        listeners: list[Any] = []
+        if record is not None:
+            from toolsafe.observe.recorder import JsonlRecorder
+
+            listeners.append(JsonlRecorder(record))
+        upstream = Upstream(command, errlog=sys.stderr, hang_after=hang_after)
+        try:
+            upstream.start()
+        except Exception as exc:
+            raise UsageError(f"cannot start the upstream MCP server {command!r}: {exc}") from exc
+        try:
+            try:
+                tools = upstream.tools(**policy)
+            except ConfigurationError as exc:
+                raise UsageError(str(exc)) from exc
+            names = ", ".join(t.name for t in tools)
+            with Runtime(tools, listeners=listeners) as runtime:
+                if http:
+
+                    def ready(url: str) -> None:
+                        print(
+                            f"toolsafe: proxying {len(tools)} tools ({names}) over MCP at {url}",
+                            file=sys.stderr,
+                            flush=True,
+                        )
+
+                    anyio.run(lambda: mcp.serve_http(runtime, port=port, name=name, on_ready=ready))
+                else:
+                    print(
+                        f"toolsafe: proxying {len(tools)} tools ({names}) over MCP on stdio",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                    anyio.run(lambda: mcp.serve_stdio(runtime, name=name))
+        finally:
+            upstream.close()
+        return EXIT_OK

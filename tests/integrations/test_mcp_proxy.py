@@ -1,0 +1,141 @@
+"""``toolsafe proxy -- COMMAND``: a real proxy process in front of real upstream servers,
+driven by the official SDK's client over stdio (1.x in ``.venv``, 2.x in ``.venv-mcp2``)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("mcp")
+
+from _mcp_support import ROOT, over_stdio, server_env, text_of, wire
+from mcp import StdioServerParameters
+
+pytestmark = pytest.mark.mcp
+
+UPSTREAM = '''
+import os
+import time
+
+import toolsafe
+
+
+@toolsafe.tool
+def add(a: int, b: int = 0) -> int:
+    """Add two integers."""
+    with open(os.environ["CALLS_LOG"], "a") as f:
+        f.write(f"{a}\\n")
+    return a + b
+
+
+@toolsafe.tool(timeout=60)
+def sleep(seconds: float) -> str:
+    """Sleeps."""
+    time.sleep(seconds)
+    return "woke"
+
+
+@toolsafe.tool
+def big(n: int) -> list:
+    """A large JSON result."""
+    return [{"i": i, "text": "x" * 40} for i in range(n)]
+
+
+@toolsafe.tool
+def die() -> str:
+    """Kills its own server mid-call."""
+    os._exit(3)
+'''
+
+TIME_SERVER = ROOT / ".venv-mcp-servers" / "bin" / "mcp-server-time"
+
+
+def _proxy(tmp_path: Path, *flags: str, upstream: list[str] | None = None) -> StdioServerParameters:
+    if upstream is None:
+        tools = tmp_path / "upstream_tools.py"
+        tools.write_text(UPSTREAM)
+        upstream = [sys.executable, "-m", "toolsafe.cli", "serve", str(tools)]
+    env = {**server_env(), "CALLS_LOG": str(tmp_path / "calls.log")}
+    return StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "toolsafe.cli", "proxy", *flags, "--", *upstream],
+        env=env,
+    )
+
+
+async def test_proxy_over_stdio(tmp_path: Path) -> None:
+    record = tmp_path / "calls.jsonl"
+    params = _proxy(
+        tmp_path,
+        "--timeout",
+        "0.5",
+        "--max-output-chars",
+        "2000",
+        "--record",
+        str(record),
+        "--hang-after",
+        "1",
+    )
+    async with over_stdio(params) as session:
+        listed = sorted(wire(t)["name"] for t in (await session.list_tools()).tools)
+        assert listed == ["add", "big", "die", "sleep"]
+
+        assert text_of(await session.call_tool("add", {"a": 2, "b": 3})) == "5"
+
+        invalid = wire(await session.call_tool("add", {"a": "2"}))
+        assert invalid["isError"] is True
+        assert invalid["structuredContent"]["type"] == "InvalidArguments"
+        assert (tmp_path / "calls.log").read_text().splitlines() == ["2"]  # never sent
+
+        slow = wire(await session.call_tool("sleep", {"seconds": 3}))
+        assert (slow["isError"], slow["structuredContent"]["type"]) == (True, "TimeoutError")
+
+        large = await session.call_tool("big", {"n": 1000})
+        assert len(text_of(large)) <= 2000
+        assert isinstance(json.loads(text_of(large)), list)
+
+        results = await asyncio.gather(*(session.call_tool("add", {"a": i}) for i in range(100)))
+        assert [text_of(r) for r in results] == [str(i) for i in range(100)]
+
+        died = wire(await session.call_tool("die", {}))
+        assert died["isError"] is True
+        assert died["structuredContent"]["type"] in {"UpstreamClosed", "UpstreamUnavailable"}
+        assert died["structuredContent"]["retryable"] is True
+        for _ in range(200):  # relaunched with backoff
+            again = wire(await session.call_tool("add", {"a": 9}))
+            if not again["isError"]:
+                break
+            await asyncio.sleep(0.05)
+        assert again["content"][0]["text"] == "9"
+    lines = [json.loads(line) for line in record.read_text().splitlines()]
+    assert len(lines) >= 105
+
+
+@pytest.mark.skipif(not TIME_SERVER.exists(), reason="make pytest installs mcp-server-time")
+async def test_proxy_in_front_of_mcp_server_time(tmp_path: Path) -> None:
+    params = _proxy(
+        tmp_path, "--timeout", "20", upstream=[str(TIME_SERVER), "--local-timezone", "UTC"]
+    )
+    async with over_stdio(params) as session:
+        tools = {wire(t)["name"]: wire(t) for t in (await session.list_tools()).tools}
+        assert {"get_current_time", "convert_time"} <= set(tools)
+        now = await session.call_tool("get_current_time", {"timezone": "Asia/Tokyo"})
+        assert json.loads(text_of(now))["timezone"] == "Asia/Tokyo"
+        invalid = wire(await session.call_tool("get_current_time", {"timezone": 5}))
+        assert (invalid["isError"], invalid["structuredContent"]["type"]) == (
+            True,
+            "InvalidArguments",
+        )
+
+
+def test_proxy_reports_an_upstream_that_cannot_start(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from toolsafe.cli import main
+
+    assert main(["proxy", "--", str(tmp_path / "no-such-server")]) == 2
+    assert "cannot start the upstream MCP server" in capsys.readouterr().err
