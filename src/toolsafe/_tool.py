@@ -76,6 +76,8 @@ class ToolOptions:
     reconcile: Callable[..., Any] | None = None
     breaker: Any = None
     concurrency: int | None = None
+    #: At most this many calls over the runtime's life (policies/usage.py).
+    max_calls: int | None = None
     rate: Any = None
     cache: Any = None
     upstream: str | None = None

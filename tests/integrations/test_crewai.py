@@ -362,6 +362,17 @@ def test_one_usage_per_call_and_max_usage_count_respected() -> None:
     assert Counted.runs == ["1", "2"]
 
 
+def test_max_usage_count_holds_on_the_structured_tool_path_too() -> None:
+    hardened = harden(Counted(max_usage_count=1))
+    assert hardened.toolsafe_tool.options.max_calls == 1  # the runtime counts uses
+    structured = hardened.to_structured_tool()
+    assert structured.invoke({"doc": "1"}) == "doc:1"
+    spent = structured.invoke({"doc": "2"})
+    assert isinstance(spent, ToolFailure) and "usage limit of 1" in spent.message
+    assert isinstance(hardened.run(doc="3"), ToolFailure)  # one count for both paths
+    assert Counted.runs == ["1"]
+
+
 class SlackPost(BaseTool):
     """Declares its own failure the CrewAI way: returns a ToolFailure (HTTP 200, ok=false)."""
 
@@ -494,8 +505,9 @@ def test_a_harmful_mismatch_is_refused_with_its_opt_out_named() -> None:
     with pytest.raises(ConfigurationError) as info:
         harden(RenamedInCode())
     assert any("contract='warn'" in p for p in info.value.problems)
-    with pytest.warns(UserWarning, match="declares 'txt' but the run method has no parameter"):
+    with pytest.warns(UserWarning) as caught:
         hardened = harden(RenamedInCode(), contract="warn")
+    assert any("declares 'txt' but the run method has no parameter" in str(w.message) for w in caught)
     failure = hardened.run(txt="a")  # the mismatch, hit: a structured failure, not a crash
     assert isinstance(failure, ToolFailure) and '"type": "TypeError"' in failure.message
 

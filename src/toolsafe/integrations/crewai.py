@@ -54,6 +54,7 @@ from toolsafe import CallContext, ConfigurationError, Outcome, Runtime, Tool, To
 from toolsafe import ToolFailure as _ToolsafeFailure
 from toolsafe.errors import parse_tool_error
 from toolsafe.integrations.support import (
+    USAGE_LIMIT_EXCEEDED,
     contract_findings,
     is_stub,
     register,
@@ -198,20 +199,20 @@ class HardenedTool(BaseTool):
         return await self._aexecute(self._arguments(args, kwargs))
 
     def run(self, *args: Any, **kwargs: Any) -> Any:
-        """CrewAI's native path: one usage, then the runtime validates and runs the call."""
-        arguments = self._arguments(args, kwargs)
-        spent = self._claim()
-        if spent is not None:
-            return spent
-        return self._execute(arguments)
+        """CrewAI's native path: the runtime validates, counts one usage and runs the call."""
+        return self._counted(self.call(self._arguments(args, kwargs)))
 
     async def arun(self, *args: Any, **kwargs: Any) -> Any:
         """Async twin of ``run``."""
-        arguments = self._arguments(args, kwargs)
-        spent = self._claim()
-        if spent is not None:
-            return spent
-        return await self._aexecute(arguments)
+        return self._counted(await self.acall(self._arguments(args, kwargs)))
+
+    def _counted(self, outcome: Outcome) -> Any:
+        # The limit is the runtime's (max_calls=, from max_usage_count); CrewAI's own
+        # counter is kept in step so what CrewAI shows and checks agrees with it.
+        error = outcome.error
+        if error is None or error.type not in (USAGE_LIMIT_EXCEEDED, "InvalidArguments"):
+            self.current_usage_count += 1
+        return self._answer(outcome)
 
     def to_structured_tool(self) -> CrewStructuredTool:
         """CrewAI's ReAct path: a structured tool whose ``invoke`` hands raw arguments to us."""
@@ -238,31 +239,6 @@ class HardenedTool(BaseTool):
             # Too many to name: hand them over so validation reports the problem.
             return {**kwargs, "__positional__": list(args)}
         return {**dict(zip(names, args, strict=False)), **kwargs}
-
-    def _claim(self) -> Any:
-        """Count one usage per model call, as CrewAI's own ``run`` does (None: go ahead)."""
-        claim = getattr(self, "_claim_usage", None)
-        if callable(claim):
-            spent = claim()
-            if spent is None:
-                return None
-            message = str(getattr(spent, "message", spent))
-        elif self.max_usage_count is None or self.current_usage_count < self.max_usage_count:
-            self.current_usage_count += 1
-            return None
-        else:
-            message = (
-                f"Tool '{self.name}' has reached its usage limit of "
-                f"{self.max_usage_count} times and cannot be used anymore."
-            )
-        error = ToolError(
-            type="UsageLimitExceeded",
-            message=message,
-            retryable=False,
-            tool=self._target or self.name,
-            hint=f"Do not call '{self.name}' again; answer with what you have.",
-        )
-        return _failure(error, usage_limit=True)
 
     def __deepcopy__(self, memo: dict[int, Any] | None = None) -> HardenedTool:
         # The runtime (locks, threads) is shared by design; fields are copied as usual.
@@ -336,11 +312,11 @@ def _declared(result: Any) -> Any:
     )
 
 
-def _failure(error: ToolError, *, usage_limit: bool = False) -> Any:
+def _failure(error: ToolError) -> Any:
     """CrewAI's ``ToolFailure`` carrying the structured error line (the line itself without it)."""
     if _CrewAIToolFailure is None:
         return error.to_text()
-    if usage_limit:
+    if error.type == USAGE_LIMIT_EXCEEDED:
         reason = _Reason.USAGE_LIMIT
     elif error.type == "InvalidArguments":
         reason = _Reason.INVALID_INPUT
@@ -380,6 +356,8 @@ def _toolsafe_body(item: Any, options: Mapping[str, Any]) -> tuple[Tool, BaseToo
     """The toolsafe Tool that runs ``item``'s body, and the CrewAI tool it came from."""
     if isinstance(item, HardenedTool):
         raise ConfigurationError(["already hardened: pass the original tool"], subject=item.name)
+    if isinstance(item, BaseTool) and item.max_usage_count is not None:
+        options = {"max_calls": item.max_usage_count, **options}  # the runtime counts uses
     if isinstance(item, CrewAIFunctionTool):
         return _from_function_tool(item, options), item
     if isinstance(item, BaseTool):

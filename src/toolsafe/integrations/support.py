@@ -9,6 +9,8 @@ live here, so that each is written once and behaves the same in every adapter:
   options (``listeners=``, ``backend=``, ...) make the runtime when none is given.
 - ``register``: the one reconciliation rule between tools and a runtime's
   registrations (see its docstring).
+- ``USAGE_LIMIT_EXCEEDED``: the error type of a call past ``max_calls=`` (a
+  framework's own usage limit, mapped to that option, reports its refusals so).
 - ``strict_model``, ``is_stub`` and ``contract_findings``: how a framework's
   ``args_schema`` and run method become a toolsafe tool.
 
@@ -27,9 +29,11 @@ from toolsafe._runtime import Runtime
 from toolsafe._schema import contract_problems, model_from_signature
 from toolsafe._tool import Tool, ToolOptions, _is_not_implemented, _strict_subclass
 from toolsafe.errors import ConfigurationError, UnknownTool
+from toolsafe.policies.usage import USAGE_LIMIT_EXCEEDED
 
 __all__ = [
     "TOOL_OPTIONS",
+    "USAGE_LIMIT_EXCEEDED",
     "contract_findings",
     "is_stub",
     "register",

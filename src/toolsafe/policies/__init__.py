@@ -2,8 +2,8 @@
 
 Order (docs/architecture.md)::
 
-    validation ─ budget ─ cache ─ breaker ─ rate limit ─ retry ┐
-                           per attempt: concurrency slot ─ timeout ┴ backend
+    validation ─ budget ─ cache ─ usage limit ─ breaker ─ rate limit ─ retry ┐
+                                         per attempt: concurrency slot ─ timeout ┴ backend
 
 Each policy is built once per tool, at registration, from the tool's options
 resolved against the runtime's (``toolsafe._pipeline.resolve_options``); a policy
@@ -30,6 +30,7 @@ from toolsafe.policies.rate_limit import Rate, RateLimitPolicy, as_rate
 from toolsafe.policies.rejections import GLOBAL_KEY, is_rejection
 from toolsafe.policies.retry import Retry, RetryPolicy, as_retry
 from toolsafe.policies.timeout import DEFAULT_TIMEOUT, TimeoutPolicy, as_timeout
+from toolsafe.policies.usage import UsageLimitPolicy, as_usage
 from toolsafe.policies.validation import ValidationPolicy, as_validation
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ _READERS: dict[str, Callable[[Any], Any]] = {
     "rate": as_rate,
     "cache": as_cache,
     "concurrency": as_concurrency,
+    "max_calls": as_usage,
 }
 
 
@@ -173,6 +175,8 @@ def build_policies(
         call.append(keyed_policy(once, timeout))
     if parsed["cache"] is not None:
         call.append(CachePolicy(parsed["cache"]))
+    if parsed["max_calls"] is not None:  # after the cache: a cached answer uses nothing
+        call.append(UsageLimitPolicy(parsed["max_calls"]))
     if parsed["breaker"] is not None:
         call.append(BreakerPolicy(parsed["breaker"], key, timeout=timeout.attempt))
     if parsed["rate"] is not None:
