@@ -35,7 +35,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     ) from exc
 
 from toolsafe import Runtime, Tool
-from toolsafe.integrations._support import resolve_tools
+from toolsafe.integrations.support import resolve_tools
 
 __all__ = ["from_openai_agents", "to_openai_agents"]
 

@@ -41,7 +41,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 import pydantic_core
 
 from toolsafe import Outcome, Runtime, Tool
-from toolsafe.integrations._support import resolve_tools
+from toolsafe.integrations.support import resolve_tools
 
 __all__ = ["ToolsafeToolset"]
 

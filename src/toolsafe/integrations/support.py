@@ -8,7 +8,9 @@ live here, so that each is written once and behaves the same in every adapter:
   options (``timeout=``, ``retry=``, ...) apply to the tools being wrapped; runtime
   options (``listeners=``, ``backend=``, ...) make the runtime when none is given.
 - ``register``: the one reconciliation rule between tools and a runtime's
-  registrations (see its docstring).
+  registrations (see its docstring); ``resolve_tools`` takes "some tools" in a
+  framework's many shapes (Tools, functions, instances, a Runtime, names) through
+  it in one call.
 - ``USAGE_LIMIT_EXCEEDED``: the error type of a call past ``max_calls=`` (a
   framework's own usage limit, mapped to that option, reports its refusals so).
 - ``strict_model``, ``is_stub`` and ``contract_findings``: how a framework's
@@ -25,6 +27,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+import toolsafe
 from toolsafe._runtime import Runtime
 from toolsafe._schema import contract_problems, model_from_signature
 from toolsafe._tool import Tool, ToolOptions, _is_not_implemented, _strict_subclass
@@ -37,13 +40,15 @@ __all__ = [
     "contract_findings",
     "is_stub",
     "register",
+    "resolve_tools",
     "runtime_for",
+    "runtime_problems",
     "split_policy",
     "strict_model",
 ]
 
 #: Names of the per-tool options; every other policy keyword is a runtime option.
-TOOL_OPTIONS = frozenset(f.name for f in fields(ToolOptions))
+TOOL_OPTIONS = frozenset(f.name for f in fields(ToolOptions)) - {"extra"}
 
 
 def split_policy(policy: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -101,6 +106,57 @@ def register(runtime: Runtime, tools: Iterable[Tool]) -> list[Tool]:
         for (index, _), tool in zip(fresh, made, strict=True):
             resolved[index] = tool
     return [t for t in resolved if t is not None]
+
+
+def resolve_tools(
+    items: Iterable[Any],
+    runtime: Runtime | None,
+    policy: Mapping[str, Any],
+    *,
+    convert: Callable[[Any], Any] = lambda item: item,
+) -> tuple[Runtime, list[Tool]]:
+    """The runtime to use and each item as a Tool registered in it, in order.
+
+    ``items`` may hold Tools, functions, class-based tools, a Runtime (all its
+    tools; it is the runtime when none is given) or names of tools registered in
+    the runtime; ``convert`` turns a framework's own tool objects into something
+    ``toolsafe.tool`` accepts. ``policy``: as ``split_policy``. Every problem of
+    every item is reported together.
+    """
+    flat: list[Any] = []
+    for item in items:
+        if isinstance(item, Runtime):
+            runtime = runtime or item
+            flat.extend(item.tools)
+        else:
+            flat.append(item)
+    tool_opts, runtime_opts = split_policy(policy)
+    runtime = runtime_for(runtime, runtime_opts)
+    problems: list[str] = []
+    made: list[Tool] = []
+    for item in flat:
+        if isinstance(item, str):
+            try:
+                made.append(runtime.get(item))
+            except UnknownTool as exc:
+                problems.append(str(exc))
+            continue
+        try:
+            one = toolsafe.tool(convert(item))
+            made.append(one.with_options(**tool_opts) if tool_opts else one)
+        except ConfigurationError as exc:
+            label = exc.subject or _label(item)
+            problems.extend(f"{label}: {p}" for p in exc.problems)
+    if problems:
+        raise ConfigurationError(problems)
+    return runtime, register(runtime, made)
+
+
+def _label(item: Any) -> str:
+    name = getattr(item, "name", None)
+    if isinstance(name, str) and name:
+        return name
+    return str(getattr(item, "__name__", type(item).__name__))
 
 
 def _registered(runtime: Runtime, name: str) -> Tool | None:
