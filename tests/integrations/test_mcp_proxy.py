@@ -139,3 +139,42 @@ def test_proxy_reports_an_upstream_that_cannot_start(
 
     assert main(["proxy", "--", str(tmp_path / "no-such-server")]) == 2
     assert "cannot start the upstream MCP server" in capsys.readouterr().err
+
+
+def _npx_everything() -> list[str] | None:
+    """``npx -y @modelcontextprotocol/server-everything`` when npx can fetch and run it."""
+    import shutil
+    import subprocess
+
+    if shutil.which("npx") is None:
+        return None
+    command = ["npx", "-y", "@modelcontextprotocol/server-everything"]
+    try:  # fetch once (the npm registry may be slow or absent): skip rather than fail
+        subprocess.run([*command, "--help"], capture_output=True, timeout=120, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return command
+
+
+async def test_proxy_in_front_of_npm_server_everything(tmp_path: Path) -> None:
+    command = _npx_everything()
+    if command is None:
+        pytest.skip("npx or the npm registry is unavailable")
+    params = _proxy(tmp_path, "--timeout", "1", "--retry", "2", upstream=command)
+    async with over_stdio(params) as session:
+        tools = {wire(t)["name"]: wire(t) for t in (await session.list_tools()).tools}
+        assert {"echo", "get-sum", "trigger-long-running-operation"} <= set(tools)
+        assert tools["echo"]["annotations"]["readOnlyHint"] is True
+        assert "hello" in text_of(await session.call_tool("echo", {"message": "hello"}))
+        assert "5" in text_of(await session.call_tool("get-sum", {"a": 2, "b": 3}))
+        invalid = wire(await session.call_tool("get-sum", {"a": "2", "b": 3}))
+        assert invalid["structuredContent"]["type"] == "InvalidArguments"
+        assert invalid["structuredContent"]["details"][0]["field"] == "a"
+        slow = wire(
+            await session.call_tool("trigger-long-running-operation", {"duration": 5, "steps": 5})
+        )
+        assert (slow["isError"], slow["structuredContent"]["type"]) == (True, "TimeoutError")
+        results = await asyncio.gather(
+            *(session.call_tool("get-sum", {"a": i, "b": 1}) for i in range(50))
+        )
+        assert not any(wire(r)["isError"] for r in results)
