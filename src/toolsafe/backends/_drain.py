@@ -28,6 +28,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from toolsafe.backends._base import AttemptTimeout
+
 if TYPE_CHECKING:
     from toolsafe._tool import ToolOptions
 
@@ -70,7 +72,8 @@ def _size(item: Any) -> int:
 def drain(
     value: Iterator[Any], max_chars: int, *, budgeted: bool, deadline: float | None = None
 ) -> list[Any]:
-    """The items of ``value`` up to ``max_chars`` of JSON or ``deadline`` (monotonic)."""
+    """The items of ``value`` up to ``max_chars`` of JSON; ``AttemptTimeout`` once
+    ``deadline`` (monotonic) passed."""
     items: list[Any] = []
     size = 2  # the brackets
     try:
@@ -85,7 +88,9 @@ def drain(
                     )
                 break
             if deadline is not None and time.monotonic() > deadline:
-                break  # the caller already has its TimeoutError; stop the work
+                # Stop the work. Usually the caller already has its TimeoutError; if this
+                # thread got here first, a partial list must not pass for the result.
+                raise AttemptTimeout("the tool's iterator was still yielding at its timeout")
     finally:
         close = getattr(value, "close", None)
         if callable(close):
