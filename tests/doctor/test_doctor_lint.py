@@ -588,3 +588,45 @@ def test_a_browser_field_used_by_every_call_is_shared() -> None:
                 return "ok"
     """
     assert ("TS103", 8, "error") in rules(source)
+
+
+def test_write_only_private_state_and_one_time_constants_are_not_flagged() -> None:
+    source = """
+        import time
+        from crewai.tools import BaseTool
+
+        class Search(BaseTool):
+            name: str = "search"
+            _last: float = 0.0
+            def _run(self, query: str) -> str:
+                self._result = query  # private and never read: no call sees it
+                if not self.headers.get("X-Proxy"):
+                    self.headers["X-Proxy"] = self.proxy  # the same value every time
+                self.public = query  # public: callers may read it
+                Search._last = time.time()  # the class is shared by every instance
+                return query
+    """
+    found = [(r, line) for r, line, sev in rules(source) if sev != "info"]
+    assert found == [("TS101", 12), ("TS101", 13)]
+
+
+def test_sdk_clients_per_call_and_response_helpers() -> None:
+    source = """
+        import requests
+        from openai import OpenAI
+
+        def fetch(url: str) -> requests.Response:
+            return requests.get(url, timeout=5)
+
+        def page(url: str) -> str:
+            \"\"\"Fetch a page.\"\"\"
+            return fetch(url).text
+
+        def draw(prompt: str) -> str:
+            \"\"\"Draw.\"\"\"
+            client = OpenAI()
+            return client.images.generate(prompt=prompt).data[0].url
+    """
+    found = {(r, line) for r, line, _ in rules(source)}
+    assert ("TS302", 10) in found  # the helper's response is used without a status check
+    assert ("TS403", 14) in found  # a client (a connection pool) per call, never closed

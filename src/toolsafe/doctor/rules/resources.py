@@ -53,6 +53,11 @@ _CLOSABLE = {
     "httpx.Client": "an httpx.Client",
     "httpx.AsyncClient": "an httpx.AsyncClient",
     "pymongo.MongoClient": "a MongoClient (a connection pool)",
+    "openai.OpenAI": "an OpenAI client (an HTTP connection pool)",
+    "openai.AsyncOpenAI": "an AsyncOpenAI client (an HTTP connection pool)",
+    "openai.AzureOpenAI": "an AzureOpenAI client (an HTTP connection pool)",
+    "anthropic.Anthropic": "an Anthropic client (an HTTP connection pool)",
+    "anthropic.AsyncAnthropic": "an AsyncAnthropic client (an HTTP connection pool)",
 }
 _TIMESTAMP = re.compile(r"datetime\.now|datetime\.utcnow|time\.time\(|strftime|timestamp\(")
 #: Field types of browsers and pages handed to a tool once.

@@ -18,7 +18,7 @@ from toolsafe.doctor.rules._ast import (
     walk_locked,
     walk_where,
 )
-from toolsafe.doctor.rules.context import LintContext, Scope, ScopeFn
+from toolsafe.doctor.rules.context import FRAMEWORK_CORE, LintContext, Scope, ScopeFn
 from toolsafe.doctor.rules.resources import resource_of
 from toolsafe.doctor.sites import ToolSite
 from toolsafe.doctor.sources import ModuleSource
@@ -127,10 +127,16 @@ def _instance_state(ctx: LintContext, site: ToolSite, item: ScopeFn) -> None:
             continue
         if not attr or attr in reported:
             continue
-        if target is not None and (_lazy(attr, where, early, node) or _memo(target, where)):
+        if target is not None and (
+            _lazy(attr, where, early, node)
+            or _memo(target, where)
+            or _one_time_entry(item, target, node, where)
+        ):
             if isinstance(node, ast.Assign) and not isinstance(target, ast.Subscript):
                 _lazy_client(ctx, site, item, attr, node)
             continue
+        if target is not None and attr.startswith("_") and attr not in _read_attributes(ctx, item):
+            continue  # private, written, never read: no call sees another call's value
         reported.add(attr)
         ctx.add(
             "TS101",
@@ -204,6 +210,37 @@ def _lazy(attr: str, where: Where, early: list[tuple[int, set[str]]], node: ast.
             return True
     line = getattr(node, "lineno", 0)
     return any(attr in tested and at < line for at, tested in early)
+
+
+def _read_attributes(ctx: LintContext, item: ScopeFn) -> set[str]:
+    """Attributes of ``self`` that the owner's class or its bases (with source) read."""
+    if item.owner is None:
+        return set()
+    found: set[str] = set()
+    for cls in ctx.index.mro(item.owner, FRAMEWORK_CORE):
+        for n in ast.walk(cls.node):
+            if isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Load):
+                attr = self_attr(n)
+            elif isinstance(n, ast.AugAssign):
+                attr = self_attr(n.target)
+            else:
+                continue
+            if attr is not None:
+                found.add(attr)
+    return found
+
+
+def _one_time_entry(item: ScopeFn, target: ast.expr, node: ast.AST, where: Where) -> bool:
+    """``if not self.headers.get(k): self.headers[k] = self.x``: the same value every time."""
+    if not isinstance(target, ast.Subscript) or not isinstance(node, ast.Assign):
+        return False
+    attr = self_attr(target)
+    params = {a.arg for a in [*item.fn.args.posonlyargs, *item.fn.args.args][1:]}
+    params |= {a.arg for a in item.fn.args.kwonlyargs}
+    used = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+    if used & params:
+        return False
+    return any(any(self_attr(n) == attr for n in ast.walk(g.test)) for g in where.guards)
 
 
 def _memo(target: ast.expr, where: Where) -> bool:
