@@ -54,5 +54,6 @@ def test_documented_keys_are_the_keys_the_store_writes() -> None:
             "rate",
             "breaker",
             "cache",
+            "once",
         }
     )

@@ -309,3 +309,28 @@ def test_retry_without_idempotent_warns_once_at_definition() -> None:
             return x
 
     assert any("idempotent=True" in w for w in fetch.warnings)
+
+
+def test_the_docs_example_runs() -> None:
+    import re
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[2] / "docs" / "exactly-once.md"
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), re.S)
+    assert blocks
+    for code in blocks:
+        exec(compile(code, str(page), "exec"), {})
+
+
+def test_a_keyed_tool_called_without_a_key_just_runs() -> None:
+    runs: list[int] = []
+
+    @toolsafe.tool(idempotent="keyed")
+    def post(x: int) -> int:
+        """Posts."""
+        runs.append(x)
+        return x
+
+    runtime = Runtime([post])
+    assert [runtime.call("post", {"x": 1}).replayed for _ in range(2)] == [False, False]
+    assert runs == [1, 1]

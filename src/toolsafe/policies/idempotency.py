@@ -51,6 +51,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from pydantic_core import to_jsonable_python
+
 from toolsafe._pipeline import GIVEN_ID, REPLAYED, Handler, PipelineEnv, Result
 from toolsafe.errors import ConfigurationError, ToolError
 from toolsafe.observe import events as ev
@@ -59,7 +61,7 @@ from toolsafe.policies.rejections import is_rejection
 if TYPE_CHECKING:
     from toolsafe._call import CallContext
     from toolsafe._tool import Tool, ToolOptions
-    from toolsafe.stores._once import FinalStatus, OnceAnswer
+    from toolsafe.stores._once import FinalStatus
 
 __all__ = [
     "DUPLICATE_IN_FLIGHT",
@@ -176,30 +178,24 @@ class IdempotencyPolicy:
         fallback_wait = float(opts.wait_s)
 
         def resolve(ctx: CallContext) -> str | None:
-            key = ctx.call.key
-            if key is None and key_of is not None:
-                if key_of == "call_id":
-                    key = ctx.call.id if ctx.state.get(GIVEN_ID) else None
-                else:
-                    made = key_of(ctx.arguments)
-                    key = None if made is None else str(made)
-            return key
-
-        async def begin(record: str, owner: str, lease: float) -> OnceAnswer:
-            answer = begin_now(record, owner, lease, ttl)
-            if answer is None:
-                answer = await store.once_begin(record, owner, lease, ttl)
-            return answer
+            """The key the tool's own source gives (the caller passed none)."""
+            if key_of == "call_id":
+                return ctx.call.id if ctx.state.get(GIVEN_ID) else None
+            assert key_of is not None
+            made = key_of(ctx.arguments)
+            return None if made is None else str(made)
 
         async def finish(record: str, owner: str, status: FinalStatus, payload: Any) -> None:
             if not finish_now(record, owner, status, payload, ttl):
                 await store.once_finish(record, owner, status, payload, ttl)
 
         async def once(ctx: CallContext) -> Result:
-            try:
-                key = resolve(ctx)
-            except Exception as exc:  # the tool's key function failed on these arguments
-                return Result(error=_key_failed(exc, name, ctx.call_id))
+            key = ctx.call.key
+            if key is None and key_of is not None:
+                try:
+                    key = resolve(ctx)
+                except Exception as exc:  # the tool's key function failed on these arguments
+                    return Result(error=_key_failed(exc, name, ctx.call_id))
             if key is None:
                 return await inner(ctx)
             ctx.idempotency_key = key
@@ -213,7 +209,9 @@ class IdempotencyPolicy:
             delay = 0.005
             while True:
                 try:
-                    answer = await begin(record, owner, lease)
+                    answer = begin_now(record, owner, lease, ttl)  # no await when it can
+                    if answer is None:
+                        answer = await store.once_begin(record, owner, lease, ttl)
                 except Exception as exc:
                     return Result(error=_store_failed(exc, name, ctx.call_id))
                 status = answer.status
@@ -276,7 +274,8 @@ class IdempotencyPolicy:
                 renewal.cancel()
             ended, payload = _end_of(result, keyed)
             try:
-                await finish(record, owner, ended, payload)
+                if not finish_now(record, owner, ended, payload, ttl):
+                    await store.once_finish(record, owner, ended, payload, ttl)
             except Exception:
                 # The body ran; its end could not be recorded. The claim runs out and the
                 # key reads "unknown": duplicates are refused, never run a second time.
@@ -333,9 +332,13 @@ def _replay(
     return Result(error=ToolError.from_dict(data))
 
 
-def _jsonable(value: Any) -> Any:
-    from pydantic_core import to_jsonable_python
+_PLAIN = (str, int, bool, type(None))
 
+
+def _jsonable(value: Any) -> Any:
+    """``value`` in its JSON form (what a replay returns, from any process's record)."""
+    if type(value) in _PLAIN:
+        return value
     try:
         out = to_jsonable_python(value)
     except Exception:
