@@ -178,3 +178,31 @@ async def test_proxy_in_front_of_npm_server_everything(tmp_path: Path) -> None:
             *(session.call_tool("get-sum", {"a": i, "b": 1}) for i in range(50))
         )
         assert not any(wire(r)["isError"] for r in results)
+
+
+async def test_proxy_config_sets_defaults_and_per_tool_options(tmp_path: Path) -> None:
+    config = tmp_path / "proxy.toml"
+    config.write_text("timeout = 30\n\n[tools.sleep]\ntimeout = 0.3\n")
+    async with over_stdio(_proxy(tmp_path, "--config", str(config))) as session:
+        slow = wire(await session.call_tool("sleep", {"seconds": 2}))
+        assert (slow["isError"], slow["structuredContent"]["type"]) == (True, "TimeoutError")
+        assert "0.3s" in slow["structuredContent"]["message"]
+        assert text_of(await session.call_tool("add", {"a": 1})) == "1"
+
+
+def test_proxy_config_errors_name_the_real_tools(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from toolsafe.cli import main
+
+    tools = tmp_path / "upstream_tools.py"
+    tools.write_text(UPSTREAM)
+    config = tmp_path / "proxy.toml"
+    config.write_text("[tools.ad]\ntimeout = 1\n")
+    upstream = [sys.executable, "-m", "toolsafe.cli", "serve", str(tools)]
+    assert main(["proxy", "--config", str(config), "--", *upstream]) == 2
+    err = capsys.readouterr().err
+    assert "no upstream tool named 'ad'" in err and "add, big, die, sleep" in err
+    config.write_text("timeuot = 1\n")
+    assert main(["proxy", "--config", str(config), "--", *upstream]) == 2
+    assert "unknown key 'timeuot'" in capsys.readouterr().err

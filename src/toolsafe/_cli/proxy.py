@@ -11,6 +11,46 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+#: Keys a ``--config`` file may set, for every tool (top level or ``[defaults]``)
+#: or for one (``[tools.NAME]``): the flags' policies plus ``idempotent``.
+CONFIG_KEYS = frozenset(
+    {"timeout", "deadline", "max_output_chars", "concurrency", "rate", "retry", "idempotent"}
+)
+
+
+def load_config(path: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """``(defaults, {tool: options})`` from a proxy TOML file; every mistake in one error."""
+    import importlib
+
+    from toolsafe._cli import UsageError
+
+    try:  # imported by name: mypy checks src/ as Python 3.10, which has no tomllib
+        tomllib: Any = importlib.import_module("tomllib")
+    except ImportError as exc:  # Python 3.10
+        raise UsageError("--config needs Python 3.11 or later (tomllib)") from exc
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise UsageError(f"--config {path}: {exc}") from exc
+    tools = data.pop("tools", {})
+    defaults = {**data.pop("defaults", {}), **data}
+    problems = [f"unknown key {key!r}" for key in sorted(set(defaults) - CONFIG_KEYS)]
+    if not isinstance(tools, dict) or not all(isinstance(v, dict) for v in tools.values()):
+        problems.append("[tools.NAME] sections must be tables")
+        tools = {}
+    for name, options in tools.items():
+        problems += [
+            f"[tools.{name}]: unknown key {k!r}" for k in sorted(set(options) - CONFIG_KEYS)
+        ]
+    if problems:
+        raise UsageError(
+            f"--config {path}: "
+            + "; ".join(problems)
+            + f" (known: {', '.join(sorted(CONFIG_KEYS))})"
+        )
+    return defaults, tools
+
 
 def register(app: Any) -> None:
     import typer
@@ -53,6 +93,12 @@ def register(app: Any) -> None:
         record: str | None = typer.Option(
             None, "--record", metavar="FILE", help="Append one JSON line per call (redacted)."
         ),
+        config: str | None = typer.Option(
+            None,
+            "--config",
+            metavar="FILE",
+            help="TOML: defaults at the top, [tools.NAME] per tool (flags override defaults).",
+        ),
         hang_after: float = typer.Option(
             5.0,
             "--hang-after",
@@ -80,7 +126,8 @@ def register(app: Any) -> None:
         except ImportError as exc:
             raise UsageError(str(exc)) from exc
 
-        policy: dict[str, Any] = {
+        defaults, per_tool = load_config(config) if config is not None else ({}, {})
+        policy: dict[str, Any] = defaults | {
             key: value
             for key, value in {
                 "timeout": timeout,
@@ -104,7 +151,7 @@ def register(app: Any) -> None:
             raise UsageError(f"cannot start the upstream MCP server {command!r}: {exc}") from exc
         try:
             try:
-                tools = upstream.tools(**policy)
+                tools = upstream.tools(tool_options=per_tool, **policy)
             except ConfigurationError as exc:
                 raise UsageError(str(exc)) from exc
             names = ", ".join(t.name for t in tools)
