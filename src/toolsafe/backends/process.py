@@ -36,8 +36,12 @@ count, at least 2). There are no per-tool shares as in the thread pool: a worker
 stuck past its time is killed and replaced, not kept, so a hanging tool costs a
 worker only for its timeout. ``Runtime.stats()["backend"]["processes"]`` counts
 workers started, killed at their timeout, crashed and replaced.
-Each call of a class-based tool deep-copies the instance the worker holds, as
-the thread backend does, so nothing leaks between calls. Workers are daemonic
+Each call of a class-based tool runs on a per-call copy of the instance the worker
+holds, made by the tool's own isolation plan as in the thread backend (shared
+attributes stay shared within the worker), so nothing leaks between calls;
+``Runtime.close()`` kills the workers: calls waiting for one end with a not-started
+``RuntimeClosed``, running ones with a ``RuntimeClosed`` that is not a rejection.
+What crosses to a worker and back is in ``backends/_remote.py``. Workers are daemonic
 (a tool cannot start ``multiprocessing`` children; ``subprocess`` is fine) and
 exit when the caller's process does.
 """
