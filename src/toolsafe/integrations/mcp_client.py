@@ -35,6 +35,7 @@ and it is killed and relaunched.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import collections
 import contextlib
 import os
@@ -374,6 +375,7 @@ class Upstream:
             target=loop.run_forever, name=f"toolsafe-mcp-upstream-{self.argv[0]}", daemon=True
         )
         self._thread.start()
+        atexit.register(self.close)  # a forgotten upstream still ends with this process
         self._supervisor = asyncio.run_coroutine_threadsafe(self._supervise(ready), loop)
         try:
             ready.result(self.connect_timeout + 5)
@@ -386,6 +388,7 @@ class Upstream:
         loop, self._closing = self._loop, True
         if loop is None:
             return
+        atexit.unregister(self.close)
         if self._dead is not None:
             loop.call_soon_threadsafe(self._dead.set)
         if self._supervisor is not None:
