@@ -544,3 +544,10 @@ def test_integral_floats_become_ints_where_an_integer_is_wanted_only() -> None:
     original = {"query": "q", "limit": 7.0}
     search.validate(original)
     assert type(original["limit"]) is float  # the caller's dict is not changed
+
+
+def test_argument_bytes_must_be_utf8_in_strict_mode() -> None:
+    assert search.validate(b'{"query": "caf\xc3\xa9"}')["query"] == "café"
+    exc = rejected(search, b'{"query": "caf\xe9"}')
+    assert exc.details[0]["received"] == "the bytes are not valid UTF-8 (at byte 14)"
+    assert search.validate(b'{"query": "caf\xe9"}', strict=False)["query"] == "caf\ufffd"

@@ -98,13 +98,13 @@ def parse_arguments(
     The dict is also checked by ``check_arguments`` (depth; NaN and lone
     surrogates in strict mode).
     """
-    value, repairs = _parse(raw, tool=tool, repair=repair)
+    value, repairs = _parse(raw, tool=tool, repair=repair, strict=strict)
     if not arguments_clean(value, strict):
         check_arguments(value, tool=tool, strict=strict)
     return value, repairs
 
 
-def _parse(raw: Any, *, tool: str, repair: bool) -> tuple[dict[str, Any], list[str]]:
+def _parse(raw: Any, *, tool: str, repair: bool, strict: bool) -> tuple[dict[str, Any], list[str]]:
     if raw is None:
         return {}, []
     if isinstance(raw, dict):
@@ -112,7 +112,14 @@ def _parse(raw: Any, *, tool: str, repair: bool) -> tuple[dict[str, Any], list[s
     if isinstance(raw, Mapping):
         return dict(raw), []
     if isinstance(raw, (bytes, bytearray)):
-        raw = raw.decode("utf-8", errors="replace")
+        try:
+            raw = bytes(raw).decode("utf-8", errors="strict" if strict else "replace")
+        except UnicodeDecodeError as err:  # strict: no silent U+FFFD in what reaches the tool
+            problem = f"the bytes are not valid UTF-8 (at byte {err.start})"
+            raise build_invalid(
+                tool,
+                [{"field": "", "expected": "UTF-8 text", "received": problem, "message": problem}],
+            ) from None
     if isinstance(raw, str):
         if not raw.strip():
             return {}, []
