@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import os
 import sys
 from collections.abc import AsyncIterator, Callable, Iterable
 from io import TextIOWrapper
@@ -44,6 +43,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 from toolsafe._call import Outcome, new_call_id
 from toolsafe._runtime import Runtime
+from toolsafe._text import utf8_safe
 from toolsafe.errors import ToolError
 from toolsafe.integrations._mcp_http import (
     LOOPBACK_HOSTS,
@@ -52,6 +52,12 @@ from toolsafe.integrations._mcp_http import (
     listen_socket,
     security_settings,
     serve_guarded,
+)
+from toolsafe.integrations._mcp_wire import (
+    SerialWriter,
+    StdioLines,
+    protocol_stdio,
+    utf8_safe_value,
 )
 
 __all__ = [
@@ -65,8 +71,6 @@ __all__ = [
     "is_loopback",
     "serve_http",
     "serve_stdio",
-    "utf8_safe",
-    "utf8_safe_text",
 ]
 
 #: The installed SDK's major version: 2 when ``Server`` takes ``on_call_tool=``.
@@ -79,58 +83,22 @@ def _as_runtime(runtime_or_tools: Runtime | Iterable[Any]) -> Runtime:
     return Runtime(runtime_or_tools)
 
 
-# --------------------------------------------------------------------------- valid UTF-8 out
-
-
-def utf8_safe_text(text: str) -> str:
-    """``text`` unchanged when it encodes as UTF-8, else with lone surrogates escaped.
-
-    The SDK serializes with pydantic, which raises on a lone surrogate; over stdio
-    that error ends the server. ``\\udcXX`` (backslash-escaped) keeps the
-    information and says what happened.
-    """
-    if text.isascii():
-        return text
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return text
-
-
-def utf8_safe(value: Any, _depth: int = 0) -> Any:
-    """A JSON-like value with every string (keys too) made UTF-8 safe.
-
-    Values nested deeper than the SDK would ever be asked to send are replaced by
-    a marker rather than walked (the walk stays bounded whatever it is given).
-    """
-    if isinstance(value, str):
-        return utf8_safe_text(value)
-    if _depth > 64:
-        return "<nested too deep>"
-    if isinstance(value, dict):
-        return {utf8_safe_text(str(k)): utf8_safe(v, _depth + 1) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [utf8_safe(v, _depth + 1) for v in value]
-    return value
-
-
 # --------------------------------------------------------------------------- the server
 
 
 def call_tool_result(outcome: Outcome) -> types.CallToolResult:
     """An Outcome as MCP's CallToolResult (errors: ``isError`` and ``structuredContent``)."""
-    text = [types.TextContent(type="text", text=utf8_safe_text(outcome.text))]
+    text = [types.TextContent(type="text", text=utf8_safe(outcome.text)[0])]
     if outcome.ok or outcome.error is None:
         return types.CallToolResult(content=list(text), isError=False)
     return types.CallToolResult(
-        content=list(text), structuredContent=utf8_safe(outcome.error.to_dict()), isError=True
+        content=list(text), structuredContent=utf8_safe_value(outcome.error.to_dict()), isError=True
     )
 
 
 def _listed(tool: Any) -> dict[str, Any]:
     """A tool's MCP definition, UTF-8 safe, with the ``"type": "object"`` MCP requires."""
-    definition: dict[str, Any] = utf8_safe(tool.to_mcp())
+    definition: dict[str, Any] = utf8_safe_value(tool.to_mcp())
     schema = definition.get("inputSchema")
     if not isinstance(schema, dict):
         definition["inputSchema"] = schema = {}
@@ -143,23 +111,36 @@ class _Handlers:
 
     ``call`` never raises: a tool exception is already an Outcome, and a failure
     of this layer itself becomes an ``isError`` result too (on 2.x an exception
-    would turn into a JSON-RPC error the model never sees).
+    would turn into a JSON-RPC error the model never sees). A tool whose name had
+    to be escaped to be listed (a lone surrogate in it) is called by that listed
+    name.
     """
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        self._definitions: dict[str, dict[str, Any]] = {}
+        self._aliases: dict[str, str] = {}
+        self._refresh()
+
+    def _refresh(self) -> None:
+        definitions, aliases = {}, {}
+        for tool in self.runtime.tools:
+            definition = _listed(tool)
+            definitions[definition["name"]] = definition
+            if definition["name"] != tool.name:
+                aliases[definition["name"]] = tool.name
+        self._definitions, self._aliases = definitions, aliases
 
     def tools(self) -> list[types.Tool]:
-        return [types.Tool.model_validate(_listed(tool)) for tool in self.runtime.tools]
+        self._refresh()
+        return [types.Tool.model_validate(d) for d in self._definitions.values()]
 
     def input_schema(self, name: str) -> dict[str, Any] | None:
-        for tool in self.runtime.tools:
-            if tool.name == name:
-                schema: dict[str, Any] = _listed(tool)["inputSchema"]
-                return schema
-        return None
+        definition = self._definitions.get(name)
+        return None if definition is None else dict(definition["inputSchema"])
 
     async def call(self, name: str, arguments: dict[str, Any] | None) -> types.CallToolResult:
+        name = self._aliases.get(name, name)
         try:
             return call_tool_result(await self.runtime.acall(name, arguments))
         except Exception as exc:  # a bug below the runtime's promise; still an answer
@@ -177,9 +158,9 @@ def create_server(
     import toolsafe
 
     handlers = _Handlers(_as_runtime(runtime_or_tools))
-    name = utf8_safe_text(name)
+    name = utf8_safe(name)[0]
     if instructions is not None:
-        instructions = utf8_safe_text(instructions)
+        instructions = utf8_safe(instructions)[0]
     if SDK_MAJOR >= 2:
         return _create_server_v2(handlers, name, toolsafe.__version__, instructions)
 
@@ -228,46 +209,30 @@ def _create_server_v2(
 # --------------------------------------------------------------------------- stdio
 
 
-@contextlib.contextmanager
-def _protocol_stdout() -> Any:
-    """Keep fd 1 for the protocol alone: anything else written to stdout goes to stderr.
-
-    A tool that prints (or a C library that writes to fd 1) would otherwise corrupt
-    the JSON-RPC stream. The protocol gets a duplicate of the real stdout; fd 1 and
-    ``sys.stdout`` point at stderr until the server stops.
-    """
-    sys.stdout.flush()
-    protocol_fd = os.dup(1)
-    saved_fd = os.dup(1)
-    os.dup2(2, 1)
-    saved_stdout = sys.stdout
-    sys.stdout = sys.stderr
-    stream = TextIOWrapper(os.fdopen(protocol_fd, "wb"), encoding="utf-8")
-    try:
-        yield stream
-    finally:
-        sys.stdout = saved_stdout
-        with contextlib.suppress(Exception):
-            stream.close()
-        os.dup2(saved_fd, 1)
-        os.close(saved_fd)
-
-
 async def serve_stdio(
     runtime_or_tools: Runtime | Iterable[Any],
     *,
     name: str = "toolsafe",
     protect_stdout: bool = True,
 ) -> None:
-    """Serve over stdin/stdout until the client closes stdin."""
+    """Serve over stdin/stdout until the client closes stdin.
+
+    ``protect_stdout`` (the default) keeps fds 0 and 1 for the protocol alone: a
+    tool that prints, or a C library writing to fd 1, goes to stderr instead of
+    corrupting the JSON-RPC stream, and a tool reading stdin reads nothing.
+    """
     from mcp.server.stdio import stdio_server
 
     server = create_server(runtime_or_tools, name=name)
     with contextlib.ExitStack() as stack:
-        stdout = None
         if protect_stdout:
-            stdout = anyio.wrap_file(stack.enter_context(_protocol_stdout()))
-        async with stdio_server(stdout=stdout) as (read_stream, write_stream):
+            reader, writer = stack.enter_context(protocol_stdio())
+        else:
+            reader = TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
+            writer = TextIOWrapper(sys.stdout.buffer, encoding="utf-8")
+        stdout: Any = SerialWriter(writer)
+        stdin: Any = StdioLines(anyio.wrap_file(reader), stdout)
+        async with stdio_server(stdin=stdin, stdout=stdout) as (read_stream, write_stream):
             await server.run(read_stream, write_stream, server.create_initialization_options())
 
 
