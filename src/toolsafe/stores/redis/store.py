@@ -394,10 +394,15 @@ class RedisStore(Store):
 
     # ------------------------------------------------------------------ result cache
 
-    def _cache_key(self, key: str) -> str:
+    def _hashed_key(self, family: str, key: str) -> str:
+        """``family``'s key of ``key``; a very long key (a cache key, a caller's
+        idempotency key) is replaced by its SHA-256."""
         if len(key) > _MAX_KEY_CHARS:
             key = "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
-        return self.key("cache", key)
+        return self.key(family, key)
+
+    def _cache_key(self, key: str) -> str:
+        return self._hashed_key("cache", key)
 
     async def cache_get(self, key: str) -> tuple[bool, Any]:
         name = self._cache_key(key)
@@ -465,9 +470,7 @@ class RedisStore(Store):
             raise self._link.unavailable() from self._link.last_error
 
     def _once_key(self, key: str) -> str:
-        if len(key) > _MAX_KEY_CHARS:
-            key = "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
-        return self.key("once", key)
+        return self._hashed_key("once", key)
 
     # ------------------------------------------------------------------ life cycle
 
