@@ -17,6 +17,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+
+class _Listener(ThreadingHTTPServer):
+    # The default backlog (5) drops connects when many calls overlap, and a dropped SYN
+    # is retried after 1 s: the doctor would rightly report that as tail latency.
+    request_queue_size = 128
+    daemon_threads = True
+
 _requests = itertools.count(1)
 _stalled: set[str] = set()
 
@@ -46,7 +53,7 @@ def _upstream() -> str:
     global _server
     with _server_lock:
         if _server is None:
-            _server = ThreadingHTTPServer(("127.0.0.1", 0), _Prices)
+            _server = _Listener(("127.0.0.1", 0), _Prices)
             _server.daemon_threads = True
             threading.Thread(target=_server.serve_forever, daemon=True).start()
         return f"127.0.0.1:{_server.server_address[1]}"

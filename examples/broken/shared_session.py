@@ -22,6 +22,13 @@ from crewai.tools import BaseTool
 from pydantic import BaseModel, Field, PrivateAttr
 
 
+class _Listener(ThreadingHTTPServer):
+    # The default backlog (5) drops connects when many calls overlap, and a dropped SYN
+    # is retried after 1 s: the doctor would rightly report that as tail latency.
+    request_queue_size = 128
+    daemon_threads = True
+
+
 class _Search(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: one connection serves many requests
 
@@ -47,7 +54,7 @@ def _upstream() -> tuple[str, int]:
     global _server
     with _server_lock:
         if _server is None:
-            _server = ThreadingHTTPServer(("127.0.0.1", 0), _Search)
+            _server = _Listener(("127.0.0.1", 0), _Search)
             _server.daemon_threads = True
             threading.Thread(target=_server.serve_forever, daemon=True).start()
         return "127.0.0.1", _server.server_address[1]

@@ -29,6 +29,13 @@ from pydantic import BaseModel, Field
 
 import toolsafe
 
+
+class _Listener(ThreadingHTTPServer):
+    # The default backlog (5) drops connects when many calls overlap, and a dropped SYN
+    # is retried after 1 s: the doctor would rightly report that as tail latency.
+    request_queue_size = 128
+    daemon_threads = True
+
 _requests = itertools.count(1)
 _stalled: set[str] = set()
 
@@ -68,7 +75,7 @@ def _upstream() -> tuple[str, int]:
     global _server
     with _server_lock:
         if _server is None:
-            _server = ThreadingHTTPServer(("127.0.0.1", 0), _Upstream)
+            _server = _Listener(("127.0.0.1", 0), _Upstream)
             _server.daemon_threads = True
             threading.Thread(target=_server.serve_forever, daemon=True).start()
         return "127.0.0.1", _server.server_address[1]

@@ -8,6 +8,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
+class _Listener(ThreadingHTTPServer):
+    # The default backlog (5) drops connects when many calls overlap, and a dropped SYN
+    # is retried after 1 s: the doctor would rightly report that as tail latency.
+    request_queue_size = 128
+    daemon_threads = True
+
+
 class Upstream:
     """``/ok`` answers 200 after ``latency`` seconds; ``/fail`` answers 503 at once;
     ``/warm`` answers 200 at once and is not recorded.
@@ -56,7 +63,7 @@ class Upstream:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Listener(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)

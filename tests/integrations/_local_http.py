@@ -16,6 +16,13 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
+
+class _Listener(ThreadingHTTPServer):
+    # The default backlog (5) drops connects when many calls overlap, and a dropped SYN
+    # is retried after 1 s: the doctor would rightly report that as tail latency.
+    request_queue_size = 128
+    daemon_threads = True
+
 PAGE = "<html><head><title>Local page</title></head><body><h1>Hello</h1><p>toolsafe local page</p></body></html>"
 
 
@@ -74,7 +81,7 @@ def _handler(server: LocalServer) -> type[BaseHTTPRequestHandler]:
 @contextmanager
 def local_server() -> Iterator[LocalServer]:
     state = LocalServer(url="")
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    httpd = _Listener(("127.0.0.1", 0), _handler(state))
     state.url = f"http://127.0.0.1:{httpd.server_address[1]}"
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()

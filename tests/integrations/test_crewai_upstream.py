@@ -29,6 +29,13 @@ from toolsafe import parse_tool_error
 from toolsafe.integrations.crewai import harden
 from toolsafe.policies.retry import RetryScheduled
 
+
+class _Listener(ThreadingHTTPServer):
+    # The default backlog (5) drops connects when many calls overlap, and a dropped SYN
+    # is retried after 1 s: the doctor would rightly report that as tail latency.
+    request_queue_size = 128
+    daemon_threads = True
+
 pytestmark = [
     pytest.mark.crewai,
     pytest.mark.filterwarnings("ignore::DeprecationWarning:crewai.*"),
@@ -79,7 +86,7 @@ def upstream() -> Iterator[Upstream]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = _Listener(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
