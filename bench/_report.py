@@ -20,6 +20,26 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 
 
+#: Environment that keeps the frameworks quiet while measured: no telemetry, tracing
+#: or version checks (network calls and background threads would skew the figures).
+QUIET_FRAMEWORKS = {
+    "CREWAI_DISABLE_TELEMETRY": "true",
+    "CREWAI_DISABLE_TRACKING": "true",
+    "OTEL_SDK_DISABLED": "true",
+    "CREWAI_TRACING_ENABLED": "false",
+    "CREWAI_DISABLE_VERSION_CHECK": "true",
+    "CREWAI_TESTING": "true",
+    "OPENAI_AGENTS_DISABLE_TRACING": "1",
+    "LANGCHAIN_TRACING_V2": "false",
+}
+
+
+def quiet_frameworks() -> None:
+    """Set QUIET_FRAMEWORKS in this process's environment (values already set win)."""
+    for name, value in QUIET_FRAMEWORKS.items():
+        os.environ.setdefault(name, value)
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:

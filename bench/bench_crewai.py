@@ -18,17 +18,9 @@ import statistics
 import time
 from typing import Any
 
-from bench._report import Report
+from bench._report import Report, quiet_frameworks
 
-for _name, _value in {
-    "CREWAI_DISABLE_TELEMETRY": "true",
-    "CREWAI_DISABLE_TRACKING": "true",
-    "OTEL_SDK_DISABLED": "true",
-    "CREWAI_TRACING_ENABLED": "false",
-    "CREWAI_DISABLE_VERSION_CHECK": "true",
-    "CREWAI_TESTING": "true",
-}.items():
-    os.environ.setdefault(_name, _value)
+quiet_frameworks()
 
 N_CALLS = 500
 ROUNDS = 8
