@@ -578,7 +578,7 @@ REDIS_CALLERS = 64
 REDIS_SECONDS = 3.0
 
 
-def redis_row() -> dict[str, Any]:
+def redis_row(max_connections: int | None = None) -> dict[str, Any]:
     """A guarded call (breaker + rate + concurrency) on the Redis store of a private
     server: µs per sequential call, client round trips per call (socket writes of
     redis-py's async connection, so a pipeline counts once), scripts the server ran per
@@ -598,7 +598,8 @@ def redis_row() -> dict[str, Any]:
         await original(self, command, check_health)
 
     rconn.AbstractConnection.send_packed_command = counted  # type: ignore[method-assign]
-    store = toolsafe.RedisStore(server.url, prefix=f"bench-peers-{time.time_ns()}:")
+    pool = {} if max_connections is None else {"max_connections": max_connections}
+    store = toolsafe.RedisStore(server.url, prefix=f"bench-peers-{time.time_ns()}:", **pool)
     tool = toolsafe.tool(
         anoop,
         name="noop",
@@ -823,8 +824,9 @@ def run() -> Report:
             batches[row, spec, option] = {"skipped": f"failed: {str(exc)[-300:]}"}
     try:
         redis = _inner(here, "redis_row()", timeout=120)
+        redis_wide = _inner(here, f"redis_row({REDIS_CALLERS})", timeout=120)
     except (RuntimeError, subprocess.TimeoutExpired) as exc:
-        redis = {"skipped": str(exc)[-500:]}
+        redis = redis_wide = {"skipped": str(exc)[-500:]}
     total = time.perf_counter() - started
 
     # ------------------------------------------------------------------ what was measured
@@ -941,6 +943,7 @@ def run() -> Report:
         )
         report.table(
             [
+                "store",
                 "round trips per call",
                 "scripts per call",
                 "µs per sequential call",
@@ -950,13 +953,19 @@ def run() -> Report:
             ],
             [
                 [
-                    f"{redis['round_trips']:.2f}",
-                    f"{redis['scripts']:.2f}",
-                    _fmt(redis["seq_us"]),
-                    _fmt(redis["ping_us"]),
-                    f"{redis['calls_per_s']:,.0f}",
-                    ", ".join(f"{n:,} {kind}" for kind, n in redis["failed"].items()) or "none",
+                    label,
+                    f"{r['round_trips']:.2f}",
+                    f"{r['scripts']:.2f}",
+                    _fmt(r["seq_us"]),
+                    _fmt(r["ping_us"]),
+                    f"{r['calls_per_s']:,.0f}",
+                    ", ".join(f"{n:,} {kind}" for kind, n in r["failed"].items()) or "none",
                 ]
+                for label, r in (
+                    ("`RedisStore(url)` (defaults)", redis),
+                    (f"`RedisStore(url, max_connections={REDIS_CALLERS})`", redis_wide),
+                )
+                if "skipped" not in r
             ],
         )
         if redis["failed"]:
