@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from toolsafe._pipeline import Handler, Policy, Result
 from toolsafe.errors import ConfigurationError
+from toolsafe.policies._joint import Joint, JointPolicy
 from toolsafe.policies.budget import BudgetPolicy, as_budget
 from toolsafe.policies.cache import Cache, CachePolicy, as_cache
 from toolsafe.policies.circuit_breaker import Breaker, BreakerPolicy, as_breaker
@@ -135,11 +136,21 @@ def policy_problems(
     return problems
 
 
-def keyed_policy(once: Any, timeout: Any) -> Policy:
+def keyed_policy(once: Any, timeout: Any, joint: Joint | None = None) -> Policy:
     """The idempotency step: in every chain of a tool with a key source of its own,
-    and in the chain the runtime uses for calls that bring a key (``acall(key=)``)."""
+    and in the chain the runtime uses for calls that bring a key (``acall(key=)``).
+    ``joint``: the tool's joined store steps, when this step comes right before them."""
     wait = timeout.deadline or timeout.attempt or DEFAULT_TIMEOUT
-    return IdempotencyPolicy(replace(once, wait_s=float(wait)))
+    return IdempotencyPolicy(replace(once, wait_s=float(wait)), joint)
+
+
+def _adjacent_joint(call: Sequence[Policy]) -> Joint | None:
+    """The chain's joint, when nothing that may answer without it (a cache, a usage
+    limit) sits between the idempotency step and it."""
+    if any(isinstance(p, (CachePolicy, UsageLimitPolicy)) for p in call):
+        return None
+    found = next((p for p in call if isinstance(p, JointPolicy)), None)
+    return None if found is None else found.joint
 
 
 def with_keyed_step(
@@ -155,7 +166,7 @@ def with_keyed_step(
         (i for i, p in enumerate(steps) if not isinstance(p, (ValidationPolicy, BudgetPolicy))),
         len(steps),
     )
-    steps.insert(at, keyed_policy(parsed["idempotency"], parsed["timeout"]))
+    steps.insert(at, keyed_policy(parsed["idempotency"], parsed["timeout"], _adjacent_joint(call)))
     return steps
 
 
@@ -167,20 +178,34 @@ def build_policies(
     parsed = _parsed(tool, options)
     key: str = parsed["key"]
     timeout = parsed["timeout"]
+    limits: list[tuple[str, int]] = []
+    if parsed["concurrency"] is not None:
+        limits.append((key, parsed["concurrency"].limit))
+    everything = as_concurrency(max_in_flight, "max_in_flight")
+    if everything is not None:
+        limits.append((GLOBAL_KEY, everything.limit))
+    # The store steps of the breaker, the rate limit and the slots, joined on a store
+    # that joins them (``_joint``): one round trip before the call, one after.
+    joint = None
+    if parsed["breaker"] is not None or parsed["rate"] is not None or limits:
+        joint = Joint(timeout.attempt)
     call: list[Policy] = [ValidationPolicy(parsed["validation"])]
     if parsed["budget"] is not None:
         call.append(BudgetPolicy(parsed["budget"]))
     once = parsed["idempotency"]
     if once.key is not None or once.keyed or once.reconcile is not None:
-        call.append(keyed_policy(once, timeout))
+        near = parsed["cache"] is None and parsed["max_calls"] is None
+        call.append(keyed_policy(once, timeout, joint if near else None))
     if parsed["cache"] is not None:
         call.append(CachePolicy(parsed["cache"]))
     if parsed["max_calls"] is not None:  # after the cache: a cached answer uses nothing
         call.append(UsageLimitPolicy(parsed["max_calls"]))
+    if joint is not None:
+        call.append(JointPolicy(joint))
     if parsed["breaker"] is not None:
-        call.append(BreakerPolicy(parsed["breaker"], key, timeout=timeout.attempt))
+        call.append(BreakerPolicy(parsed["breaker"], key, timeout=timeout.attempt, joint=joint))
     if parsed["rate"] is not None:
-        call.append(RateLimitPolicy(parsed["rate"], key, timeout=timeout.attempt))
+        call.append(RateLimitPolicy(parsed["rate"], key, timeout=timeout.attempt, joint=joint))
     if parsed["retry"] is not None:
         call.append(
             RetryPolicy(
@@ -189,15 +214,9 @@ def build_policies(
                 keyed=options.idempotent == "keyed",
             )
         )
-    limits: list[tuple[str, int]] = []
-    if parsed["concurrency"] is not None:
-        limits.append((key, parsed["concurrency"].limit))
-    everything = as_concurrency(max_in_flight, "max_in_flight")
-    if everything is not None:
-        limits.append((GLOBAL_KEY, everything.limit))
     attempt: list[Policy] = []
     if limits:
-        attempt.append(ConcurrencyPolicy(limits, timeout=timeout.attempt))
+        attempt.append(ConcurrencyPolicy(limits, timeout=timeout.attempt, joint=joint))
     if timeout.attempt is not None or timeout.deadline is not None:
         attempt.append(TimeoutPolicy(timeout))
     return call, attempt

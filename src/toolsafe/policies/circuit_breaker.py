@@ -28,12 +28,14 @@ from toolsafe._log import logger
 from toolsafe._pipeline import Handler, PipelineEnv, Result
 from toolsafe.errors import ConfigurationError
 from toolsafe.observe import events as ev
+from toolsafe.policies._joint import Joint, joined_of, joins
 from toolsafe.policies.rejections import circuit_open, is_rejection, store_failure
 from toolsafe.stores._base import (
     ADMIT_CLOSED,
     RECORD_CLOSED,
     STEP_BUDGET,
     Breaker,
+    BreakerAdmission,
     BreakerRecord,
     BreakerState,
     BreakerVerdict,
@@ -103,10 +105,18 @@ class BreakerPolicy:
     name = "breaker"
     level: Literal["call"] = "call"
 
-    def __init__(self, options: Breaker, key: str, *, timeout: float | None = None) -> None:
+    def __init__(
+        self,
+        options: Breaker,
+        key: str,
+        *,
+        timeout: float | None = None,
+        joint: Joint | None = None,
+    ) -> None:
         self.options = options
         self.key = key
         self.timeout = timeout  # the attempt timeout: bounds the store steps (STEP_BUDGET)
+        self.joint = joint  # asks the store with the tool's other steps (``_joint``)
 
     def wrap(self, inner: Handler, *, tool: Tool, env: PipelineEnv) -> Handler:
         breaker = self.options
@@ -146,6 +156,37 @@ class BreakerPolicy:
                 changed(ctx, rec.previous, rec.state)
             return result
 
+        def refuse(ctx: CallContext, admission: BreakerAdmission) -> Result:
+            if admission.changed:
+                changed(ctx, "open", admission.state)
+            if listeners:
+                ev.emit(
+                    listeners,
+                    BreakerRejected(
+                        ctx.call_id,
+                        name,
+                        clock.now(),
+                        key,
+                        admission.state,
+                        admission.retry_after_s,
+                    ),
+                )
+            return Result(
+                error=circuit_open(name, ctx.call_id, key, admission.retry_after_s, admission.state)
+            )
+
+        async def through(ctx: CallContext, admission: BreakerAdmission) -> Result:
+            """Run a call the breaker let through (not in the closed state's short path)."""
+            if admission.changed:
+                changed(ctx, "open", admission.state)
+            try:
+                return await inner(ctx)
+            except BaseException:
+                if admission.probe:  # a cancelled probe must not hold the half-open gate
+                    with contextlib.suppress(Exception):
+                        await store.breaker_record(key, breaker, "ignore", probe=True)
+                raise
+
         async def guarded(ctx: CallContext) -> Result:
             admission = admit_now(key, breaker)
             if admission is ADMIT_CLOSED:  # the common case, kept short
@@ -164,36 +205,35 @@ class BreakerPolicy:
                 finally:
                     STEP_BUDGET.set(outer)  # not reset(): it may resume in another Context
             if not admission.allowed:
-                if admission.changed:
-                    changed(ctx, "open", admission.state)
-                if listeners:
-                    ev.emit(
-                        listeners,
-                        BreakerRejected(
-                            ctx.call_id,
-                            name,
-                            clock.now(),
-                            key,
-                            admission.state,
-                            admission.retry_after_s,
-                        ),
-                    )
-                return Result(
-                    error=circuit_open(
-                        name, ctx.call_id, key, admission.retry_after_s, admission.state
-                    )
-                )
+                return refuse(ctx, admission)
             probe = admission.probe
-            if admission.changed:
-                changed(ctx, "open", admission.state)
-            try:
-                result = await inner(ctx)
-            except BaseException:
-                if probe:  # a cancelled probe must not hold the half-open gate
-                    with contextlib.suppress(Exception):
-                        await store.breaker_record(key, breaker, "ignore", probe=True)
-                raise
+            result = await through(ctx, admission)
             rec = record_now(key, breaker, breaker_outcome(result), probe)
             return await record(ctx, result, probe, rec)
 
-        return guarded
+        if self.joint is None or not joins(store):
+            return guarded
+        self.joint.breaker = (key, breaker)
+
+        async def guarded_joined(ctx: CallContext) -> Result:
+            """The verdict came with the call's joined admission; the count goes with
+            its joined settle (``_joint``)."""
+            call = joined_of(ctx)
+            admission = None if call is None else call.admission
+            if call is None or admission is None:
+                return await guarded(ctx)
+            call.admission = None
+            if not admission.allowed:
+                return refuse(ctx, admission)
+            probe = admission.probe
+            result = await through(ctx, admission)
+            call.record = (key, breaker, breaker_outcome(result), probe)
+
+            def told(rec: BreakerRecord) -> None:
+                if rec.state != rec.previous:
+                    changed(ctx, rec.previous, rec.state)
+
+            call.on_record = told
+            return result
+
+        return guarded_joined

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from toolsafe._pipeline import LINGERING, Handler, PipelineEnv, Result
 from toolsafe.errors import ConfigurationError
 from toolsafe.observe import events as ev
+from toolsafe.policies._joint import Joint, joined_of, joins
 from toolsafe.policies.rejections import concurrency_limited, store_failure
 from toolsafe.policies.timeout import attempt_limit
 
@@ -109,9 +110,12 @@ class ConcurrencyPolicy:
     name = "concurrency"
     level: Literal["attempt"] = "attempt"
 
-    def __init__(self, limits: list[tuple[str, int]], *, timeout: float | None) -> None:
+    def __init__(
+        self, limits: list[tuple[str, int]], *, timeout: float | None, joint: Joint | None = None
+    ) -> None:
         self.limits = limits
         self.timeout = timeout
+        self.joint = joint  # asks the store with the tool's other steps (``_joint``)
 
     def wrap(self, inner: Handler, *, tool: Tool, env: PipelineEnv) -> Handler:
         limits = tuple(self.limits)
@@ -159,15 +163,29 @@ class ConcurrencyPolicy:
             limit_s = attempt_limit(timeout, None if remaining is None else max(0.0, remaining))
             return limit_s, (LEASE_S if limit_s is None else limit_s + LEASE_GRACE)
 
+        def shared_lease(ctx: CallContext) -> float:
+            """The lease ``slotted`` takes a slot for (for the joined admission)."""
+            lease_s = lease_for(ctx)[1]
+            return SHARED_LEASE_S if shared and lease_s > SHARED_LEASE_S else lease_s
+
+        joint = self.joint if self.joint is not None and joins(store) else None
+        if joint is not None:
+            joint.slots = (limits, shared_lease)
+
         async def slotted(ctx: CallContext) -> Result:
             limit_s, lease_s = lease_for(ctx)
             renew = limit_s is None
             if shared and lease_s > SHARED_LEASE_S:
                 lease_s, renew = SHARED_LEASE_S, True
             held: list[tuple[str, str]] = []
+            # Slots taken with the call's joined admission (its first attempt only).
+            call = joined_of(ctx) if joint is not None else None
+            taken = call.leases if call is not None else None
             for key, limit in limits:
                 try:
-                    lease = await take(ctx, key, limit, lease_s)
+                    lease = taken.pop(key, None) if taken else None
+                    if lease is None:
+                        lease = await take(ctx, key, limit, lease_s)
                 except Exception as exc:
                     ctx.attempt += 1
                     await release_all(held)
@@ -181,14 +199,19 @@ class ConcurrencyPolicy:
             renewer = None
             if renew:
                 renewer = asyncio.ensure_future(_renew(store, held, lease_s))
+            ok = False
             try:
-                return await inner(ctx)
+                result = await inner(ctx)
+                ok = result.error is None
+                return result
             finally:
                 if renewer is not None:
                     renewer.cancel()
                 linger = ctx.state.pop(LINGERING, None)
                 if linger is not None:  # the body still runs: free the slots when it returns
                     linger(lambda: _release_from_thread(release_any_thread, held))
+                elif ok and call is not None:  # a success is not retried: settle them joined
+                    call.releases.extend(held)
                 else:
                     await release_all(held)
 

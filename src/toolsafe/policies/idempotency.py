@@ -47,7 +47,7 @@ import inspect
 import itertools
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -56,6 +56,7 @@ from pydantic_core import to_jsonable_python
 from toolsafe._pipeline import GIVEN_ID, REPLAYED, Handler, PipelineEnv, Result
 from toolsafe.errors import ConfigurationError, ToolError
 from toolsafe.observe import events as ev
+from toolsafe.policies._joint import JOINED, Joined, Joint, joins
 from toolsafe.policies.rejections import is_rejection
 
 if TYPE_CHECKING:
@@ -159,8 +160,11 @@ class IdempotencyPolicy:
     name = "idempotency"
     level: Literal["call"] = "call"
 
-    def __init__(self, options: Idempotency) -> None:
+    def __init__(self, options: Idempotency, joint: Joint | None = None) -> None:
         self.options = options
+        #: The tool's joint, when this step comes right before it: the claim goes with
+        #: the call's joined admission and the record with its settle (``_joint``).
+        self.joint = joint
 
     def wrap(self, inner: Handler, *, tool: Tool, env: PipelineEnv) -> Handler:
         opts = self.options
@@ -176,6 +180,7 @@ class IdempotencyPolicy:
         begin_now = store.once_begin_now
         finish_now = store.once_finish_now
         fallback_wait = float(opts.wait_s)
+        joint = self.joint if self.joint is not None and joins(store) else None
 
         def resolve(ctx: CallContext) -> str | None:
             """The key the tool's own source gives (the caller passed none)."""
@@ -207,9 +212,16 @@ class IdempotencyPolicy:
             lease = SHARED_LEASE_S if shared else ttl
             waited_since: float | None = None
             delay = 0.005
+            joined: Joined | None = None
             while True:
                 try:
-                    answer = begin_now(record, owner, lease, ttl)  # no await when it can
+                    if joint is not None:
+                        joined, admitted = await joint.open(
+                            store, ctx, clock.now(), (record, owner, lease, ttl)
+                        )
+                        answer = admitted.once
+                    else:
+                        answer = begin_now(record, owner, lease, ttl)  # no await when it can
                     if answer is None:
                         answer = await store.once_begin(record, owner, lease, ttl)
                 except Exception as exc:
@@ -217,6 +229,9 @@ class IdempotencyPolicy:
                 status = answer.status
                 if status == "run":
                     break
+                if joined is not None:  # nothing else was taken: the joint closes empty
+                    ctx.state.pop(JOINED, None)
+                    joined = None
                 if status == "in_flight":
                     now = clock.now()
                     if waited_since is None:
@@ -268,13 +283,25 @@ class IdempotencyPolicy:
             except BaseException:  # cancelled while the body may run: nobody knows
                 if renewal is not None:
                     renewal.cancel()
-                await asyncio.shield(_finish_quietly(finish, record, owner, "unknown", _lost()))
+                if joined is not None:
+                    lost: tuple[str, str, FinalStatus, Any, float] = (
+                        record,
+                        owner,
+                        "unknown",
+                        _lost(),
+                        ttl,
+                    )
+                    await asyncio.shield(_quietly(joined.close(store, ctx, lost)))
+                else:
+                    await asyncio.shield(_finish_quietly(finish, record, owner, "unknown", _lost()))
                 raise
             if renewal is not None:
                 renewal.cancel()
             ended, payload = _end_of(result, keyed)
             try:
-                if not finish_now(record, owner, ended, payload, ttl):
+                if joined is not None:
+                    await joined.close(store, ctx, (record, owner, ended, payload, ttl))
+                elif not finish_now(record, owner, ended, payload, ttl):
                     await store.once_finish(record, owner, ended, payload, ttl)
             except Exception:
                 # The body ran; its end could not be recorded. The claim runs out and the
@@ -293,6 +320,13 @@ async def _renew(store: Any, record: str, owner: str, lease: float) -> None:
                 return
         except Exception:
             continue  # a store hiccup: try again next time, the lease still runs
+
+
+async def _quietly(step: Awaitable[None]) -> None:
+    try:
+        await step
+    except Exception:
+        pass
 
 
 async def _finish_quietly(finish: Any, record: str, owner: str, status: Any, payload: Any) -> None:

@@ -26,6 +26,7 @@ from toolsafe import testing
 from toolsafe._pipeline import Handler, PipelineEnv, Result
 from toolsafe.errors import ConfigurationError
 from toolsafe.observe import events as ev
+from toolsafe.policies._joint import Joint, joined_of, joins
 from toolsafe.policies.rejections import rate_limited, store_failure
 from toolsafe.stores._base import GRANTED, STEP_BUDGET, Grant, step_budget
 
@@ -128,10 +129,13 @@ class RateLimitPolicy:
     name = "rate_limit"
     level: Literal["call"] = "call"
 
-    def __init__(self, options: Rate, key: str, *, timeout: float | None = None) -> None:
+    def __init__(
+        self, options: Rate, key: str, *, timeout: float | None = None, joint: Joint | None = None
+    ) -> None:
         self.options = options
         self.key = key
         self.timeout = timeout  # the attempt timeout: bounds the store step (STEP_BUDGET)
+        self.joint = joint  # asks the store with the tool's other steps (``_joint``)
 
     def wrap(self, inner: Handler, *, tool: Tool, env: PipelineEnv) -> Handler:
         key = self.key
@@ -192,4 +196,19 @@ class RateLimitPolicy:
                 return limited(ctx)
             return after(ctx, grant)
 
-        return limited_now
+        if self.joint is None or not joins(store):
+            return limited_now
+        self.joint.rate = (key, rate, burst, bound_for)
+
+        def limited_joined(ctx: CallContext) -> Awaitable[Result]:
+            """The token came with the call's joined admission (``_joint``)."""
+            call = joined_of(ctx)
+            grant = None if call is None else call.grant
+            if call is None or grant is None:
+                return limited(ctx)
+            call.grant = None
+            if grant is GRANTED:
+                return inner(ctx)
+            return after(ctx, grant)
+
+        return limited_joined

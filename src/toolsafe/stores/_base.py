@@ -16,6 +16,9 @@ read-modify-write race between processes:
 ``once_begin`` / ``once_renew``  an idempotency record: claim a key, or read what the call
 ``once_finish``                 that holds it did; keep it alive; record how it ended
                                 (``toolsafe.stores._once`` has the states)
+``admit`` / ``settle``          several of the above joined: all of a call's admission
+                                decisions in one step, its releases in another
+                                (``toolsafe.stores._joined``); used when ``joins``
 ==============================  ============================================================
 
 Times crossing the interface are *durations* (seconds to wait, seconds a lease
@@ -40,6 +43,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
 from toolsafe.errors import ConfigurationError
+from toolsafe.stores._joined import Admit, Admitted, Settle, admit_in_steps, settle_in_steps
 from toolsafe.stores._once import FinalStatus, OnceAnswer
 
 __all__ = [
@@ -179,6 +183,9 @@ class Store(abc.ABC):
     #: slot leases are then short and renewed while the attempt runs, so slots held
     #: by a process that died come back soon, and releases are awaited.
     shared: bool = True
+    #: True when policies should join their steps (``admit`` / ``settle``): a store
+    #: whose every step is a round trip. The in-memory store answers its steps at once.
+    joins: bool = False
 
     # ------------------------------------------------------------------ concurrency slots
 
@@ -310,6 +317,20 @@ class Store(abc.ABC):
     ) -> bool:
         """``once_finish`` done at once (True), or False: then ``once_finish`` is awaited."""
         return False
+
+    # ------------------------------------------------------------------ joined steps
+
+    async def admit(self, plan: Admit) -> Admitted:
+        """A call's admission decisions in one step, stopping at the first that does not
+        let it go on at once (``toolsafe.stores._joined``). The default runs the steps
+        one after the other."""
+        return await admit_in_steps(self, plan)
+
+    async def settle(self, plan: Settle) -> BreakerRecord | None:
+        """A call's releases and records in one step; the breaker's answer (None when
+        none was asked or it could not be counted). Raises when the finish could not
+        be recorded. The default runs the steps one after the other."""
+        return await settle_in_steps(self, plan)
 
     # ------------------------------------------------------------------ life cycle
 

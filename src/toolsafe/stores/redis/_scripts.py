@@ -4,7 +4,7 @@ on the server (no read-modify-write race between processes). Time is the server'
 
 from __future__ import annotations
 
-__all__ = ["SCRIPTS"]
+__all__ = ["JOINED", "SCRIPTS"]
 
 _NOW_MS = """
 local t = redis.call('TIME')
@@ -288,7 +288,72 @@ redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[4]))
 return 1
 """
 
+#: KEYS: slots. ARGV: lease id. Gives a slot back (the joined ``settle``).
+RELEASE = """
+redis.call('ZREM', KEYS[1], ARGV[1])
+return 1
+"""
+
+#: The scripts a joined step may run, with their (key count, argument count).
+_JOINABLE = {
+    "once_begin": (ONCE_BEGIN, 1, 4),
+    "admit": (BREAKER_ADMIT, 1, 3),
+    "take": (TAKE, 1, 3),
+    "acquire": (ACQUIRE, 4, 5),
+    "release": (RELEASE, 1, 1),
+    "record": (BREAKER_RECORD, 1, 9),
+    "once_finish": (ONCE_FINISH, 1, 4),
+}
+
+
+def _joined() -> str:
+    """Several steps in one script (``Store.admit`` / ``settle``): each step's script is
+    a local function of its own KEYS and ARGV; they run in the order given.
+
+    ARGV: stop early (1: at the first step that does not let the call go on: a key
+    not to run, a refusing breaker, a token to wait for or refused, a slot not
+    free), the number of steps n, the n step names, then every step's arguments in
+    order; KEYS: every step's keys in order. Returns the answers of the steps run."""
+    parts = []
+    for name, (body, _, _) in _JOINABLE.items():
+        parts.append(f"local function s_{name}(KEYS, ARGV)\n{body}\nend\n")
+    table = ", ".join(f"{n}={{s_{n}, {k}, {a}}}" for n, (_, k, a) in _JOINABLE.items())
+    return (
+        "".join(parts)
+        + f"local steps = {{{table}}}\n"
+        + """
+local function go_on(name, r)
+  if name == 'once_begin' then return r[1] == 'run' end
+  if name == 'admit' then return r[1] == 1 end
+  if name == 'take' then return r[1] == 1 and tonumber(r[2]) <= 0 end
+  if name == 'acquire' then return r == 1 end
+  return true
+end
+local stop = ARGV[1] == '1'
+local n = tonumber(ARGV[2])
+local ki = 1
+local ai = 3 + n
+local out = {}
+for s = 1, n do
+  local name = ARGV[2 + s]
+  local step = steps[name]
+  local k = {}
+  for i = 1, step[2] do k[i] = KEYS[ki]; ki = ki + 1 end
+  local a = {}
+  for i = 1, step[3] do a[i] = ARGV[ai]; ai = ai + 1 end
+  local r = step[1](k, a)
+  out[s] = r
+  if stop and not go_on(name, r) then break end
+end
+return out
+"""
+    )
+
+
+JOINED = _joined()
+
 SCRIPTS = {
+    "joined": JOINED,
     "acquire": ACQUIRE,
     "leave": LEAVE,
     "renew": RENEW,

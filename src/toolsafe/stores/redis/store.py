@@ -33,6 +33,7 @@ from toolsafe.stores._base import (
     Grant,
     Store,
 )
+from toolsafe.stores._joined import Admit, Admitted, Settle, admit_in_steps
 from toolsafe.stores._once import FinalStatus, OnceAnswer, OnceStatus
 from toolsafe.stores.redis._codec import dump_value, load_value
 from toolsafe.stores.redis._link import Down, Link, OnUnavailable, redact_url
@@ -67,6 +68,43 @@ def _num(value: float | None) -> str:
     return "-1" if value is None else repr(float(value))
 
 
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _json(payload: Any) -> str:
+    return "" if payload is None else json.dumps(payload, ensure_ascii=False)
+
+
+_LOST = json.dumps(_once.LOST_HOLDER)
+
+
+def _admission(reply: Sequence[Any]) -> BreakerAdmission:
+    allowed, probe, state, retry_after, changed = reply
+    state_s = _text(state)
+    if allowed and not probe and state_s == "closed":
+        return ADMIT_CLOSED
+    return BreakerAdmission(
+        bool(allowed), bool(probe), cast(BreakerState, state_s), float(retry_after), bool(changed)
+    )
+
+
+def _grant(ok: Any, wait: Any) -> Grant:
+    wait_s = float(wait)
+    if ok and wait_s <= 0:
+        return GRANTED
+    return Grant(bool(ok), wait_s)
+
+
+def _record(previous: Any, state: Any) -> BreakerRecord:
+    return BreakerRecord(cast(BreakerState, _text(previous)), cast(BreakerState, _text(state)))
+
+
+def _once_answer(status: Any, payload: Any) -> OnceAnswer:
+    text = _text(payload)
+    return OnceAnswer(cast(OnceStatus, _text(status)), json.loads(text) if text else None)
+
+
 class RedisStore(Store):
     """Shared state on Redis: pass the same ``url`` and ``prefix`` to every process.
 
@@ -81,6 +119,11 @@ class RedisStore(Store):
     untrusted can write to, since unpickling runs code).
     ``listeners``: receive ``StoreEvent`` when Redis becomes unavailable or recovers
     (``add_listener`` adds more).
+    ``join_steps``: a call's admission decisions (idempotency claim, breaker, token,
+    slots) run as one script and its releases as another: two round trips a call, not
+    one per step. The joined script touches the keys of several names (the tool's,
+    ``max_in_flight``'s, the idempotency record's), so turn it off for a Redis
+    Cluster, where one script may only touch one shard's keys.
     """
 
     def __init__(
@@ -96,6 +139,7 @@ class RedisStore(Store):
         max_value_bytes: int = 1_048_576,
         serializer: Literal["json", "pickle"] = "json",
         listeners: Sequence[ev.Listener] = (),
+        join_steps: bool = True,
     ) -> None:
         problems = []
         if on_unavailable not in ("fail_closed", "local"):
@@ -121,6 +165,7 @@ class RedisStore(Store):
         self.max_connections = max_connections
         self.max_value_bytes = max_value_bytes
         self.serializer = serializer
+        self.joins = bool(join_steps)
         self.listeners: list[ev.Listener] = list(listeners)
         self._link = Link(
             url,
@@ -323,10 +368,7 @@ class RedisStore(Store):
             )
         except Down:
             return await self._fallback().take(key, rate, burst, max_wait_s=max_wait_s)
-        wait_s = float(wait)
-        if ok and wait_s <= 0:
-            return GRANTED
-        return Grant(bool(ok), wait_s)
+        return _grant(ok, wait)
 
     # ------------------------------------------------------------------ circuit breakers
 
@@ -334,31 +376,11 @@ class RedisStore(Store):
     def _breaker_ttl_ms(spec: Breaker) -> int:
         return _ms(2 * max(spec.window, spec.cooldown) + 60)
 
-    async def breaker_admit(self, key: str, spec: Breaker) -> BreakerAdmission:
-        try:
-            reply = await self._link.script(
-                "admit",
-                [self.key("breaker", key)],
-                [repr(float(spec.cooldown)), spec.probes, self._breaker_ttl_ms(spec)],
-            )
-        except Down:
-            return await self._fallback().breaker_admit(key, spec)
-        allowed, probe, state, retry_after, changed = reply
-        state_s = state.decode() if isinstance(state, bytes) else str(state)
-        if allowed and not probe and state_s == "closed":
-            return ADMIT_CLOSED
-        return BreakerAdmission(
-            bool(allowed),
-            bool(probe),
-            cast(BreakerState, state_s),
-            float(retry_after),
-            bool(changed),
-        )
+    def _admit_args(self, spec: Breaker) -> list[Any]:
+        return [repr(float(spec.cooldown)), spec.probes, self._breaker_ttl_ms(spec)]
 
-    async def breaker_record(
-        self, key: str, spec: Breaker, outcome: BreakerVerdict, *, probe: bool
-    ) -> BreakerRecord:
-        args = [
+    def _record_args(self, spec: Breaker, outcome: BreakerVerdict, probe: bool) -> list[Any]:
+        return [
             spec.failures if spec.failures is not None else -1,
             _num(spec.failure_rate),
             repr(float(spec.window)),
@@ -369,16 +391,27 @@ class RedisStore(Store):
             1 if probe else 0,
             self._breaker_ttl_ms(spec),
         ]
+
+    async def breaker_admit(self, key: str, spec: Breaker) -> BreakerAdmission:
+        try:
+            reply = await self._link.script(
+                "admit", [self.key("breaker", key)], self._admit_args(spec)
+            )
+        except Down:
+            return await self._fallback().breaker_admit(key, spec)
+        return _admission(reply)
+
+    async def breaker_record(
+        self, key: str, spec: Breaker, outcome: BreakerVerdict, *, probe: bool
+    ) -> BreakerRecord:
+        args = self._record_args(spec, outcome, probe)
         try:
             previous, state = await self._link.script("record", [self.key("breaker", key)], args)
         except Down:
             if self.on_unavailable == "local":
                 return await self._local.breaker_record(key, spec, outcome, probe=probe)
             return BreakerRecord("closed", "closed")  # not counted; the next admit fails closed
-        return BreakerRecord(
-            cast(BreakerState, previous.decode() if isinstance(previous, bytes) else previous),
-            cast(BreakerState, state.decode() if isinstance(state, bytes) else state),
-        )
+        return _record(previous, state)
 
     async def breaker_state(self, key: str) -> BreakerState:
         name = self.key("breaker", key)
@@ -438,16 +471,13 @@ class RedisStore(Store):
     # process run the same key's body a second time.
 
     async def once_begin(self, key: str, owner: str, lease_s: float, ttl_s: float) -> OnceAnswer:
-        lost = json.dumps(_once.LOST_HOLDER)
         try:
             status, payload = await self._link.script(
-                "once_begin", [self._once_key(key)], [owner, _ms(lease_s), _ms(ttl_s), lost]
+                "once_begin", [self._once_key(key)], [owner, _ms(lease_s), _ms(ttl_s), _LOST]
             )
         except Down:
             raise self._link.unavailable() from self._link.last_error
-        status_s = status.decode() if isinstance(status, bytes) else str(status)
-        text = payload.decode() if isinstance(payload, bytes) else str(payload)
-        return OnceAnswer(cast(OnceStatus, status_s), json.loads(text) if text else None)
+        return _once_answer(status, payload)
 
     async def once_renew(self, key: str, owner: str, lease_s: float) -> bool:
         try:
@@ -461,16 +491,133 @@ class RedisStore(Store):
     async def once_finish(
         self, key: str, owner: str, status: FinalStatus, payload: Any, ttl_s: float
     ) -> None:
-        text = "" if payload is None else json.dumps(payload, ensure_ascii=False)
         try:
             await self._link.script(
-                "once_finish", [self._once_key(key)], [owner, status, text, _ms(ttl_s)]
+                "once_finish", [self._once_key(key)], [owner, status, _json(payload), _ms(ttl_s)]
             )
         except Down:
             raise self._link.unavailable() from self._link.last_error
 
     def _once_key(self, key: str) -> str:
         return self._hashed_key("once", key)
+
+    # ------------------------------------------------------------------ joined steps
+
+    async def admit(self, plan: Admit) -> Admitted:
+        """One script: the claim, the breaker's verdict, a token, the slots, stopping at
+        the first that does not let the call go on (``toolsafe.stores._joined``).
+
+        Unanswered: ``StoreUnavailable`` (always, when it claims a key: a local record
+        would let another process run the key again), or the local steps."""
+        if not self.joins:
+            return await super().admit(plan)
+        names: list[str] = []
+        keys: list[str] = []
+        args: list[Any] = []
+        if plan.once is not None:
+            key, owner, lease_s, ttl_s = plan.once
+            names.append("once_begin")
+            keys.append(self._once_key(key))
+            args += [owner, _ms(lease_s), _ms(ttl_s), _LOST]
+        if plan.breaker is not None:
+            name, spec = plan.breaker
+            names.append("admit")
+            keys.append(self.key("breaker", name))
+            args += self._admit_args(spec)
+        if plan.rate is not None:
+            name, rate, burst, max_wait = plan.rate
+            names.append("take")
+            keys.append(self.key("rate", name))
+            args += [repr(float(rate)), burst, _num(max_wait)]
+        leases = [secrets.token_hex(8) for _ in plan.slots]
+        lease_ms = _ms(plan.lease_s)
+        for (name, limit), lease in zip(plan.slots, leases, strict=True):
+            names.append("acquire")
+            keys += self._slot_keys(name)
+            args += [limit, lease_ms, lease, "", _HEARTBEAT_MS]
+        try:
+            replies = await self._link.script("joined", keys, ["1", len(names), *names, *args])
+        except (Down, asyncio.CancelledError) as exc:
+            if plan.slots:  # the script may have run: give back what it may have taken
+                self._spawn(self._release_each([s[0] for s in plan.slots], leases))
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            if plan.once is not None:
+                raise self._link.unavailable() from self._link.last_error
+            local = await admit_in_steps(self._fallback(), plan)
+            return local._replace(leases=tuple(_LOCAL + lease for lease in local.leases))
+        once = admission = grant = None
+        taken: list[str] = []
+        for name, reply in zip(names, replies, strict=False):
+            if name == "once_begin":
+                once = _once_answer(*reply)
+            elif name == "admit":
+                admission = _admission(reply)
+            elif name == "take":
+                grant = _grant(*reply)
+            elif reply:
+                taken.append(leases[len(taken)])
+        return Admitted(once, admission, grant, tuple(taken))
+
+    async def _release_each(self, names: list[str], leases: list[str]) -> None:
+        for name, lease in zip(names, leases, strict=True):
+            await self._release(name, lease)
+
+    async def settle(self, plan: Settle) -> BreakerRecord | None:
+        """One script: the releases, the breaker's count, the keyed call's end.
+
+        Without an end to record, the caller waits at most ``_RELEASE_WAIT`` (like
+        ``release``): a call whose result is ready does not wait out a hung Redis."""
+        if not self.joins:
+            return await super().settle(plan)
+        if plan.finish is not None:
+            return await self._settle(plan)
+        task = asyncio.ensure_future(self._settle(plan))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        done, _ = await asyncio.wait({task}, timeout=_RELEASE_WAIT)
+        return task.result() if done else None
+
+    async def _settle(self, plan: Settle) -> BreakerRecord | None:
+        names: list[str] = []
+        keys: list[str] = []
+        args: list[Any] = []
+        released: list[str] = []
+        for name, lease in plan.releases:
+            if lease.startswith(_LOCAL):
+                self._local.release_threadsafe(name, lease[len(_LOCAL) :])
+                continue
+            names.append("release")
+            keys.append(self.key("slots", name))
+            args.append(lease)
+            released.append(name)
+        if plan.record is not None:
+            name, spec, verdict, probe = plan.record
+            names.append("record")
+            keys.append(self.key("breaker", name))
+            args += self._record_args(spec, verdict, probe)
+        if plan.finish is not None:
+            key, owner, status, payload, ttl_s = plan.finish
+            names.append("once_finish")
+            keys.append(self._once_key(key))
+            args += [owner, status, _json(payload), _ms(ttl_s)]
+        if not names:
+            return None
+        try:
+            replies = await self._link.script("joined", keys, ["0", len(names), *names, *args])
+        except Down:
+            record = None
+            if plan.record is not None and self.on_unavailable == "local":
+                name, spec, verdict, probe = plan.record
+                record = await self._local.breaker_record(name, spec, verdict, probe=probe)
+            if plan.finish is not None:
+                raise self._link.unavailable() from self._link.last_error
+            return record  # releases and counts skipped: leases expire on their own
+        for name in released:
+            self._wake_local(name)
+        if plan.record is None:
+            return None
+        return _record(*replies[len(released)])
 
     # ------------------------------------------------------------------ life cycle
 
