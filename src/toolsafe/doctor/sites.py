@@ -49,6 +49,16 @@ class ToolSite:
     args_schema: str | None = None
     #: A plain function recognised by its shape only (no decorator, no framework).
     plain: bool = False
+    #: The toolsafe options the tool is wrapped with (``@toolsafe.tool(retry=3)``,
+    #: ``toolsafe.tool(X(), idempotency_key=...)``, ``harden(x, ...)``): name -> expression.
+    options: dict[str, ast.expr] = field(default_factory=dict, repr=False, compare=False)
+    #: The module those option expressions are written in.
+    options_mod: ModuleSource | None = field(default=None, repr=False, compare=False)
+
+    def wrapped_with(self, mod: ModuleSource, call: ast.Call) -> None:
+        """Record the options of a toolsafe call that wraps this tool."""
+        self.options.update({k.arg: k.value for k in call.keywords if k.arg})
+        self.options_mod = mod
 
     @property
     def key(self) -> tuple[str, str]:
@@ -220,7 +230,7 @@ def _decorated_site(
                     name = _string(kw.value) or name
                 if kw.arg == "args_schema" and isinstance(kw.value, ast.Name):
                     schema_name = kw.value.id
-        return ToolSite(
+        site = ToolSite(
             name=name,
             qualname=fn.name,
             shape="function",
@@ -230,6 +240,9 @@ def _decorated_site(
             node=fn,
             args_schema=schema_name,
         )
+        if framework == "toolsafe" and isinstance(deco, ast.Call):
+            site.wrapped_with(mod, deco)
+        return site
     return None
 
 
@@ -243,18 +256,27 @@ def _module_level_calls(mod: ModuleSource) -> Iterator[ast.Call]:
             yield from (e for e in value.elts if isinstance(e, ast.Call))
 
 
+#: toolsafe functions that wrap one tool or a list of them with options in ``**policy``.
+_WRAPPERS = frozenset({"harden", "to_crewai", "to_langchain", "to_openai_agents"})
+
+
 def _wrapped_at_module_level(
     mod: ModuleSource, index: SourceIndex, sites: dict[str, ToolSite]
 ) -> None:
-    """``toolsafe.tool(fn)``, ``tool(SearchTool())``, ``StructuredTool.from_function(fn)``, and
-    instances of tool classes imported from elsewhere (``search = SerperDevTool()``)."""
+    """``toolsafe.tool(fn)``, ``tool(SearchTool())``, ``StructuredTool.from_function(fn)``,
+    ``harden([SearchTool()], retry=3)``, and instances of tool classes imported from
+    elsewhere (``search = SerperDevTool()``). The options of a toolsafe wrapper are kept
+    on the site (``ToolSite.options``)."""
     for value in _module_level_calls(mod):
         dotted = mod.resolve(value.func) or ""
         last = dotted.split(".")[-1]
+        framework = mod.framework_of(value.func)
+        if last in _WRAPPERS and framework == "toolsafe":
+            _wrapped_by_policy(mod, index, sites, value)
+            continue
         if last not in {"tool", "from_function", "from_object"}:
             _instance(mod, index, sites, value)
             continue
-        framework = mod.framework_of(value.func)
         candidates = list(value.args[:1]) + [
             kw.value for kw in value.keywords if kw.arg in {"func", "coroutine", "obj"}
         ]
@@ -266,9 +288,12 @@ def _wrapped_at_module_level(
             None,
         )
         for arg in candidates:
+            if isinstance(arg, ast.Name) and isinstance(mod.assigns.get(arg.id), ast.Call):
+                arg = mod.assigns[arg.id]  # ``search = SearchTool()`` then ``tool(search)``
+            found: ToolSite | None = None
             if isinstance(arg, ast.Name) and arg.id in mod.functions:
                 fn = mod.functions[arg.id]
-                sites[fn.name] = ToolSite(
+                found = sites[fn.name] = ToolSite(
                     name or fn.name, fn.name, "function", framework, mod.path, fn.lineno, fn
                 )
             elif isinstance(arg, ast.Call):
@@ -278,7 +303,7 @@ def _wrapped_at_module_level(
                 elif found is None and isinstance(arg.func, ast.Name):
                     cls = mod.classes.get(arg.func.id)
                     if cls is not None:  # a plain class wrapped by toolsafe.tool(...)
-                        sites[cls.name] = ToolSite(
+                        found = sites[cls.name] = ToolSite(
                             name=name or cls.name,
                             qualname=cls.name,
                             shape="class",
@@ -288,6 +313,32 @@ def _wrapped_at_module_level(
                             node=cls,
                             isolated=framework == "toolsafe" and not shared,
                         )
+            if found is not None and framework == "toolsafe":
+                found.wrapped_with(mod, value)
+
+
+def _wrapped_by_policy(
+    mod: ModuleSource, index: SourceIndex, sites: dict[str, ToolSite], call: ast.Call
+) -> None:
+    """``harden(tool_or_tools, runtime, **policy)`` and its kin: the tools it is given (a
+    function, an instance, a name bound to one, or a list of them) carry its options."""
+    given = call.args[0] if call.args else None
+    items = given.elts if isinstance(given, (ast.List, ast.Tuple)) else [given]
+    for item in items:
+        if isinstance(item, ast.Name) and isinstance(mod.assigns.get(item.id), ast.Call):
+            item = mod.assigns[item.id]
+        found: ToolSite | None = None
+        if isinstance(item, ast.Name) and item.id in sites:
+            found = sites[item.id]
+        elif isinstance(item, ast.Name) and item.id in mod.functions:
+            fn = mod.functions[item.id]
+            found = sites[fn.name] = ToolSite(
+                fn.name, fn.name, "function", "toolsafe", mod.path, fn.lineno, fn
+            )
+        elif isinstance(item, ast.Call):
+            found = _instance(mod, index, sites, item)
+        if found is not None:
+            found.wrapped_with(mod, call)
 
 
 def _instance(

@@ -8,7 +8,15 @@ finding's line is where the user would fix it; messages name the code they quote
 
 from __future__ import annotations
 
-from toolsafe.doctor.rules import exceptions, network, outputs, resources, schema, state
+from toolsafe.doctor.rules import (
+    effects,
+    exceptions,
+    network,
+    outputs,
+    resources,
+    schema,
+    state,
+)
 from toolsafe.doctor.rules.catalogue import RULES, Finding, Rule
 from toolsafe.doctor.rules.context import LintContext, Scope
 
@@ -22,4 +30,5 @@ FAMILIES = (
     exceptions.check,
     outputs.check,
     schema.check,
+    effects.check,
 )

@@ -3,7 +3,7 @@
 Rule ids are stable (users silence them by id in ``# toolsafe: ignore[...]``), so a
 rule is added here once and never renumbered. The checks live in one module per
 family beside this one (``state``, ``resources``, ``network``, ``exceptions``,
-``schema``).
+``schema``, ``effects``).
 """
 
 from __future__ import annotations
@@ -144,6 +144,32 @@ RULES: dict[str, Rule] = {
             "or folder floods the model's context window (and the bill), or fails the call.",
             "Read or list at most N bytes/entries (a `limit` argument, a slice) and say in "
             "the result that it was cut; toolsafe's output budget is a safety net.",
+        ),
+        Rule(
+            "TS601",
+            "side-effect-without-key",
+            "warning",
+            "Agents repeat tool calls: a ReAct loop re-runs a tool that raised, a crashed step "
+            "is retried, a model re-sends a call it already made. A tool that charges, sends or "
+            "writes with no idempotency key does it again each time (a second charge, a second "
+            "email), and a caller cannot tell whether the first attempt went through.",
+            "Give its calls a key: @toolsafe.tool(idempotency_key=lambda args: args['order_id']) "
+            "(a framework tool: wrap it with toolsafe.tool(...) or harden(...) with that option), "
+            "so calls with the same key run the body at most once and duplicates get the "
+            "recorded result; or declare idempotent=True if repeating it is harmless. A key "
+            "every caller passes (key=) is invisible to lint: silence the rule with "
+            "`# toolsafe: ignore[TS601]`. See docs/exactly-once.md.",
+        ),
+        Rule(
+            "TS602",
+            "retry-not-idempotent",
+            "info",
+            "retry= on a tool not declared idempotent retries a call only while its body "
+            "certainly has not run: a failure inside the body is never retried, which is safe "
+            "but not what `retry=3` seems to promise.",
+            "Set idempotent=True if running the body twice is harmless, idempotent='keyed' if "
+            "its upstream deduplicates by the idempotency key, or idempotent=False to keep the "
+            "behaviour and say so.",
         ),
     )
 }
