@@ -98,6 +98,50 @@ Options:
 """
 
 
+PROXY_HELP = """\
+Usage: toolsafe proxy [OPTIONS] [-- COMMAND [ARGS]...]
+
+  Serve an MCP server's tools with every call through the toolsafe runtime.
+
+Arguments:
+  -- COMMAND [ARGS]  The upstream MCP server to launch (stdio), after --.
+
+Options:
+  --url URL                   Connect to a streamable-HTTP MCP server instead
+                              of launching one.
+  --timeout SECONDS           Per-attempt timeout of every call.
+  --deadline SECONDS          Total time of a call, retries included.
+  --max-output-chars N        Trim results to N characters (JSON stays valid).
+  --concurrency N             Calls of one tool in flight at once.
+  --rate RATE                 Calls per tool, e.g. 20/s or 100/min.
+  --retry N                   Attempts for retryable errors; a call that
+                              started is repeated only on tools annotated
+                              readOnlyHint or idempotentHint.
+  --record FILE               Append one JSON line per call (redacted).
+  --config FILE               TOML: defaults at the top, [tools.NAME] per tool
+                              (flags override defaults).
+  --breaker N                 After N transient failures in a row (default 5;
+                              0: off), every call fails fast with CircuitOpen
+                              until a probe succeeds.
+  --breaker-cooldown SECONDS  How long the circuit stays open before a probe
+                              (default 10).
+  --hang-after SECONDS        After a call times out, a ping unanswered this
+                              long means the upstream hung: it is killed and
+                              relaunched.  [default: 5.0]
+  --name NAME                 Server name shown to clients.  [default:
+                              toolsafe-proxy]
+  --http                      Serve over streamable HTTP (127.0.0.1) instead
+                              of stdio.
+  --port PORT                 HTTP port (0: any free port).  [default: 8000]
+  --version                   Show the toolsafe version and exit.
+  -h, --help                  Show this message and exit.
+"""
+
+
+def test_proxy_help_exactly(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _help(capsys, "proxy") == PROXY_HELP
+
+
 def test_doctor_and_replay_help_exactly(capsys: pytest.CaptureFixture[str]) -> None:
     assert _help(capsys, "doctor") == DOCTOR_HELP
     assert _help(capsys, "replay") == REPLAY_HELP
@@ -111,7 +155,7 @@ USAGE = {
     "replay": "RECORDING TARGET",
     "trace": "RECORDING",
     "serve": "TARGET",
-    "proxy": "-- COMMAND [ARGS]...",
+    "proxy": "[-- COMMAND [ARGS]...]",
 }
 FLAGS = {  # options that take no value
     "lint": ["--json"],

@@ -116,22 +116,23 @@ def server_env() -> dict[str, str]:
 @contextlib.contextmanager
 def serve_http_process(tools_file: Path, log: Path, *extra: str) -> Iterator[str]:
     """``toolsafe serve TOOLS --http --port 0 EXTRA...`` running; yields its URL (read from ``log``)."""
+    argv = ["serve", str(tools_file), "--http", "--port", "0", *extra]
+    with cli_http_process(argv, log) as (url, _):
+        yield url
+
+
+@contextlib.contextmanager
+def cli_http_process(
+    argv: list[str], log: Path, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``toolsafe ARGV...`` (a command serving HTTP) running; yields its URL (read from
+    ``log``: "... at http://...") and the process."""
     with open(log, "w") as err:
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "toolsafe.cli",
-                "serve",
-                str(tools_file),
-                "--http",
-                "--port",
-                "0",
-                *extra,
-            ],
+            [sys.executable, "-m", "toolsafe.cli", *argv],
             stdout=subprocess.DEVNULL,
             stderr=err,
-            env=server_env(),
+            env=env or server_env(),
         )
     try:
         url = None
@@ -145,7 +146,7 @@ def serve_http_process(tools_file: Path, log: Path, *extra: str) -> Iterator[str
             else:
                 time.sleep(0.05)
         assert url is not None, f"server did not start: {log.read_text()}"
-        yield url
+        yield url, proc
     finally:
         proc.terminate()
         try:

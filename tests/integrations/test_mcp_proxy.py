@@ -62,7 +62,7 @@ def _proxy(tmp_path: Path, *flags: str, upstream: list[str] | None = None) -> St
     env = {**server_env(), "CALLS_LOG": str(tmp_path / "calls.log")}
     return StdioServerParameters(
         command=sys.executable,
-        args=["-m", "toolsafe.cli", "proxy", *flags, "--", *upstream],
+        args=["-m", "toolsafe.cli", "proxy", *flags, *(["--", *upstream] if upstream else [])],
         env=env,
     )
 
@@ -206,3 +206,86 @@ def test_proxy_config_errors_name_the_real_tools(
     config.write_text("timeuot = 1\n")
     assert main(["proxy", "--config", str(config), "--", *upstream]) == 2
     assert "unknown key 'timeuot'" in capsys.readouterr().err
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+async def test_proxy_in_front_of_an_http_upstream_reconnects(tmp_path: Path) -> None:
+    """``--url``: a streamable-HTTP upstream (``toolsafe serve --http``), killed mid-call
+    and started again on its port: the call is answered, calls while it is down are
+    rejected at once, and the proxy reconnects by itself."""
+    from _mcp_support import cli_http_process
+
+    tools = tmp_path / "upstream_tools.py"
+    tools.write_text(UPSTREAM)
+    port = str(_free_port())
+    env = {**server_env(), "CALLS_LOG": str(tmp_path / "calls.log")}
+    serve = ["serve", str(tools), "--http", "--port", port]
+    with cli_http_process(serve, tmp_path / "up1.log", env) as (url, first):
+        params = _proxy(tmp_path, "--url", url, "--timeout", "20", "--breaker", "0", upstream=[])
+        async with over_stdio(params) as session:
+            listed = sorted(wire(t)["name"] for t in (await session.list_tools()).tools)
+            assert listed == ["add", "big", "die", "sleep"]
+            assert text_of(await session.call_tool("add", {"a": 2, "b": 3})) == "5"
+            invalid = wire(await session.call_tool("add", {"a": "x"}))
+            assert invalid["structuredContent"]["type"] == "InvalidArguments"
+            slow = asyncio.ensure_future(session.call_tool("sleep", {"seconds": 10}))
+            await asyncio.sleep(1.0)
+            first.kill()
+            first.wait()
+            cut = wire(await asyncio.wait_for(slow, 15))
+            assert cut["isError"] is True
+            assert cut["structuredContent"]["type"] in {"UpstreamClosed", "UpstreamUnavailable"}
+            assert cut["structuredContent"]["retryable"] is True
+            down = wire(await session.call_tool("add", {"a": 1}))
+            assert down["structuredContent"]["type"] in {"UpstreamClosed", "UpstreamUnavailable"}
+            assert down["structuredContent"]["retryable"] is True
+            with cli_http_process(serve, tmp_path / "up2.log", env):
+                for _ in range(300):  # reconnected with backoff (at most 5 s apart)
+                    again = wire(await session.call_tool("add", {"a": 9}))
+                    if not again["isError"]:
+                        break
+                    assert again["structuredContent"]["retryable"] is True
+                    await asyncio.sleep(0.05)
+                assert again["content"][0]["text"] == "9"
+
+
+async def test_proxy_breaker_fails_fast_once_the_upstream_keeps_failing(tmp_path: Path) -> None:
+    """Two timeouts in a row (``breaker = 2`` in the config) open the upstream's circuit:
+    every tool of it is then refused at once, retryable, with when to try again."""
+    config = tmp_path / "proxy.toml"
+    config.write_text("breaker = 2\nbreaker_cooldown = 30\n\n[tools.sleep]\ntimeout = 0.3\n")
+    async with over_stdio(_proxy(tmp_path, "--config", str(config))) as session:
+        assert text_of(await session.call_tool("add", {"a": 1})) == "1"
+        for _ in range(2):
+            slow = wire(await session.call_tool("sleep", {"seconds": 5}))
+            assert slow["structuredContent"]["type"] == "TimeoutError"
+        refused = wire(await session.call_tool("add", {"a": 2}))
+        error = refused["structuredContent"]
+        assert (error["type"], error["retryable"]) == ("CircuitOpen", True)
+        assert 0 < error["retry_after_s"] <= 30
+        invalid = wire(await session.call_tool("add", {"a": "x"}))  # validated before it
+        assert invalid["structuredContent"]["type"] == "InvalidArguments"
+    assert (tmp_path / "calls.log").read_text().splitlines() == ["1"]
+
+
+def test_proxy_breaker_options_are_per_upstream(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from toolsafe.cli import main
+
+    config = tmp_path / "proxy.toml"
+    config.write_text("[tools.add]\nbreaker = 3\n")
+    assert main(["proxy", "--config", str(config), "--", "true"]) == 2
+    assert "'breaker' is per upstream: set it at the top" in capsys.readouterr().err
+    assert main(["proxy", "--breaker", "-1", "--", "true"]) == 2
+    assert "--breaker: expected a whole number" in capsys.readouterr().err
+    assert main(["proxy", "--url", "http://127.0.0.1:9/mcp", "--", "true"]) == 2
+    assert "-- COMMAND [ARGS...] or as --url URL (one)" in capsys.readouterr().err

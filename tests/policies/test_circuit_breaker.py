@@ -202,6 +202,30 @@ def test_tools_on_one_upstream_share_a_breaker() -> None:
         assert rt.stats()["store"]["breakers"] == {"payments": "open"}
 
 
+def test_a_breaker_key_shares_the_circuit_and_nothing_else() -> None:
+    """``Breaker(key=)``: one circuit for several tools whose concurrency stays their own."""
+    up = Upstream()
+
+    def charge(amount: int) -> str:
+        return up.hit()
+
+    def refund(amount: int) -> str:
+        return up.hit()
+
+    spec = Breaker(failures=2, cooldown=10, key="payments-server")
+    tools = [
+        toolsafe.tool(charge, breaker=spec, concurrency=1),
+        toolsafe.tool(refund, breaker=spec, concurrency=2),  # would clash under upstream=
+    ]
+    with Runtime(tools, clock=FakeClock()) as rt:
+        rt.call("charge", {"amount": 1})
+        rt.call("refund", {"amount": 1})
+        refused = rt.call("refund", {"amount": 1})
+        assert refused.error is not None and refused.error.type == "CircuitOpen"
+        assert up.calls == 2
+        assert rt.stats()["store"]["breakers"] == {"payments-server": "open"}
+
+
 def test_tools_on_one_upstream_must_agree() -> None:
     def a() -> str:
         return ""

@@ -73,6 +73,9 @@ except ImportError:  # pragma: no cover - SDK 2.x
 #: JSON-RPC codes the SDKs use for their own transport ends (both lines agree).
 CONNECTION_CLOSED = -32000
 REQUEST_TIMEOUT = -32001
+#: What the SDK's streamable-HTTP client answers a request with when the server says
+#: 404 to its session id (the server restarted); the request was not run.
+SESSION_TERMINATED = 32600
 
 
 def wire(model: Any) -> dict[str, Any]:
@@ -179,6 +182,17 @@ async def _call_session(session: Any, name: str, arguments: dict[str, Any]) -> A
             f"the upstream MCP server's connection is closed: {exc!r}"
         ) from exc
     return result_value(wire(result), name)
+
+
+def _session_forgotten(call: asyncio.Future[Any]) -> bool:
+    """The HTTP transport's answer for a session id the server does not know (404)."""
+    exc = call.exception()
+    details = getattr(exc, "details", None)
+    return (
+        isinstance(exc, ToolFailure)
+        and isinstance(details, dict)
+        and details.get("code") == SESSION_TERMINATED
+    )
 
 
 # --------------------------------------------------------------------------- tools
@@ -321,29 +335,43 @@ def from_mcp(
 
 
 class Upstream:
-    """A stdio MCP server toolsafe launches, watches and relaunches, on its own loop thread."""
+    """An MCP server on its own loop thread: a stdio one toolsafe launches, watches and
+    relaunches, or (``url=``) a streamable-HTTP one it connects to and reconnects."""
 
     def __init__(
         self,
-        command: str | Sequence[str],
+        command: str | Sequence[str] | None = None,
         *,
+        url: str | None = None,
         env: Mapping[str, str] | None = None,
         cwd: str | None = None,
         errlog: TextIO | None = None,
         hang_after: float = 5.0,
         connect_timeout: float = 60.0,
         backoff: tuple[float, float] = (0.1, 5.0),
+        heartbeat: float = 1.0,
     ) -> None:
-        argv = shlex.split(command) if isinstance(command, str) else [str(c) for c in command]
-        if not argv:
-            raise ConfigurationError(["no upstream command given"])
+        if (command is None) == (url is None):
+            raise ConfigurationError(["give the upstream's command or its url=, not both"])
+        argv: list[str] = []
+        if command is not None:
+            argv = shlex.split(command) if isinstance(command, str) else [str(c) for c in command]
+            if not argv:
+                raise ConfigurationError(["no upstream command given"])
         self.argv = argv
+        #: The streamable-HTTP endpoint (None: a launched stdio server).
+        self.url = url
         self.env = None if env is None else {**os.environ, **env}
         self.cwd = cwd
         self.errlog = errlog
         self.hang_after = hang_after
         self.connect_timeout = connect_timeout
         self.backoff = backoff
+        #: HTTP only: seconds between pings while calls are in flight. The SDK's HTTP
+        #: client never answers a call whose response stream broke (the server died
+        #: mid-call); a failed ping ends the connection, and with it those calls.
+        self.heartbeat = heartbeat
+        self._in_flight = 0
         #: The last lines the server wrote on stderr (said in errors when it fails).
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=20)
         #: How many times the server was (re)launched.
@@ -372,7 +400,7 @@ class Upstream:
         loop = asyncio.new_event_loop()
         self._loop = loop
         self._thread = threading.Thread(
-            target=loop.run_forever, name=f"toolsafe-mcp-upstream-{self.argv[0]}", daemon=True
+            target=loop.run_forever, name=f"toolsafe-mcp-upstream-{self._label()[:40]}", daemon=True
         )
         self._thread.start()
         atexit.register(self.close)  # a forgotten upstream still ends with this process
@@ -417,7 +445,14 @@ class Upstream:
         return made
 
     def kill(self) -> None:
-        """Kill the server's process group now (what a hang does); it is relaunched."""
+        """Kill the server's process group now (what a hang does); it is relaunched.
+
+        An HTTP upstream cannot be killed: its connection is dropped and reopened."""
+        if self.url is not None:
+            loop, dead = self._loop, self._dead
+            if loop is not None and dead is not None:
+                loop.call_soon_threadsafe(dead.set)
+            return
         if self.pid is not None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.pid, signal.SIGKILL)
@@ -438,6 +473,7 @@ class Upstream:
             session = await self._wait_session()
         closed = self._closed
         call = asyncio.ensure_future(_call_session(session, name, arguments))
+        self._in_flight += 1
         try:
             await asyncio.wait({call, closed}, return_when=asyncio.FIRST_COMPLETED)
         except asyncio.CancelledError:  # the caller gave up (timeout): is the server hung?
@@ -446,7 +482,16 @@ class Upstream:
                 self._probing = True
                 self._probe_task = asyncio.ensure_future(self._probe(session))
             raise
+        finally:
+            self._in_flight -= 1
         if call.done():
+            if self.url is not None and _session_forgotten(call):
+                self.kill()  # the server restarted and forgot the session: reconnect
+                raise UpstreamUnavailable(
+                    f"the upstream MCP server at {self.url} no longer knows this session "
+                    "(it restarted); reconnecting",
+                    retry_after_s=self.backoff[0],
+                )
             return call.result()
         call.cancel()  # the connection ended first: answer now, never leave the call waiting
         raise ToolFailure(
@@ -477,12 +522,24 @@ class Upstream:
             with anyio.fail_after(self.hang_after):
                 await session.send_ping()
         except TimeoutError:
-            self._note(f"did not answer a ping within {self.hang_after:g}s: killing it")
+            what = "dropping the connection" if self.url else "killing it"
+            self._note(f"did not answer a ping within {self.hang_after:g}s: {what}")
             self.kill()
+        except _McpError as exc:
+            if self.url is not None and getattr(exc.error, "code", None) == SESSION_TERMINATED:
+                self.kill()  # restarted: it forgot the session
         except Exception:
             pass
         finally:
             self._probing = False
+
+    async def _heartbeat(self, session: Any) -> None:
+        """HTTP: ping while calls are in flight, so a server that died mid-call is noticed."""
+        while True:
+            await asyncio.sleep(self.heartbeat)
+            if self._in_flight and not self._probing:
+                self._probing = True
+                await self._probe(session)
 
     # ------------------------------------------------------------------ the supervisor
 
@@ -518,13 +575,55 @@ class Upstream:
             if self._closing:
                 break
             if connected:
-                self._note("exited: relaunching")
+                self._note("connection ended: reconnecting" if self.url else "exited: relaunching")
             self._down_until = time.monotonic() + delay
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.backoff[1])
 
     @contextlib.asynccontextmanager
     async def _connected(self) -> AsyncIterator[Any]:
+        """An initialized session whose tools are listed (a stdio launch or an HTTP connect)."""
+        opened = self._connected_http() if self.url is not None else self._connected_stdio()
+        try:
+            async with opened as session:
+                yield session
+        except Exception as exc:  # an exception group of one failure: raise it as itself
+            while True:
+                inner = getattr(exc, "exceptions", None)
+                if not (inner and len(inner) == 1 and isinstance(inner[0], Exception)):
+                    break
+                exc = inner[0]
+            raise exc from None
+
+    async def _initialized(self, session: Any) -> None:
+        with anyio.fail_after(self.connect_timeout):
+            await session.initialize()
+            self.definitions = await _list_all(session)
+
+    @contextlib.asynccontextmanager
+    async def _connected_http(self) -> AsyncIterator[Any]:
+        """Connect to the streamable-HTTP endpoint; the connection ends on any transport error.
+
+        The SDK's transport fails its whole task group when a request cannot be posted
+        (server down, connection reset): that ends this session, and the supervisor
+        reconnects. A session the server forgot (restarted: HTTP 404) is ended too.
+        """
+        from mcp.client.streamable_http import streamable_http_client
+
+        assert self.url is not None
+        async with contextlib.AsyncExitStack() as stack:
+            streams = await stack.enter_async_context(streamable_http_client(self.url))
+            session = await stack.enter_async_context(ClientSession(streams[0], streams[1]))
+            await self._initialized(session)
+            self.launches += 1
+            beat = asyncio.ensure_future(self._heartbeat(session))
+            try:
+                yield session
+            finally:
+                beat.cancel()
+
+    @contextlib.asynccontextmanager
+    async def _connected_stdio(self) -> AsyncIterator[Any]:
         """Launch the server, open an SDK session on its pipes, initialize, list its tools."""
         import subprocess
 
@@ -580,26 +679,18 @@ class Upstream:
             await process.wait()
             dead.set()
 
-        try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(stdout_reader)
-                tg.start_soon(stdin_writer)
-                tg.start_soon(stderr_reader)
-                tg.start_soon(waiter)
-                try:
-                    async with ClientSession(read_stream, write_stream) as session:
-                        with anyio.fail_after(self.connect_timeout):
-                            await session.initialize()
-                            self.definitions = await _list_all(session)
-                        yield session
-                finally:
-                    await self._stop(process)
-                    tg.cancel_scope.cancel()
-        except Exception as exc:  # an exception group of one failure: raise it as itself
-            inner = getattr(exc, "exceptions", None)
-            if inner and len(inner) == 1 and isinstance(inner[0], Exception):
-                raise inner[0] from None
-            raise
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(stdout_reader)
+            tg.start_soon(stdin_writer)
+            tg.start_soon(stderr_reader)
+            tg.start_soon(waiter)
+            try:
+                async with ClientSession(read_stream, write_stream) as session:
+                    await self._initialized(session)
+                    yield session
+            finally:
+                await self._stop(process)
+                tg.cancel_scope.cancel()
 
     async def _stop(self, process: Any) -> None:
         """Close stdin, give the server 2 s, then kill its process group."""
@@ -615,7 +706,7 @@ class Upstream:
             await process.wait()
 
     def _label(self) -> str:
-        return shlex.join(self.argv)[:200]
+        return self.url if self.url is not None else shlex.join(self.argv)[:200]
 
     def _said(self) -> str:
         tail = " | ".join(list(self.stderr_tail)[-3:])

@@ -203,7 +203,10 @@ def build_policies(
     if joint is not None:
         call.append(JointPolicy(joint))
     if parsed["breaker"] is not None:
-        call.append(BreakerPolicy(parsed["breaker"], key, timeout=timeout.attempt, joint=joint))
+        breaker = parsed["breaker"]
+        call.append(
+            BreakerPolicy(breaker, breaker.key or key, timeout=timeout.attempt, joint=joint)
+        )
     if parsed["rate"] is not None:
         call.append(RateLimitPolicy(parsed["rate"], key, timeout=timeout.attempt, joint=joint))
     if parsed["retry"] is not None:

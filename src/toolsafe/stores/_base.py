@@ -104,6 +104,10 @@ class Breaker:
     cooldown: float = 30.0
     #: Probe calls let through at once in half-open; that many successes close it.
     probes: int = 1
+    #: The circuit's name: tools giving the same one share a circuit and nothing else
+    #: (``upstream=`` shares rate and concurrency limits too). None: the tool's
+    #: ``upstream=``, else its name. ``toolsafe proxy`` gives one per upstream server.
+    key: str | None = None
 
     def __post_init__(self) -> None:
         problems = []
