@@ -562,3 +562,20 @@ def test_close_leaves_a_store_it_did_not_make_open() -> None:
         assert first.call("add", {"a": 1}).value == 1
     assert closed == []  # both runtimes closed; the store's owner closes it
     assert second.store is shared
+
+
+def test_unregister_removes_a_tool_and_its_exported_name() -> None:
+    def add(a: int) -> int:
+        return a
+
+    def mul(a: int) -> int:
+        return a * 2
+
+    with Runtime([toolsafe.tool(add, name="math.add"), mul]) as rt:
+        assert rt.call("math_add", {"a": 1}).value == 1
+        assert rt.unregister("math.add").name == "math.add"
+        gone = rt.call("math_add", {"a": 1})
+        assert gone.error is not None and gone.error.type == "UnknownTool"
+        assert [t.name for t in rt.tools] == ["mul"]
+        rt.register(toolsafe.tool(add, name="math.add"))  # the name is free again
+        assert rt.call("math.add", {"a": 3}).value == 3

@@ -44,6 +44,13 @@ class Registry:
         self.entries[tool.name] = entry
         self.aliases[tool.export_name] = tool.name
 
+    def remove(self, name: str) -> Entry:
+        """Take ``name`` out (calls already in flight keep its entry)."""
+        entry = self.lookup(name)
+        del self.entries[entry.tool.name]
+        self.aliases.pop(entry.tool.export_name, None)
+        return entry
+
     def find(self, name: str) -> Entry | None:
         """The entry of ``name`` (a tool name or an exported name), or None."""
         entry = self.entries.get(name)

@@ -161,6 +161,14 @@ class Runtime(CallLifecycle):
             self._install(tool)
         return tools
 
+    def unregister(self, name: str) -> Tool:
+        """Remove the tool ``name`` (e.g. an MCP upstream stopped listing it); return it.
+
+        Calls already in flight finish on its pipeline; later calls get ``UnknownTool``.
+        State it shares with others (its upstream's breaker, rate and concurrency) stays.
+        """
+        return self._registry.remove(name).tool
+
     def _problems(self, tool: Tool, pending: Sequence[Tool] = ()) -> list[str]:
         problems = self._registry.name_problems(tool, pending)
         peers = [(e.tool, e.options) for e in self._entries.values()]

@@ -51,8 +51,13 @@ if SDK_MAJOR >= 2:
     from mcp import Client
 
     @contextlib.asynccontextmanager
-    async def _client(target: Any, mode: str) -> AsyncIterator[Any]:
-        async with Client(target, read_timeout_seconds=TIMEOUT_S, mode=mode) as client:  # type: ignore[arg-type]
+    async def _client(target: Any, mode: str, handler: Any = None) -> AsyncIterator[Any]:
+        async with Client(
+            target,  # type: ignore[arg-type]
+            read_timeout_seconds=TIMEOUT_S,
+            mode=mode,
+            message_handler=handler,
+        ) as client:
             yield client
 
     @contextlib.asynccontextmanager
@@ -61,14 +66,20 @@ if SDK_MAJOR >= 2:
             yield client
 
     @contextlib.asynccontextmanager
-    async def over_stdio(params: StdioServerParameters, mode: str = "legacy") -> AsyncIterator[Any]:
+    async def over_stdio(
+        params: StdioServerParameters, mode: str = "legacy", message_handler: Any = None
+    ) -> AsyncIterator[Any]:
         with open(os.devnull, "w") as errlog:
-            async with _client(stdio_client(params, errlog=errlog), mode) as client:
+            async with _client(
+                stdio_client(params, errlog=errlog), mode, message_handler
+            ) as client:
                 yield client
 
     @contextlib.asynccontextmanager
-    async def over_http(url: str, mode: str = "legacy") -> AsyncIterator[Any]:
-        async with _client(streamable_http_client(url), mode) as client:
+    async def over_http(
+        url: str, mode: str = "legacy", message_handler: Any = None
+    ) -> AsyncIterator[Any]:
+        async with _client(streamable_http_client(url), mode, message_handler) as client:
             yield client
 
 else:
@@ -85,20 +96,28 @@ else:
             yield client
 
     @contextlib.asynccontextmanager
-    async def over_stdio(params: StdioServerParameters, mode: str = "legacy") -> AsyncIterator[Any]:
+    async def over_stdio(
+        params: StdioServerParameters, mode: str = "legacy", message_handler: Any = None
+    ) -> AsyncIterator[Any]:
         with open(os.devnull, "w") as errlog:
             async with (
                 stdio_client(params, errlog=errlog) as (read, write),
-                ClientSession(read, write, read_timeout_seconds=_TIMEOUT) as session,
+                ClientSession(
+                    read, write, read_timeout_seconds=_TIMEOUT, message_handler=message_handler
+                ) as session,
             ):
                 await session.initialize()
                 yield session
 
     @contextlib.asynccontextmanager
-    async def over_http(url: str, mode: str = "legacy") -> AsyncIterator[Any]:
+    async def over_http(
+        url: str, mode: str = "legacy", message_handler: Any = None
+    ) -> AsyncIterator[Any]:
         async with (
             streamable_http_client(url) as (read, write, _),
-            ClientSession(read, write, read_timeout_seconds=_TIMEOUT) as session,
+            ClientSession(
+                read, write, read_timeout_seconds=_TIMEOUT, message_handler=message_handler
+            ) as session,
         ):
             await session.initialize()
             yield session
@@ -154,3 +173,23 @@ def cli_http_process(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def npx_server(package: str, *args: str) -> list[str] | None:
+    """``npx -y PACKAGE ARGS...`` when npx can fetch the package (None: skip the test).
+
+    Fetched once with a bounded wait (the npm registry may be slow or absent)."""
+    import shutil
+
+    if shutil.which("npx") is None:
+        return None
+    try:
+        subprocess.run(
+            ["npm", "exec", "-y", "--package", package, "--", "true"],
+            capture_output=True,
+            timeout=180,
+            check=True,
+        )
+    except (OSError, subprocess.TimeoutExpired, subprocess.CalledProcessError):
+        return None
+    return ["npx", "-y", package, *args]

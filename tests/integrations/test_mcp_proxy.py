@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("mcp")
 
-from _mcp_support import ROOT, over_stdio, server_env, text_of, wire
+from _mcp_support import ROOT, npx_server, over_stdio, server_env, text_of, wire
 from mcp import StdioServerParameters
 
 pytestmark = pytest.mark.mcp
@@ -141,23 +141,8 @@ def test_proxy_reports_an_upstream_that_cannot_start(
     assert "cannot start the upstream MCP server" in capsys.readouterr().err
 
 
-def _npx_everything() -> list[str] | None:
-    """``npx -y @modelcontextprotocol/server-everything`` when npx can fetch and run it."""
-    import shutil
-    import subprocess
-
-    if shutil.which("npx") is None:
-        return None
-    command = ["npx", "-y", "@modelcontextprotocol/server-everything"]
-    try:  # fetch once (the npm registry may be slow or absent): skip rather than fail
-        subprocess.run([*command, "--help"], capture_output=True, timeout=120, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return command
-
-
 async def test_proxy_in_front_of_npm_server_everything(tmp_path: Path) -> None:
-    command = _npx_everything()
+    command = npx_server("@modelcontextprotocol/server-everything")
     if command is None:
         pytest.skip("npx or the npm registry is unavailable")
     params = _proxy(tmp_path, "--timeout", "1", "--retry", "2", upstream=command)

@@ -168,6 +168,7 @@ def register(app: Any) -> None:
             import anyio
 
             from toolsafe.integrations import mcp
+            from toolsafe.integrations._mcp_relay import Relay
             from toolsafe.integrations.mcp_client import Upstream
         except ImportError as exc:
             raise UsageError(str(exc)) from exc
@@ -220,7 +221,14 @@ def register(app: Any) -> None:
             except ConfigurationError as exc:
                 raise UsageError(str(exc)) from exc
             names = ", ".join(t.name for t in tools)
+
+            def rebuild(definitions: Any) -> list[Any]:  # the upstream's tools changed
+                listed = {str(d.get("name")) for d in definitions}
+                known = {k: v for k, v in per_tool.items() if k in listed}
+                return upstream.tools(tool_options=known, **policy)
+
             with Runtime(tools, listeners=listeners) as runtime:
+                relay = Relay(upstream, runtime, rebuild)
                 if http:
 
                     def ready(url: str) -> None:
@@ -230,14 +238,18 @@ def register(app: Any) -> None:
                             flush=True,
                         )
 
-                    anyio.run(lambda: mcp.serve_http(runtime, port=port, name=name, on_ready=ready))
+                    anyio.run(
+                        lambda: mcp.serve_http(
+                            runtime, port=port, name=name, on_ready=ready, relay=relay
+                        )
+                    )
                 else:
                     print(
                         f"toolsafe: proxying {len(tools)} tools ({names}) over MCP on stdio",
                         file=sys.stderr,
                         flush=True,
                     )
-                    anyio.run(lambda: mcp.serve_stdio(runtime, name=name))
+                    anyio.run(lambda: mcp.serve_stdio(runtime, name=name, relay=relay))
         finally:
             upstream.close()
         return EXIT_OK

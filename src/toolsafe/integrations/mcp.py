@@ -116,8 +116,10 @@ class _Handlers:
     name.
     """
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, relay: Any = None) -> None:
         self.runtime = runtime
+        #: ``toolsafe proxy``'s link to its upstream (``_mcp_relay.Relay``), else None.
+        self.relay = relay
         self._definitions: dict[str, dict[str, Any]] = {}
         self._aliases: dict[str, str] = {}
         self._refresh()
@@ -131,7 +133,9 @@ class _Handlers:
                 aliases[definition["name"]] = tool.name
         self._definitions, self._aliases = definitions, aliases
 
-    def tools(self) -> list[types.Tool]:
+    def tools(self, session: Any = None) -> list[types.Tool]:
+        if self.relay is not None and session is not None:
+            self.relay.seen(session)
         self._refresh()
         return [types.Tool.model_validate(d) for d in self._definitions.values()]
 
@@ -153,11 +157,16 @@ def create_server(
     *,
     name: str = "toolsafe",
     instructions: str | None = None,
+    relay: Any = None,
 ) -> Server[Any, Any]:
-    """A low-level MCP ``Server`` listing the runtime's tools and calling them through it."""
+    """A low-level MCP ``Server`` listing the runtime's tools and calling them through it.
+
+    ``relay`` (``toolsafe proxy``): also forwards the upstream's resources and prompts,
+    and passes its ``list_changed`` notifications on.
+    """
     import toolsafe
 
-    handlers = _Handlers(_as_runtime(runtime_or_tools))
+    handlers = _Handlers(_as_runtime(runtime_or_tools), relay)
     name = utf8_safe(name)[0]
     if instructions is not None:
         instructions = utf8_safe(instructions)[0]
@@ -168,12 +177,15 @@ def create_server(
 
     @server.list_tools()  # type: ignore[no-untyped-call,untyped-decorator]
     async def list_tools() -> list[types.Tool]:
-        return handlers.tools()
+        return handlers.tools(server.request_context.session if relay is not None else None)
 
     @server.call_tool(validate_input=False)  # type: ignore[untyped-decorator]
     async def call_tool(tool_name: str, arguments: dict[str, Any] | None) -> types.CallToolResult:
         return await handlers.call(tool_name, arguments)
 
+    if relay is not None:
+        relay.install_v1(server)
+        relay.advertise(server)
     return server
 
 
@@ -188,7 +200,7 @@ def _create_server_v2(
     """
 
     async def on_list_tools(ctx: Any, params: Any) -> Any:
-        return types.ListToolsResult(tools=handlers.tools())
+        return types.ListToolsResult(tools=handlers.tools(ctx.session))
 
     async def on_call_tool(ctx: Any, params: Any) -> Any:
         return await handlers.call(params.name, params.arguments)
@@ -201,8 +213,10 @@ def _create_server_v2(
         on_list_tools=on_list_tools,
         on_call_tool=on_call_tool,
         get_tool_input_schema=handlers.input_schema,
+        **(handlers.relay.handlers_v2() if handlers.relay is not None else {}),
     )
-    return server
+    if handlers.relay is not None:
+        handlers.relay.advertise(server)
     return server
 
 
@@ -214,6 +228,7 @@ async def serve_stdio(
     *,
     name: str = "toolsafe",
     protect_stdout: bool = True,
+    relay: Any = None,
 ) -> None:
     """Serve over stdin/stdout until the client closes stdin.
 
@@ -223,7 +238,7 @@ async def serve_stdio(
     """
     from mcp.server.stdio import stdio_server
 
-    server = create_server(runtime_or_tools, name=name)
+    server = create_server(runtime_or_tools, name=name, relay=relay)
     with contextlib.ExitStack() as stack:
         if protect_stdout:
             reader, writer = stack.enter_context(protocol_stdio())
@@ -247,6 +262,7 @@ def http_app(
     host: str = "127.0.0.1",
     stateless: bool = False,
     json_response: bool = False,
+    relay: Any = None,
 ) -> Any:
     """A Starlette ASGI app serving the tools over streamable HTTP at ``path``.
 
@@ -258,7 +274,7 @@ def http_app(
     from starlette.routing import Route
 
     manager = StreamableHTTPSessionManager(
-        app=create_server(runtime_or_tools, name=name),
+        app=create_server(runtime_or_tools, name=name, relay=relay),
         json_response=json_response,
         stateless=stateless,
         security_settings=security_settings(host),
@@ -299,6 +315,7 @@ async def serve_http(
     log_level: str = "warning",
     allow_remote: bool = False,
     limits: HTTPLimits | None = None,
+    relay: Any = None,
 ) -> None:
     """Serve over streamable HTTP until interrupted. ``port=0`` picks a free port.
 
@@ -317,7 +334,7 @@ async def serve_http(
     sock = listen_socket(host, port)
     try:
         bound_port = sock.getsockname()[1]
-        app = http_app(runtime_or_tools, name=name, path=path, host=host)
+        app = http_app(runtime_or_tools, name=name, path=path, host=host, relay=relay)
         shown_host = f"[{host.strip('[]')}]" if ":" in host else host
         if on_ready is not None:
             on_ready(f"http://{shown_host}:{bound_port}{path}")

@@ -76,6 +76,9 @@ REQUEST_TIMEOUT = -32001
 #: What the SDK's streamable-HTTP client answers a request with when the server says
 #: 404 to its session id (the server restarted); the request was not run.
 SESSION_TERMINATED = 32600
+TOOLS_CHANGED = "notifications/tools/list_changed"
+RESOURCES_CHANGED = "notifications/resources/list_changed"
+PROMPTS_CHANGED = "notifications/prompts/list_changed"
 
 
 def wire(model: Any) -> dict[str, Any]:
@@ -286,7 +289,7 @@ async def _list_all(session: Any) -> list[dict[str, Any]]:
     found = [wire(t) for t in listed.tools]
     cursor = wire(listed).get("nextCursor")
     while cursor:
-        listed = await session.list_tools(cursor=cursor)
+        listed = await session.list_tools(params=types.PaginatedRequestParams(cursor=cursor))
         found.extend(wire(t) for t in listed.tools)
         cursor = wire(listed).get("nextCursor")
     return found
@@ -372,6 +375,11 @@ class Upstream:
         #: mid-call); a failed ping ends the connection, and with it those calls.
         self.heartbeat = heartbeat
         self._in_flight = 0
+        #: The upstream's capabilities as it declared them (wire form), once connected.
+        self.capabilities: dict[str, Any] = {}
+        #: Called (on the upstream's thread) with a ``notifications/.../list_changed``
+        #: method after it changed: for tools, once ``definitions`` are listed again.
+        self.on_list_changed: list[Callable[[str], None]] = []
         #: The last lines the server wrote on stderr (said in errors when it fails).
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=20)
         #: How many times the server was (re)launched.
@@ -389,6 +397,7 @@ class Upstream:
         self._supervisor: Future[None] | None = None
         self._closed: asyncio.Future[None] | Any = None
         self._probe_task: asyncio.Future[None] | None = None
+        self._relist: asyncio.Future[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -596,9 +605,73 @@ class Upstream:
             raise exc from None
 
     async def _initialized(self, session: Any) -> None:
+        before = self.definitions
         with anyio.fail_after(self.connect_timeout):
-            await session.initialize()
+            result = await session.initialize()
+            capabilities = getattr(result, "capabilities", None)
+            self.capabilities = {} if capabilities is None else wire(capabilities)
             self.definitions = await _list_all(session)
+        if before and before != self.definitions:  # relaunched as another version
+            self._changed(TOOLS_CHANGED)
+
+    # ------------------------------------------------------------------ notifications
+
+    async def _on_message(self, message: Any) -> None:
+        """The SDK's message handler: follows ``list_changed`` notifications."""
+        method = getattr(getattr(message, "root", message), "method", None)
+        if method == TOOLS_CHANGED:
+            session = self._session
+            if session is not None:
+                self._relist = asyncio.ensure_future(self._relist_tools(session))
+        elif method in (RESOURCES_CHANGED, PROMPTS_CHANGED):
+            self._changed(method)
+
+    async def _relist_tools(self, session: Any) -> None:
+        try:
+            with anyio.fail_after(self.connect_timeout):
+                definitions = await _list_all(session)
+        except Exception as exc:
+            self._note(f"said its tools changed, but listing them failed: {exc!r}")
+            return
+        if definitions != self.definitions:
+            self.definitions = definitions
+            self._changed(TOOLS_CHANGED)
+
+    def _changed(self, method: str) -> None:
+        for listener in list(self.on_list_changed):
+            try:
+                listener(method)
+            except Exception as exc:  # a listener's bug must not end the session
+                self._note(f"list_changed listener failed: {exc!r}")
+
+    async def request(self, method: str, params: Any) -> Any:
+        """Forward a resources/prompts request to the upstream; its SDK result as it came.
+
+        From any event loop, like ``call``. Raises ``UpstreamUnavailable`` when the
+        upstream is down, the SDK's error (``McpError``) when it answered one.
+        """
+        loop = self._loop
+        if loop is None or self._closing:
+            raise UpstreamUnavailable("the upstream MCP server is closed")
+        future = asyncio.run_coroutine_threadsafe(self._request_here(method, params), loop)
+        return await asyncio.wrap_future(future)
+
+    async def _request_here(self, method: str, params: Any) -> Any:
+        session = self._session
+        if session is None or self._closed.done():
+            session = await self._wait_session()
+        cursor = types.PaginatedRequestParams(cursor=getattr(params, "cursor", None))
+        if method == "resources/list":
+            return await session.list_resources(params=cursor)
+        if method == "resources/templates/list":
+            return await session.list_resource_templates(params=cursor)
+        if method == "prompts/list":
+            return await session.list_prompts(params=cursor)
+        if method == "resources/read":
+            return await session.read_resource(params.uri)
+        if method == "prompts/get":
+            return await session.get_prompt(params.name, params.arguments)
+        raise ValueError(f"not forwarded: {method}")
 
     @contextlib.asynccontextmanager
     async def _connected_http(self) -> AsyncIterator[Any]:
@@ -613,7 +686,9 @@ class Upstream:
         assert self.url is not None
         async with contextlib.AsyncExitStack() as stack:
             streams = await stack.enter_async_context(streamable_http_client(self.url))
-            session = await stack.enter_async_context(ClientSession(streams[0], streams[1]))
+            session = await stack.enter_async_context(
+                ClientSession(streams[0], streams[1], message_handler=self._on_message)
+            )
             await self._initialized(session)
             self.launches += 1
             beat = asyncio.ensure_future(self._heartbeat(session))
@@ -685,7 +760,9 @@ class Upstream:
             tg.start_soon(stderr_reader)
             tg.start_soon(waiter)
             try:
-                async with ClientSession(read_stream, write_stream) as session:
+                async with ClientSession(
+                    read_stream, write_stream, message_handler=self._on_message
+                ) as session:
                     await self._initialized(session)
                     yield session
             finally:
