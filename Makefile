@@ -86,7 +86,7 @@ MCP_SERVERS_VENV := .venv-mcp-servers
 
 $(MCP_SERVERS_VENV)/.installed:
 	test -x $(MCP_SERVERS_VENV)/bin/python || $(PYTHON) -m venv $(MCP_SERVERS_VENV)
-	$(MCP_SERVERS_VENV)/bin/pip install -q "mcp-server-time==2026.10.19"
+	$(MCP_SERVERS_VENV)/bin/pip install -q "mcp-server-time==2026.10.19" "mcp-server-git==2026.10.19"
 	touch $@
 
 pytest: $(VENV)/.installed-frameworks $(MCP_SERVERS_VENV)/.installed

@@ -110,9 +110,14 @@ class Relay:
         )
 
     def seen(self, session: Any) -> None:
-        """A client session the server answered (told of later changes)."""
+        """A client session the server answered (told of later changes).
+
+        2.x builds a ``ServerSession`` per request over the connection's ``Connection``,
+        which lives as long as the client and sends the same notifications: that is
+        kept (weakly, so a client that left is forgotten)."""
+        target = getattr(session, "_connection", None) or session
         with contextlib.suppress(TypeError):
-            self._sessions.add(session)
+            self._sessions.add(target)
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
 
