@@ -1,17 +1,24 @@
-"""Per-call overhead of ``toolsafe proxy`` over a direct client -> server round trip (stdio).
+"""Per-call overhead of ``toolsafe proxy`` over a direct client -> server round trip (stdio),
+and the round trip of ``toolsafe serve`` on MCP SDK 1.x vs 2.x.
 
 The same upstream (``toolsafe serve`` of one ``add`` tool) is called by the SDK's
 client directly, then through ``toolsafe proxy -- <the same command>``, in one run.
 The proxy adds: a second process hop (JSON-RPC parse and re-encode), validation of
 the arguments against the upstream's schema, the runtime's pipeline, and the hop
 onto the upstream's event-loop thread.
+
+The SDK rows: the direct round trip with client and server both on the SDK of this
+venv (1.x: CrewAI pins it), then both on 2.x, measured by re-running the direct half
+in ``.venv-mcp2`` within the same run (skipped when that venv is absent).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -35,13 +42,14 @@ def add(a: int, b: int = 0) -> int:
 
 CALLS = 300
 CONCURRENT = 100
+MCP2 = ROOT / ".venv-mcp2" / "bin" / "python"
 
 
 async def _measure(params: StdioServerParameters) -> dict[str, float]:
     with open(os.devnull, "w") as errlog:  # noqa: ASYNC230 (once, before any call)
         async with (
-            stdio_client(params, errlog=errlog) as (read, write),
-            ClientSession(read, write) as session,
+            stdio_client(params, errlog=errlog) as streams,
+            ClientSession(streams[0], streams[1]) as session,
         ):
             await session.initialize()
             for i in range(20):  # warm up
@@ -62,6 +70,45 @@ async def _measure(params: StdioServerParameters) -> dict[str, float]:
     }
 
 
+def _sdk() -> str:
+    from importlib.metadata import version
+
+    return version("mcp")
+
+
+def measure_direct() -> dict[str, Any]:
+    """The direct half alone, on this interpreter's SDK (what ``.venv-mcp2`` runs)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    with tempfile.TemporaryDirectory() as tmp:
+        tools = Path(tmp) / "tools.py"
+        tools.write_text(TOOLS)
+        serve = [sys.executable, "-m", "toolsafe.cli", "serve", str(tools)]
+        params = StdioServerParameters(command=serve[0], args=serve[1:], env=env)
+        return {"sdk": _sdk(), **asyncio.run(_measure(params))}
+
+
+def _on_mcp2() -> dict[str, Any] | None:
+    if not MCP2.exists():
+        return None
+    done = subprocess.run(
+        [
+            str(MCP2),
+            "-c",
+            "from bench.bench_mcp_proxy import measure_direct; import json; "
+            "print(json.dumps(measure_direct()))",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'src'}"},
+        timeout=600,
+    )
+    if done.returncode:
+        raise RuntimeError(done.stderr[-3000:])
+    got: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return got
+
+
 def run() -> Report:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     with tempfile.TemporaryDirectory() as tmp:
@@ -79,6 +126,7 @@ def run() -> Report:
         for label, params in (("direct", direct), ("through toolsafe proxy", proxied)):
             figures[label] = got = asyncio.run(_measure(params))
             rows.append([label, f"{got['p50']:.2f}", f"{got['p95']:.2f}", f"{got['burst']:.0f}"])
+    mcp2 = _on_mcp2()
     overhead = figures["through toolsafe proxy"]["p50"] - figures["direct"]["p50"]
     report = Report("12_mcp_proxy", "toolsafe proxy: per-call overhead over a direct round trip")
     report.text(
@@ -88,4 +136,28 @@ def run() -> Report:
     )
     report.table(["path", "p50 ms", "p95 ms", f"{CONCURRENT} concurrent, ms"], rows)
     report.text(f"Proxy overhead at p50: {overhead:.2f} ms per call.")
+    report.text(
+        "`toolsafe serve` round trip per MCP SDK line (client and server on the same SDK; "
+        "the 2.x half re-run in `.venv-mcp2`, same run, same calls):"
+    )
+    one = figures["direct"]
+    sdk_rows: list[list[Any]] = [
+        [f"mcp {_sdk()}", f"{one['p50']:.2f}", f"{one['p95']:.2f}", f"{one['burst']:.0f}", "1.00"]
+    ]
+    if mcp2 is not None:
+        ratio = mcp2["p50"] / one["p50"]
+        sdk_rows.append(
+            [
+                f"mcp {mcp2['sdk']}",
+                f"{mcp2['p50']:.2f}",
+                f"{mcp2['p95']:.2f}",
+                f"{mcp2['burst']:.0f}",
+                f"{ratio:.2f}",
+            ]
+        )
+    report.table(
+        ["SDK", "p50 ms", "p95 ms", f"{CONCURRENT} concurrent, ms", "p50 vs 1.x"], sdk_rows
+    )
+    if mcp2 is None:
+        report.text("_2.x not measured: needs `.venv-mcp2` (`make test-mcp2` creates it)._")
     return report
