@@ -49,13 +49,15 @@ def test_root_help(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 DOCTOR_HELP = """\
-Usage: toolsafe doctor [OPTIONS] TARGET
+Usage: toolsafe doctor [OPTIONS] TARGET | -- COMMAND [ARGS]...
 
   Lint, stress and a verdict per tool: what breaks at scale, the evidence, the
   fix.
 
 Arguments:
-  TARGET  A file, folder or importable module.
+  TARGET | -- COMMAND [ARGS]  A file, folder or importable module; with --mcp,
+                              the MCP server's command (after --, options
+                              before it).
 
 Options:
   --calls N              Calls per concurrent phase.  [default: 32]
@@ -71,6 +73,12 @@ Options:
   --calls-file FILE      JSONL of recorded calls ({'tool': ..., 'arguments':
                          {...}}).
   --no-stress            Static checks only.
+  --mcp                  Examine an MCP server: launch COMMAND (stdio), lint
+                         and stress.
+  --tool NAME            MCP: examine and call only this tool, whatever its
+                         annotations.  [repeatable]
+  --all-tools            MCP: call every tool (default: only those annotated
+                         readOnlyHint).
   --json                 Print JSON instead of the terminal report.
   --html FILE            Also write an HTML report (with plots) to this file.
   --version              Show the toolsafe version and exit.
@@ -151,7 +159,7 @@ USAGE = {
     "schema": "TARGET",
     "lint": "TARGET",
     "stress": "TARGET",
-    "doctor": "TARGET",
+    "doctor": "TARGET | -- COMMAND [ARGS]...",
     "replay": "RECORDING TARGET",
     "trace": "RECORDING",
     "serve": "TARGET",
@@ -160,7 +168,7 @@ USAGE = {
 FLAGS = {  # options that take no value
     "lint": ["--json"],
     "stress": ["--json"],
-    "doctor": ["--no-stress", "--json"],
+    "doctor": ["--no-stress", "--mcp", "--all-tools", "--json"],
     "replay": ["--failures", "--json"],
     "trace": ["--json"],
     "serve": ["--http", "--allow-remote"],
@@ -214,8 +222,8 @@ def test_usage_errors_name_the_argument_as_help_does(
 ) -> None:
     assert main(["doctor"]) == EXIT_USAGE
     err = capsys.readouterr().err
-    assert "Usage: toolsafe doctor [OPTIONS] TARGET" in err
-    assert "Missing argument 'TARGET'" in err
+    assert "Usage: toolsafe doctor [OPTIONS] TARGET | -- COMMAND [ARGS]..." in err
+    assert "Missing argument 'TARGET | -- COMMAND [ARGS]'" in err
     assert main(["lint", "x", "--jsn"]) == EXIT_USAGE
     assert "No such option: --jsn" in capsys.readouterr().err
 

@@ -124,6 +124,87 @@ def _diagnose(target: str, *, stress: bool, options: Any, calls_file: Path | Non
     return report
 
 
+def _diagnose_mcp(
+    command: list[str],
+    url: str | None,
+    *,
+    stress: bool,
+    options: Any,
+    calls_file: Path | None,
+    select: list[str],
+    all_tools: bool,
+) -> Any:
+    """Connect to the MCP server (launch it, or its URL), then ``doctor.mcp.diagnose_mcp``."""
+    import shlex
+
+    from toolsafe._cli import UsageError
+
+    try:
+        from toolsafe.integrations.mcp_client import Upstream, tools_from_definitions
+    except ImportError as exc:
+        raise UsageError(
+            f"{exc}: the doctor for MCP servers needs pip install 'toolsafe[mcp]'"
+        ) from None
+    from toolsafe.doctor.mcp import diagnose_mcp
+    from toolsafe.errors import ConfigurationError
+
+    if calls_file is not None and not calls_file.is_file():
+        raise UsageError(f"no such calls file: {calls_file}")
+    label = url if url is not None else shlex.join(command)
+    upstream = Upstream(command)
+    try:
+        upstream.start()
+    except Exception as exc:
+        tail = " | ".join(list(upstream.stderr_tail)[-3:])
+        raise UsageError(
+            f"cannot {'connect to' if url else 'start'} the MCP server {label}: {exc}"
+            + (f" (its stderr: {tail})" if tail else "")
+        ) from None
+    try:
+        tools: dict[str, Any] = {}
+        unbuildable: dict[str, str] = {}
+        for definition in upstream.definitions:
+            name = str(definition.get("name", ""))
+            try:
+                tools[name] = tools_from_definitions([definition], upstream.call)[0]
+            except (ConfigurationError, KeyError) as exc:
+                unbuildable[name] = f"not called: no validator can be built from its schema ({exc})"
+        with _progress(stress) as progress:
+            return diagnose_mcp(
+                label,
+                upstream.definitions,
+                tools,
+                options=options,
+                stress=stress,
+                select=select,
+                all_tools=all_tools,
+                calls_file=calls_file,
+                progress=progress,
+                transport="streamable HTTP" if url else "stdio",
+                unbuildable=unbuildable,
+            )
+    except ValueError as exc:  # UnknownTools, or a bad calls file
+        raise UsageError(str(exc)) from None
+    finally:
+        upstream.close()
+    raise AssertionError("unreachable")  # pragma: no cover - mypy: every path returns
+
+
+def _missing_target() -> None:
+    """Click's own "Missing argument" error (usage line included): TARGET is optional only
+    because ``--mcp`` takes a command instead."""
+    import importlib
+
+    import typer
+
+    # typer vendors click in recent releases: raise from the copy it catches.
+    exceptions = importlib.import_module(typer.BadParameter.__module__)
+    context = importlib.import_module(exceptions.__name__.replace("exceptions", "globals"))
+    ctx = context.get_current_context()
+    param = next(p for p in ctx.command.params if p.name == "target")
+    raise exceptions.MissingParameter(ctx=ctx, param=param)
+
+
 def _tools_in(path: str) -> str:
     """``: its tools are a, b`` for an error message (static discovery: nothing is run)."""
     from toolsafe.doctor import discover
@@ -281,8 +362,11 @@ def register(app: Any) -> None:
         return code
 
     def doctor(
-        target: str = typer.Argument(
-            ..., metavar="TARGET", help="A file, folder or importable module."
+        target: list[str] | None = typer.Argument(
+            None,
+            metavar="TARGET | -- COMMAND [ARGS]",
+            help="A file, folder or importable module; with --mcp, the MCP server's "
+            "command (after --, options before it).",
         ),
         calls: int = calls_opt,
         concurrency: int = concurrency_opt,
@@ -294,6 +378,20 @@ def register(app: Any) -> None:
         mode: list[str] | None = mode_opt,
         calls_file: Path | None = calls_file_opt,
         no_stress: bool = typer.Option(False, "--no-stress", help="Static checks only."),
+        mcp: bool = typer.Option(
+            False, "--mcp", help="Examine an MCP server: launch COMMAND (stdio), lint and stress."
+        ),
+        select: list[str] | None = typer.Option(
+            None,
+            "--tool",
+            metavar="NAME",
+            help="MCP: examine and call only this tool, whatever its annotations.",
+        ),
+        all_tools: bool = typer.Option(
+            False,
+            "--all-tools",
+            help="MCP: call every tool (default: only those annotated readOnlyHint).",
+        ),
         as_json: bool = json_opt,
         html_path: Path | None = typer.Option(
             None,
@@ -303,12 +401,47 @@ def register(app: Any) -> None:
         ),
     ) -> int:
         """Lint, stress and a verdict per tool: what breaks at scale, the evidence, the fix."""
+        from toolsafe._cli import UsageError
         from toolsafe.doctor.report import print_report, to_html, to_json
 
         options = _options(
             calls, concurrency, distinct, timeout, max_seconds, max_output_chars, seed, mode
         )
-        report = _diagnose(target, stress=not no_stress, options=options, calls_file=calls_file)
+        args = list(target or [])
+        mcp_url: str | None = None  # --mcp-url: streamable HTTP, once Upstream(url=) lands
+        if mcp or mcp_url is not None:
+            if mcp and mcp_url is not None:
+                raise UsageError("give --mcp -- COMMAND or --mcp-url URL, not both")
+            if mcp and not args:
+                raise UsageError("--mcp needs the server's command after --")
+            if mcp_url is not None and args:
+                raise UsageError(f"--mcp-url takes no TARGET (got {' '.join(args)})")
+            report = _diagnose_mcp(
+                args,
+                mcp_url,
+                stress=not no_stress,
+                options=options,
+                calls_file=calls_file,
+                select=list(select or []),
+                all_tools=all_tools,
+            )
+        else:
+            if select or all_tools:
+                raise UsageError("--tool and --all-tools apply to MCP servers (--mcp, --mcp-url)")
+            if not args:
+                _missing_target()
+            if len(args) != 1:
+                raise UsageError(
+                    "give one TARGET (a file, folder or module)"
+                    + (
+                        f", got {len(args)}: for an MCP server, use --mcp -- COMMAND"
+                        if args
+                        else ""
+                    )
+                )
+            report = _diagnose(
+                args[0], stress=not no_stress, options=options, calls_file=calls_file
+            )
         if html_path is not None:
             html_path.write_text(to_html(report), encoding="utf-8")
         if as_json:

@@ -149,7 +149,8 @@ def _usage_pieces(command: Any, ctx: Any) -> list[str]:
         name = _argument_name(param)
         if param.nargs != 1:
             name += "..."
-        pieces.append(name if param.required else f"[{name}]")
+        # A metavar that spells out alternatives (``TARGET | -- COMMAND [ARGS]``) is shown as is.
+        pieces.append(name if param.required or " " in name else f"[{name}]")
     return pieces
 
 

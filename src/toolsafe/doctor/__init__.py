@@ -5,7 +5,8 @@ Three layers, each usable on its own:
 - ``lint``: static checks on source (nothing imported or run);
 - ``stress``: each tool run serially, then concurrently, and the runs compared;
 - ``diagnose``: both, and a verdict per tool (``broken``, ``at-risk``,
-  ``unchecked``, ``healthy``).
+  ``unchecked``, ``healthy``); ``diagnose_mcp`` for an MCP server's tools, whose
+  static checks read their JSON Schema (``lint_definition``).
 
 Rendering (terminal, JSON, HTML) lives in ``toolsafe.doctor.report``; the CLI
 (``toolsafe lint | stress | doctor``) is a thin shell over these functions.
@@ -14,6 +15,8 @@ Rendering (terminal, JSON, HTML) lives in ``toolsafe.doctor.report``; the CLI
 from toolsafe.doctor.arguments import generate_arguments, load_calls_file
 from toolsafe.doctor.discover import Discovery, LiveTool, TargetNotFound, ToolSite, discover
 from toolsafe.doctor.lint import RULES, Finding, Rule, lint, lint_source
+from toolsafe.doctor.mcp import diagnose_mcp
+from toolsafe.doctor.rules.json_schema import lint_definition, lint_definitions
 from toolsafe.doctor.stress import (
     STRESS_CHECKS,
     PhaseResult,
@@ -41,9 +44,12 @@ __all__ = [
     "ToolDiagnosis",
     "ToolSite",
     "diagnose",
+    "diagnose_mcp",
     "discover",
     "generate_arguments",
     "lint",
+    "lint_definition",
+    "lint_definitions",
     "lint_source",
     "load_calls_file",
     "stress_tool",

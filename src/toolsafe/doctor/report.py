@@ -195,6 +195,12 @@ def print_unexamined(console: Console, report: DoctorReport) -> None:
     if report.files_without_tools:
         names = ", ".join(report.files_without_tools)
         console.print(f"\n[dim]no tools found in: {markup_text(names)}[/]", highlight=False)
+    if report.not_selected:
+        names = ", ".join(report.not_selected)
+        console.print(
+            f"\n[dim]not examined (other tools were selected): {markup_text(names)}[/]",
+            highlight=False,
+        )
 
 
 def outcome(report: DoctorReport) -> str:
@@ -398,6 +404,12 @@ def to_html(report: DoctorReport) -> str:
         parts.append(
             "<p class='sub'>No tools found in: "
             + ", ".join(f"<code>{e(f)}</code>" for f in report.files_without_tools)
+            + "</p>"
+        )
+    if report.not_selected:
+        parts.append(
+            "<p class='sub'>Not examined (other tools were selected): "
+            + ", ".join(f"<code>{e(n)}</code>" for n in report.not_selected)
             + "</p>"
         )
     parts.append("</body></html>")

@@ -128,6 +128,8 @@ class DoctorReport:
     elapsed_s: float = 0.0
     #: Files examined in which no tool was found (listed, not an error: helpers exist).
     files_without_tools: list[str] = field(default_factory=list)
+    #: Tools the target has that were left out on purpose (``--tool`` named others).
+    not_selected: list[str] = field(default_factory=list)
 
     @property
     def stressed(self) -> bool:
@@ -203,6 +205,7 @@ class DoctorReport:
             "exit_code": self.exit_code,
             "unexamined": [u.to_dict() for u in self.unexamined],
             "files_without_tools": list(self.files_without_tools),
+            "not_selected": list(self.not_selected),
             "elapsed_s": round(self.elapsed_s, 3),
             "options": _options_dict(self.options),
             "import_problems": [

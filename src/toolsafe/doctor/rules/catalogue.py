@@ -3,7 +3,7 @@
 Rule ids are stable (users silence them by id in ``# toolsafe: ignore[...]``), so a
 rule is added here once and never renumbered. The checks live in one module per
 family beside this one (``state``, ``resources``, ``network``, ``exceptions``,
-``schema``, ``effects``).
+``schema``, ``effects``; ``json_schema`` for tools known only by their JSON Schema).
 """
 
 from __future__ import annotations
@@ -81,6 +81,71 @@ RULES: dict[str, Rule] = {
             "An Optional field without a default is still required (pydantic v2): models "
             "leave it out and the call fails validation.",
             "Give it a default: `field: str | None = None`.",
+        ),
+        # Tools described by a JSON Schema only (MCP servers, Tool.from_schema): rules/json_schema.py
+        Rule(
+            "TS211",
+            "no-description",
+            "warning",
+            "Models choose tools by their description: a tool without one is called for the "
+            "wrong task, or never.",
+            "Say in a sentence what the tool does, when to use it and what it returns.",
+        ),
+        Rule(
+            "TS212",
+            "parameter-no-description",
+            "info",
+            "A parameter the model is told nothing about is filled from its name alone: wrong "
+            "units, formats and ids follow.",
+            "Describe each parameter: what it is, its format or unit, an example.",
+        ),
+        Rule(
+            "TS213",
+            "unbounded-argument",
+            "warning",
+            "Nothing bounds how much one call may ask for: a model can send an array of "
+            "10,000 items or a megabyte of text, and the one call does that much work (or "
+            "times out) while the others wait.",
+            "Bound it in the schema (`maxItems`, `maxLength`, an `enum` or `pattern`); "
+            "toolsafe validates the bounds before the tool runs.",
+        ),
+        Rule(
+            "TS214",
+            "open-arguments",
+            "warning",
+            "The schema does not close the argument object, so a misspelled optional argument "
+            "(`limt` for `limit`) is accepted and ignored: the tool runs with its default and "
+            "the model never learns why the result is wrong.",
+            'Set `"additionalProperties": false` (or put `toolsafe proxy` in front: it '
+            "rejects unknown arguments with a field-level error).",
+        ),
+        Rule(
+            "TS215",
+            "required-mistake",
+            "error",
+            "`required` and `properties` disagree: a required name the model is never shown, "
+            "a required value with a default that is never used, a nullable value the model "
+            "will leave out. Calls are rejected that the schema seemed to allow.",
+            "List in `required` exactly the declared properties without a default.",
+        ),
+        Rule(
+            "TS216",
+            "uncallable-name",
+            "error",
+            "Model APIs reject a request whose tool list holds a name outside their pattern "
+            "(OpenAI and Anthropic: ^[a-zA-Z0-9_-]{1,64}$; Gemini: also a letter or _ first): "
+            "not only this tool fails, every call of the agent does.",
+            "Rename the tool to letters, digits, _ and -, at most 64 characters, starting "
+            "with a letter.",
+        ),
+        Rule(
+            "TS217",
+            "invalid-schema",
+            "error",
+            "The input schema is not an object schema a validator can be built from: clients "
+            "refuse the tool, or call it unvalidated.",
+            'Give the tool an object schema (`"type": "object"` with `properties`) that '
+            "is valid JSON Schema.",
         ),
         Rule(
             "TS301",
@@ -192,7 +257,8 @@ class Finding:
 
     @property
     def location(self) -> str:
-        return f"{self.path}:{self.line}"
+        """``file:line``; a JSON pointer for schema-only tools (``line`` 0)."""
+        return f"{self.path}:{self.line}" if self.line else self.path
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
