@@ -12,6 +12,8 @@ asyncio task (as real servers do), so concurrent calls overlap. One tool per fai
 - ``export_rows``: 200,000 characters in one result;
 - ``balance``: returns "Error: ..." as a normal result;
 - ``delete_record``: destructive, so the doctor does not call it unless asked;
+- ``fetch_page``: every fourth call blocks the event loop (a sync HTTP call in an
+  async server), so the whole server stops answering until it is restarted;
 - ``get status``: a name no model API accepts, no description, ``required`` naming a
   property it does not declare, an unbounded array, an open argument object.
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -100,11 +103,21 @@ TOOLS: list[dict[str, Any]] = [
         },
         "annotations": READ_ONLY,
     },
+    {
+        "name": "fetch_page",
+        "description": "Fetch a page of the catalogue.",
+        "inputSchema": _schema(
+            {"page": {"type": "integer", "minimum": 1, "maximum": 50, "description": "Page."}},
+            ["page"],
+        ),
+        "annotations": READ_ONLY,
+    },
 ]
 
 _current = {"key": ""}  # shared by every call: the bug in `lookup`
 _connection = {"busy": False}  # one connection for every call: the bug in `query`
 _searches = {"count": 0}
+_fetches = {"count": 0}
 _deleted: set[int] = set()
 
 
@@ -153,6 +166,13 @@ async def get_status(args: dict[str, Any]) -> str:
     return "ok"
 
 
+async def fetch_page(args: dict[str, Any]) -> str:
+    _fetches["count"] += 1
+    if _fetches["count"] % 4 == 0:
+        time.sleep(3600)  # noqa: ASYNC251 - the bug: blocking I/O stalls the whole server
+    return f"page {args['page']}: 20 items"
+
+
 HANDLERS: dict[str, Callable[[dict[str, Any]], Awaitable[str]]] = {
     "lookup": lookup,
     "query": query,
@@ -161,6 +181,7 @@ HANDLERS: dict[str, Callable[[dict[str, Any]], Awaitable[str]]] = {
     "balance": balance,
     "delete_record": delete_record,
     "get status": get_status,
+    "fetch_page": fetch_page,
 }
 
 

@@ -50,12 +50,16 @@ def test_every_check_fires_on_the_broken_server(capsys: pytest.CaptureFixture[st
         "balance",
         "delete_record",
         "get status",
+        "fetch_page",
     ]
     assert _problems(tools["lookup"]) == {"ST02"}  # a module global shared by calls
     assert _problems(tools["query"]) == {"ST01"}  # one connection, busy under concurrency
     assert _problems(tools["search"]) == {"ST03"}  # every fourth call stalls
     assert _problems(tools["export_rows"]) == {"ST04"}  # 260 k characters
     assert _problems(tools["balance"]) == {"ST06"}  # "Error: ..." as a result
+    # A call that blocks the server's event loop: hung, the server killed and relaunched.
+    assert "ST03" in _problems(tools["fetch_page"])
+    assert any("blocked the whole server" in n for n in tools["fetch_page"]["stress"]["notes"])
     for name in ("lookup", "query", "search", "export_rows", "balance"):
         assert tools[name]["verdict"] == ("at-risk" if name == "balance" else "broken")
         assert tools[name]["findings"] == []
@@ -80,11 +84,11 @@ def test_every_check_fires_on_the_broken_server(capsys: pytest.CaptureFixture[st
     }
     assert status["verdict"] == "at-risk" and _problems(status) == set()
     assert data["summary"] == {
-        "broken": 4,
+        "broken": 5,
         "at-risk": 2,
         "unchecked": 1,
         "healthy": 0,
-        "tools": 7,
+        "tools": 8,
     }
 
 
@@ -100,6 +104,7 @@ def test_tool_selects_what_is_examined_and_called(capsys: pytest.CaptureFixture[
         "export_rows",
         "balance",
         "get status",
+        "fetch_page",
     ]
     assert code == EXIT_OK
 

@@ -151,7 +151,8 @@ def _diagnose_mcp(
     if calls_file is not None and not calls_file.is_file():
         raise UsageError(f"no such calls file: {calls_file}")
     label = url if url is not None else shlex.join(command)
-    upstream = Upstream(command)
+    # A server that leaves a ping unanswered this long is blocked (killed, relaunched).
+    upstream = Upstream(command, hang_after=_HANG_AFTER)
     try:
         upstream.start()
     except Exception as exc:
@@ -182,12 +183,40 @@ def _diagnose_mcp(
                 progress=progress,
                 transport="streamable HTTP" if url else "stdio",
                 unbuildable=unbuildable,
+                settle=_settler(upstream),
             )
     except ValueError as exc:  # UnknownTools, or a bad calls file
         raise UsageError(str(exc)) from None
     finally:
         upstream.close()
     raise AssertionError("unreachable")  # pragma: no cover - mypy: every path returns
+
+
+#: Seconds a server may leave a ping unanswered after a call hung before the doctor
+#: counts it as blocked (its event loop stuck in the call): it is killed and relaunched.
+_HANG_AFTER = 2.0
+
+
+def _settler(upstream: Any) -> Callable[[Any], str | None]:
+    """After a tool whose calls hung: give the upstream's hang check time to finish (kill
+    and relaunch a blocked server) before the next tool, and say when it had to."""
+    import time
+
+    seen = [upstream.launches]
+
+    def settle(result: Any) -> str | None:
+        if any(r.hung for phase in result.phases for r in phase.records):
+            time.sleep(upstream.hang_after + 0.5)
+        relaunched, seen[0] = upstream.launches - seen[0], upstream.launches
+        if not relaunched:
+            return None
+        return (
+            "the server stopped answering pings while calls to this tool hung (the call "
+            "blocked the whole server, so every other call waited too) and was relaunched"
+            + (f" {relaunched} times" if relaunched > 1 else "")
+        )
+
+    return settle
 
 
 def _missing_target() -> None:

@@ -18,7 +18,7 @@ means every tool was exercised.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -26,16 +26,16 @@ from typing import Any
 from toolsafe.doctor.arguments import load_calls_file
 from toolsafe.doctor.live import LiveTool
 from toolsafe.doctor.rules.json_schema import lint_definitions
-from toolsafe.doctor.stress import StressOptions, stress_tool
+from toolsafe.doctor.stress import StressOptions, StressResult, stress_tool
 from toolsafe.doctor.verdict import DoctorReport, ToolDiagnosis, ToolProgress
 
 __all__ = ["UnknownTools", "diagnose_mcp", "skip_reason"]
 
 
 #: What ``toolsafe proxy`` sets to contain what a stress check observed.
-_PROXY_FLAGS = {
-    "ST03": f"--timeout {StressOptions().timeout:g}",
-    "ST04": f"--max-output-chars {StressOptions().max_output_chars}",
+_PROXY_FLAGS: dict[str, Callable[[StressOptions], str]] = {
+    "ST03": lambda o: f"--timeout {o.timeout:g}",
+    "ST04": lambda o: f"--max-output-chars {o.max_output_chars}",
 }
 
 
@@ -82,12 +82,15 @@ def diagnose_mcp(
     progress: ToolProgress | None = None,
     transport: str = "stdio",
     unbuildable: Mapping[str, str] | None = None,
+    settle: Callable[[StressResult], str | None] | None = None,
 ) -> DoctorReport:
     """Lint every listed tool (or those in ``select``) and stress the ones it may call.
 
     ``definitions`` are the server's ``tools/list`` entries, ``tools`` the toolsafe
     Tools that call them (by name); a tool missing from ``tools`` is not stressed, for
-    the reason in ``unbuildable``. Raises ``UnknownTools`` for a ``select`` name the
+    the reason in ``unbuildable``. ``settle(result)`` runs after each tool's stress,
+    before the next one starts (a server blocked by a hung call must not make the next
+    tool look hung); what it returns is noted on that tool. Raises ``UnknownTools`` for a ``select`` name the
     server does not list and ``ValueError`` for a bad calls file.
     """
     started = time.monotonic()
@@ -147,8 +150,11 @@ def diagnose_mcp(
                 progress(_name, phase, done, total)
 
         diagnosis.stress = result = stress_tool(live, opts, progress=tick)
+        said = settle(result) if settle is not None else None
+        if said:
+            result.notes.append(said)
         flags = [
-            flag
+            flag(opts)
             for check, flag in _PROXY_FLAGS.items()
             if any(p.id == check for p in result.problems)
         ]
