@@ -150,7 +150,7 @@ def _usage_pieces(command: Any, ctx: Any) -> list[str]:
         if param.nargs != 1:
             name += "..."
         # A metavar that spells out alternatives (``TARGET | -- COMMAND [ARGS]``) is shown as is.
-        pieces.append(name if param.required or " " in name else f"[{name}]")
+        pieces.append(name if param.required or " | " in name else f"[{name}]")
     return pieces
 
 
