@@ -75,6 +75,7 @@ Options:
   --no-stress            Static checks only.
   --mcp                  Examine an MCP server: launch COMMAND (stdio), lint
                          and stress.
+  --mcp-url URL          Examine the streamable-HTTP MCP server at URL.
   --tool NAME            MCP: examine and call only this tool, whatever its
                          annotations.  [repeatable]
   --all-tools            MCP: call every tool (default: only those annotated

@@ -17,7 +17,7 @@ import pytest
 
 pytest.importorskip("mcp")
 
-from _mcp_support import ROOT, npx_server
+from _mcp_support import ROOT, npx_server, serve_http_process
 
 from toolsafe.cli import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, main
 
@@ -194,3 +194,44 @@ def test_npm_server_everything(capsys: pytest.CaptureFixture[str]) -> None:
     assert toggle["stress"] is None and "readOnlyHint" in toggle["not_stressed"]
     assert "TS214" in {f["rule"] for f in tools["get-resource-links"]["findings"]}
     assert code == EXIT_PROBLEMS
+
+
+HTTP_TOOLS = """
+import asyncio
+
+import toolsafe
+
+_last = {"key": ""}
+
+
+@toolsafe.tool
+def add(a: int, b: int = 0) -> int:
+    \"\"\"Add two integers.\"\"\"
+    return a + b
+
+
+@toolsafe.tool
+async def remember(key: str) -> str:
+    \"\"\"Keeps the key on a module global while it waits: calls read each other's.\"\"\"
+    _last["key"] = key
+    await asyncio.sleep(0.02)
+    return _last["key"]
+"""
+
+
+def test_mcp_url_over_streamable_http(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tools_file = tmp_path / "http_tools.py"
+    tools_file.write_text(HTTP_TOOLS)
+    with serve_http_process(tools_file, tmp_path / "serve.log") as url:
+        # toolsafe serve does not annotate its tools: nothing is called by default.
+        code, data = _doctor(capsys, *QUICK, "--mcp-url", url)
+        assert {t["name"]: t["stress"] for t in data["tools"]} == {"add": None, "remember": None}
+        assert code == EXIT_PROBLEMS  # not examined
+        code, data = _doctor(capsys, *QUICK, "--all-tools", "--mcp-url", url)
+    tools = {t["name"]: t for t in data["tools"]}
+    assert tools["add"]["verdict"] == "healthy"
+    assert "streamable HTTP" in tools["add"]["stress"]["runner"]
+    assert _problems(tools["remember"]) == {"ST02"}
+    assert code == EXIT_PROBLEMS
+    assert main(["doctor", "--mcp-url", "http://127.0.0.1:9/mcp"]) == EXIT_USAGE
+    assert "cannot connect to the MCP server http://127.0.0.1:9/mcp" in capsys.readouterr().err

@@ -152,7 +152,11 @@ def _diagnose_mcp(
         raise UsageError(f"no such calls file: {calls_file}")
     label = url if url is not None else shlex.join(command)
     # A server that leaves a ping unanswered this long is blocked (killed, relaunched).
-    upstream = Upstream(command, hang_after=_HANG_AFTER)
+    upstream = (
+        Upstream(url=url, hang_after=_HANG_AFTER)
+        if url is not None
+        else Upstream(command, hang_after=_HANG_AFTER)
+    )
     try:
         upstream.start()
     except Exception as exc:
@@ -410,6 +414,9 @@ def register(app: Any) -> None:
         mcp: bool = typer.Option(
             False, "--mcp", help="Examine an MCP server: launch COMMAND (stdio), lint and stress."
         ),
+        mcp_url: str | None = typer.Option(
+            None, "--mcp-url", metavar="URL", help="Examine the streamable-HTTP MCP server at URL."
+        ),
         select: list[str] | None = typer.Option(
             None,
             "--tool",
@@ -437,7 +444,6 @@ def register(app: Any) -> None:
             calls, concurrency, distinct, timeout, max_seconds, max_output_chars, seed, mode
         )
         args = list(target or [])
-        mcp_url: str | None = None  # --mcp-url: streamable HTTP, once Upstream(url=) lands
         if mcp or mcp_url is not None:
             if mcp and mcp_url is not None:
                 raise UsageError("give --mcp -- COMMAND or --mcp-url URL, not both")
