@@ -145,6 +145,15 @@ _SUBPROCESS = frozenset(
         "asyncio.create_subprocess_exec",
     }
 )
+#: The last names of every call ``_effect`` may report.
+_CALLEE_NAMES = (
+    _WRITE_VERBS
+    | _SQL_METHODS
+    | SEND_METHODS
+    | _STRIPE_METHODS
+    | {name.rsplit(".", 1)[-1] for name in _SUBPROCESS}
+    | {"post", "request", "Request", "send", "create", "open"}
+)
 _TEMP_WORDS = re.compile(r"tmp|temp", re.IGNORECASE)
 _APPEND_MODE = re.compile(r"[rwxbt+]*a[rwxbt+]*")
 
@@ -251,13 +260,20 @@ def side_effects(site: ToolSite, scope: Scope) -> list[Effect]:
     writes_by_name = bool(name_words & WRITE_WORDS) and not name_words & READ_WORDS
     out: list[Effect] = []
     for item in scope.items:
-        strings = _local_strings(item)
-        for node in ast.walk(item.fn):
-            if isinstance(node, ast.Call):
-                effect = _effect(item, node, strings, writes_by_name)
-                if effect is not None:
-                    out.append(effect)
+        calls = [n for n in ast.walk(item.fn) if isinstance(n, ast.Call) and _candidate(n)]
+        strings = _local_strings(item) if calls else {}
+        for call in calls:
+            effect = _effect(item, call, strings, writes_by_name)
+            if effect is not None:
+                out.append(effect)
     return out
+
+
+def _candidate(call: ast.Call) -> bool:
+    """Cheap first look (most calls are not effects): the callee's last name could be one."""
+    func = call.func
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+    return name in _CALLEE_NAMES
 
 
 def _effect(
@@ -267,7 +283,7 @@ def _effect(
     dotted = mod.resolve(call.func) or ""
     attr = call.func.attr if isinstance(call.func, ast.Attribute) else ""
     receiver = ast.unparse(call.func.value) if isinstance(call.func, ast.Attribute) else ""
-    shown = ast.unparse(call.func)
+    shown = ast.unparse(call.func)  # only candidates get here (_candidate)
     method = _http_method(dotted, attr, receiver, call)
     if method is not None:
         if method in _WRITE_VERBS:
