@@ -8,9 +8,11 @@ on the backend and turns whatever it raised into a ``Result``.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from toolsafe._call import CallContext
+from toolsafe._express import End, EndText, Express, Fallback, compile_express
 from toolsafe._pipeline import Handler, PipelineEnv, Policy, Result
 from toolsafe._tool import Tool, ToolOptions
 from toolsafe.backends._base import Backend, EscapedBaseException
@@ -18,7 +20,10 @@ from toolsafe.errors import ToolError
 from toolsafe.observe import events as ev
 from toolsafe.policies import build_policies, with_keyed_step
 
-__all__ = ["Entry", "assemble", "attempt_step"]
+__all__ = ["Entry", "Lane", "assemble", "attempt_step", "failure_of"]
+
+#: What the runtime lends a tool's express lane: ``(end, end_text, fallback)``.
+Lane = tuple[End, EndText, Fallback]
 
 
 @dataclass(slots=True)
@@ -38,6 +43,8 @@ class Entry:
     attempt_policies: list[Policy]
     #: Seconds for the whole call (None: only per-attempt timeouts bound it).
     deadline: float | None
+    #: The tool's express lane (``toolsafe._express``), None when it has none.
+    express: Express | None = None
 
 
 def assemble(
@@ -47,13 +54,17 @@ def assemble(
     env: PipelineEnv,
     backend: Backend,
     max_in_flight: int | None = None,
+    lane: Lane | None = None,
 ) -> Entry:
-    """Build ``tool``'s pipeline (``options``: resolved; raises ConfigurationError)."""
+    """Build ``tool``'s pipeline (``options``: resolved; raises ConfigurationError).
+
+    ``lane``: the runtime's ``(end, end_text, fallback)`` for the tool's express lane."""
     call_policies, attempt_policies = build_policies(tool, options, max_in_flight=max_in_flight)
     key = options.upstream or tool.name
     attempt = attempt_step(tool, key, backend, env)
     for policy in reversed(attempt_policies):
         attempt = policy.wrap(attempt, tool=tool, env=env)
+    attempts = attempt
     handler = attempt
     for policy in reversed(call_policies):
         handler = policy.wrap(handler, tool=tool, env=env)
@@ -63,7 +74,23 @@ def assemble(
         keyed_handler = attempt
         for policy in reversed(keyed_policies):
             keyed_handler = policy.wrap(keyed_handler, tool=tool, env=env)
-    deadline = options.deadline
+    deadline = None if options.deadline is None else float(options.deadline)
+    express = None
+    if lane is not None:
+        end, end_text, fallback = lane
+        express = compile_express(
+            tool,
+            call_policies,
+            attempt_policies,
+            attempts=attempts,
+            env=env,
+            backend=backend,
+            deadline=deadline,
+            failed=failure_of(env),
+            end=end,
+            end_text=end_text,
+            fallback=fallback,
+        )
     return Entry(
         tool,
         options,
@@ -72,7 +99,8 @@ def assemble(
         key,
         call_policies,
         attempt_policies,
-        None if deadline is None else float(deadline),
+        deadline,
+        express,
     )
 
 
@@ -81,7 +109,7 @@ def attempt_step(tool: Tool, key: str, backend: Backend, env: PipelineEnv) -> Ha
     ``ctx.attempt_timeout`` (set by the timeout step), with its attempt events."""
     clock = env.clock
     listeners = env.listeners
-    include_tb = env.include_traceback
+    failed = failure_of(env)
     name = tool.name
     run = backend.run
 
@@ -93,20 +121,8 @@ def attempt_step(tool: Tool, key: str, backend: Backend, env: PipelineEnv) -> Ha
         try:
             value = await run(tool, ctx.arguments, ctx, timeout=ctx.attempt_timeout, key=key)
             result = Result(value)
-        except asyncio.CancelledError as exc:
-            if _caller_cancelled():
-                raise
-            result = Result(error=ToolError.from_exception(exc, tool=name, call_id=ctx.call_id))
-        except KeyboardInterrupt:
-            raise
         except BaseException as exc:
-            if isinstance(exc, EscapedBaseException):
-                exc = exc.original
-            result = Result(
-                error=ToolError.from_exception(
-                    exc, tool=name, call_id=ctx.call_id, include_traceback=include_tb
-                )
-            )
+            result = failed(exc, name, ctx.call_id)
         if listeners:
             ev.emit(
                 listeners,
@@ -123,6 +139,30 @@ def attempt_step(tool: Tool, key: str, backend: Backend, env: PipelineEnv) -> Ha
         return result
 
     return attempt
+
+
+def failure_of(env: PipelineEnv) -> Callable[[BaseException, str, str], Result]:
+    """``failed(exc, tool_name, call_id)``: what an attempt whose body raised ``exc``
+    returns. Re-raises the caller's own cancellation and a KeyboardInterrupt (call it
+    in an ``except`` block); any other cancellation is the attempt's (a timeout)."""
+    include_tb = env.include_traceback
+
+    def failed(exc: BaseException, name: str, call_id: str) -> Result:
+        if isinstance(exc, asyncio.CancelledError):
+            if _caller_cancelled():
+                raise exc
+            return Result(error=ToolError.from_exception(exc, tool=name, call_id=call_id))
+        if isinstance(exc, KeyboardInterrupt):
+            raise exc
+        if isinstance(exc, EscapedBaseException):
+            exc = exc.original
+        return Result(
+            error=ToolError.from_exception(
+                exc, tool=name, call_id=call_id, include_traceback=include_tb
+            )
+        )
+
+    return failed
 
 
 def _caller_cancelled() -> bool:

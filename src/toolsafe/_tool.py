@@ -370,6 +370,27 @@ class Tool:
         """
         return self.validate_with_repairs(arguments, strict=strict, repair=repair)[0]
 
+    def fast_arguments(self, arguments: Any) -> dict[str, Any] | None:
+        """The validated arguments by the hot path (a dict from an adapter, nothing to
+        rewrite: one call into pydantic-core), or None when that path does not apply
+        or the arguments fail it (``validate_with_repairs`` then says why)."""
+        if (
+            type(arguments) is not dict
+            or self._null_plan is not None
+            or self._dump_arguments
+            or not arguments_clean(arguments, self.options.strict)
+        ):
+            return None
+        try:
+            fast = self.model.__pydantic_validator__.validate_python(
+                arguments,
+                strict=self.options.strict,
+                extra="forbid" if self._forbid_extra else None,
+            )
+        except ValidationError:
+            return None
+        return dict(fast.__dict__)
+
     def validate_with_repairs(
         self,
         arguments: Any,
@@ -384,26 +405,10 @@ class Tool:
         model's mistake. An explicit null for an optional field (what a model
         obeying the strict OpenAI export sends) means "not given", at any depth.
         """
-        if (
-            type(arguments) is dict
-            and strict is None
-            and repair is None
-            and self._null_plan is None
-            and not self._dump_arguments
-            and arguments_clean(arguments, self.options.strict)
-        ):
-            # The hot path (a dict from an adapter, nothing to rewrite): one call into
-            # pydantic-core. Any failure takes the full path below for its details.
-            try:
-                fast = self.model.__pydantic_validator__.validate_python(
-                    arguments,
-                    strict=self.options.strict,
-                    extra="forbid" if self._forbid_extra else None,
-                )
-            except ValidationError:
-                pass
-            else:
-                return dict(fast.__dict__), []
+        if strict is None and repair is None:
+            fast = self.fast_arguments(arguments)
+            if fast is not None:
+                return fast, []
         use_repair = self.options.repair if repair is None else repair
         use_strict = self.options.strict if strict is None else strict
         data, repairs = parse_arguments(

@@ -333,3 +333,29 @@ async def test_cache_refuses_what_cannot_be_copied() -> None:
     store = MemoryStore()
     assert not await store.cache_set("lock", {"lock": threading.Lock()}, 60)
     assert await store.cache_get("lock") == (False, None)
+
+
+def test_admit_all_now_takes_everything_or_nothing() -> None:
+    clock = FakeClock()
+    store = MemoryStore(clock=clock)
+    bucket = ("api", 1.0, 2)  # two tokens, one a second
+    slots = (("api", 1), ("*", 5))
+    leases = store.admit_all_now("api", bucket, slots, 30.0)
+    assert leases is not None and [k for k, _ in leases] == ["api", "*"]
+    assert store.holders("api") == 1 and store.holders("*") == 1
+    # the tool's one slot is taken: nothing is taken, not the token, not the global slot
+    assert store.admit_all_now("api", bucket, slots, 30.0) is None
+    assert store.holders("*") == 1
+    store.release_all_now(leases)
+    assert store.holders("api") == 0 and store.holders("*") == 0
+    # the token refused above is still there; the next one is not (bucket of two)
+    assert store.admit_all_now("api", bucket, (), 30.0) == []
+    assert store.admit_all_now("api", bucket, (), 30.0) is None
+    clock.advance(1.0)
+    assert store.admit_all_now("api", bucket, (), 30.0) == []
+    # a breaker that is not closed: nothing, so the caller asks admit_now step by step
+    breaker = Breaker(failures=1, cooldown=60)
+    store.record_now("api", breaker, "failure", False)
+    clock.advance(1.0)
+    assert store.admit_all_now("api", bucket, slots, 30.0) is None
+    assert store.take_now("api", 1.0, 2, 0.0).ok  # the token is still there

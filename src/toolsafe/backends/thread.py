@@ -33,7 +33,13 @@ if TYPE_CHECKING:
     from toolsafe._call import CallContext
     from toolsafe._tool import Tool
 
-__all__ = ["DEFAULT_SYNC_WORKERS", "NotStartedTimeout", "ThreadBackend", "run_async_with_timeout"]
+__all__ = [
+    "DEFAULT_SYNC_WORKERS",
+    "NotStartedTimeout",
+    "ThreadBackend",
+    "resume_with_timeout",
+    "run_async_with_timeout",
+]
 
 
 def _share_of(tool: Tool) -> int | None:
@@ -107,13 +113,14 @@ def _timed_out(tool_name: str, timeout: float) -> AttemptTimeout:
     )
 
 
-async def run_async_with_timeout(coro: Any, timeout: float | None, tool_name: str) -> Any:
+def run_async_with_timeout(coro: Any, timeout: float | None, tool_name: str) -> Awaitable[Any]:
     """Await the tool coroutine ``coro`` on this loop, cancelling it at ``timeout``.
 
-    The first step runs eagerly: a tool that finishes without suspending (a cache
-    hit, a pure computation) never arms a timer, which is most of the per-call
-    cost of a timeout. A tool that waits gets one timer handle (lighter than
-    ``asyncio.timeout``, which matters with thousands of calls in flight).
+    The first step runs eagerly, here (what it raises is raised here): a tool that
+    finishes without suspending (a cache hit, a pure computation) never arms a
+    timer, which is most of the per-call cost of a timeout. A tool that waits gets
+    one timer handle (lighter than ``asyncio.timeout``, which matters with
+    thousands of calls in flight).
     """
     if timeout is not None and timeout <= 0:
         coro.close()
@@ -121,7 +128,17 @@ async def run_async_with_timeout(coro: Any, timeout: float | None, tool_name: st
     try:
         first = coro.send(None)
     except StopIteration as stop:
-        return stop.value
+        return _value(stop.value)
+    return resume_with_timeout(coro, first, timeout, tool_name)
+
+
+async def _value(value: Any) -> Any:
+    return value
+
+
+async def resume_with_timeout(coro: Any, first: Any, timeout: float | None, tool_name: str) -> Any:
+    """Go on awaiting ``coro``, whose first step was taken by hand and yielded ``first``,
+    cancelling it at ``timeout`` (seconds from now; None: no limit)."""
     if timeout is None:
         return await resume(coro, first)
     task = asyncio.current_task()

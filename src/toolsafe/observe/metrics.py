@@ -110,7 +110,16 @@ class _Latency:
 
 
 class _ToolStats:
-    __slots__ = ("attempts", "calls", "error_types", "latency", "ok", "retryable", "trimmed")
+    __slots__ = (
+        "attempts",
+        "calls",
+        "error_latency",
+        "error_types",
+        "ok",
+        "ok_latency",
+        "retryable",
+        "trimmed",
+    )
 
     def __init__(self) -> None:
         self.calls = 0
@@ -119,10 +128,11 @@ class _ToolStats:
         self.attempts = 0
         self.trimmed = 0
         self.error_types: Counter[str] = Counter()
-        self.latency = {"ok": _Latency(), "error": _Latency()}
+        self.ok_latency = _Latency()
+        self.error_latency = _Latency()
 
     def snapshot(self) -> dict[str, Any]:
-        both = self.latency["ok"].merged(self.latency["error"])
+        both = self.ok_latency.merged(self.error_latency)
         return {
             "calls": self.calls,
             "ok": self.ok,
@@ -133,8 +143,8 @@ class _ToolStats:
             "trimmed": self.trimmed,
             "latency_ms": {
                 "all": both.snapshot(),
-                "ok": self.latency["ok"].snapshot(),
-                "error": self.latency["error"].snapshot(),
+                "ok": self.ok_latency.snapshot(),
+                "error": self.error_latency.snapshot(),
             },
         }
 
@@ -149,22 +159,23 @@ class Metrics:
 
     def record(self, outcome: Outcome) -> None:
         """Count one finished call."""
-        error = outcome.error
+        # One unpacking reads every field at once (a NamedTuple's attributes are lookups).
+        _, tool, _, _, error, _, attempts, elapsed_ms, _, trimmed, _ = outcome
         with self._lock:
-            stats = self._tools.get(outcome.tool)
+            stats = self._tools.get(tool)
             if stats is None:
-                stats = self._tools[outcome.tool] = _ToolStats()
+                stats = self._tools[tool] = _ToolStats()
             stats.calls += 1
-            stats.attempts += outcome.attempts
-            if outcome.trimmed:
+            stats.attempts += attempts
+            if trimmed:
                 stats.trimmed += 1
             if error is None:
                 stats.ok += 1
-                stats.latency["ok"].add(outcome.elapsed_ms)
+                stats.ok_latency.add(elapsed_ms)
             else:
                 stats.error_types[error.type] += 1
                 stats.retryable += error.retryable
-                stats.latency["error"].add(outcome.elapsed_ms)
+                stats.error_latency.add(elapsed_ms)
         if self._otel is not None:
             self._otel.record(outcome)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -88,17 +88,32 @@ class BudgetPolicy:
         self.options = options
 
     def wrap(self, inner: Handler, *, tool: Tool, env: PipelineEnv) -> Handler:
-        options = self.options
-        budget = OutputBudget(options.max_chars, options.max_tokens, env.token_counter)
-        name = tool.name
+        budget, fit = self.fitter(tool=tool, env=env)
 
         async def budgeted(ctx: CallContext) -> Result:
             result = await inner(ctx)
             if result.error is not None:
                 return result
-            text = serialize(result, name, ctx.call_id)
+            text = serialize(result, tool.name, ctx.call_id)
             if text is None:  # no text form: result is now the error
                 return result
+            if budget.fits(text):
+                return TextResult(result.value, text, None, False)
+            return await fit(ctx, result, text)
+
+        return budgeted
+
+    def fitter(
+        self, *, tool: Tool, env: PipelineEnv
+    ) -> tuple[OutputBudget, Callable[[CallContext, Result, str], Awaitable[Result]]]:
+        """The budget and the step after serialization: ``fit(ctx, result, text)`` makes
+        the TextResult of a value whose text is ``text``, summarized or trimmed when it
+        does not fit (the express lane uses both)."""
+        options = self.options
+        budget = OutputBudget(options.max_chars, options.max_tokens, env.token_counter)
+        name = tool.name
+
+        async def fit(ctx: CallContext, result: Result, text: str) -> Result:
             if budget.fits(text):
                 return TextResult(result.value, text, None, False)
             summarizer = options.summarizer
@@ -114,7 +129,7 @@ class BudgetPolicy:
                 fitted = trim_to(text, budget, options.hint)
             return TextResult(result.value, fitted.text, text, fitted.trimmed)
 
-        return budgeted
+        return budget, fit
 
 
 async def _summarize(

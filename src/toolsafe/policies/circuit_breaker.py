@@ -21,6 +21,7 @@ outside the retry step: a call counts once, with its final outcome.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -130,31 +131,7 @@ class BreakerPolicy:
         record_now = store.record_now
         timeout = self.timeout
 
-        def changed(ctx: CallContext, previous: BreakerState, state: BreakerState) -> None:
-            if listeners:
-                ev.emit(
-                    listeners,
-                    BreakerStateChanged(ctx.call_id, name, clock.now(), key, previous, state),
-                )
-
-        async def record(
-            ctx: CallContext, result: Result, probe: bool, rec: BreakerRecord | None
-        ) -> Result:
-            """Count ``result`` (``rec``: what ``record_now`` answered) and report a change."""
-            if rec is None:
-                verdict = breaker_outcome(result)
-                outer = STEP_BUDGET.get()
-                STEP_BUDGET.set(step_budget(timeout, ctx.remaining(clock.now())))
-                try:
-                    rec = await store.breaker_record(key, breaker, verdict, probe=probe)
-                except Exception:  # bookkeeping only: the call's result stands
-                    logger.debug("breaker record for %s failed", key, exc_info=True)
-                    return result
-                finally:
-                    STEP_BUDGET.set(outer)  # not reset(): it may resume in another Context
-            if rec is not RECORD_CLOSED and rec.state != rec.previous:
-                changed(ctx, rec.previous, rec.state)
-            return result
+        changed, record = self.recorder(tool=tool, env=env)
 
         def refuse(ctx: CallContext, admission: BreakerAdmission) -> Result:
             if admission.changed:
@@ -237,3 +214,48 @@ class BreakerPolicy:
             return result
 
         return guarded_joined
+
+    def recorder(
+        self, *, tool: Tool, env: PipelineEnv
+    ) -> tuple[
+        Callable[[CallContext, BreakerState, BreakerState], None],
+        Callable[[CallContext, Result, bool, BreakerRecord | None], Awaitable[Result]],
+    ]:
+        """``changed`` (announce a state change) and ``record(ctx, result, probe, rec)``:
+        count ``result`` (``rec``: what ``record_now`` answered, None: ask the store).
+        The express lane (``toolsafe._express``) records through it too."""
+        breaker = self.options
+        key = self.key
+        store = env.store
+        clock = env.clock
+        listeners = env.listeners
+        name = tool.name
+        timeout = self.timeout
+
+        def changed(ctx: CallContext, previous: BreakerState, state: BreakerState) -> None:
+            if listeners:
+                ev.emit(
+                    listeners,
+                    BreakerStateChanged(ctx.call_id, name, clock.now(), key, previous, state),
+                )
+
+        async def record(
+            ctx: CallContext, result: Result, probe: bool, rec: BreakerRecord | None
+        ) -> Result:
+            """Count ``result`` (``rec``: what ``record_now`` answered) and report a change."""
+            if rec is None:
+                verdict = breaker_outcome(result)
+                outer = STEP_BUDGET.get()
+                STEP_BUDGET.set(step_budget(timeout, ctx.remaining(clock.now())))
+                try:
+                    rec = await store.breaker_record(key, breaker, verdict, probe=probe)
+                except Exception:  # bookkeeping only: the call's result stands
+                    logger.debug("breaker record for %s failed", key, exc_info=True)
+                    return result
+                finally:
+                    STEP_BUDGET.set(outer)  # not reset(): it may resume in another Context
+            if rec is not RECORD_CLOSED and rec.state != rec.previous:
+                changed(ctx, rec.previous, rec.state)
+            return result
+
+        return changed, record

@@ -22,7 +22,7 @@ backend): the breaker and the rate limit outside it count the call once.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -144,6 +144,21 @@ class RetryPolicy:
         self.keyed = keyed
 
     def wrap(self, inner: Handler, *, tool: Tool, env: PipelineEnv) -> Handler:
+        again = self.again(inner, tool=tool, env=env)
+
+        async def retrying(ctx: CallContext) -> Result:
+            result = await inner(ctx)
+            if result.error is None:
+                return result
+            return await again(ctx, result)
+
+        return retrying
+
+    def again(
+        self, inner: Handler, *, tool: Tool, env: PipelineEnv
+    ) -> Callable[[CallContext, Result], Awaitable[Result]]:
+        """The step after a failed first attempt: ``again(ctx, result)`` retries through
+        ``inner`` while the rules allow (the express lane calls it after its attempt)."""
         options = self.options
         idempotent = self.idempotent
         keyed = self.keyed
@@ -211,10 +226,4 @@ class RetryPolicy:
                 if result.error is None:
                     return result
 
-        async def retrying(ctx: CallContext) -> Result:
-            result = await inner(ctx)
-            if result.error is None:
-                return result
-            return await again(ctx, result)
-
-        return retrying
+        return again

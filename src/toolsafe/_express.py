@@ -1,0 +1,298 @@
+"""The express lane: a tool's common call through its whole chain in one step.
+
+Compiled once per tool at registration (``compile_express``) when every step of
+the chain has an immediate form: the in-memory store (one ``admit_all_now`` takes
+the breaker's verdict, the rate token and the concurrency slots under one lock),
+the thread backend, an async plain function as the body, and steps among
+validation, budget, breaker, rate limit, retry, concurrency and timeout. The
+runtime takes the lane when nobody watches the call step by step: no listeners,
+no tracing span, no idempotency key, the runtime open.
+
+A call that stays on the common path (valid arguments, breaker closed, a token
+and a slot free, the body returns) pays for one frame and its body's: no
+CallContext, no Result, no per-step coroutine. Whenever a step would answer
+otherwise, the lane has taken nothing yet and hands the call to the chain
+(``fallback``), which does it step by step. A body that fails goes on through
+the chain's own later steps (retry, breaker record, output budget) with a
+CallContext made then. Semantics are the chain's; ``tests/test_express.py``
+runs the same calls both ways.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, cast
+
+from toolsafe._call import CallContext, Outcome, ToolCall
+from toolsafe._pipeline import Handler, PipelineEnv, Policy, Result, serialize
+from toolsafe._serialize import serialize_result
+from toolsafe.backends.thread import ThreadBackend, resume_with_timeout
+from toolsafe.policies._joint import JointPolicy
+from toolsafe.policies.budget import BudgetPolicy
+from toolsafe.policies.circuit_breaker import BreakerPolicy, breaker_outcome
+from toolsafe.policies.concurrency import LEASE_GRACE, ConcurrencyPolicy
+from toolsafe.policies.rate_limit import RateLimitPolicy
+from toolsafe.policies.retry import RetryPolicy
+from toolsafe.policies.timeout import TimeoutPolicy, attempt_limit
+from toolsafe.policies.validation import ValidationPolicy
+from toolsafe.stores._base import RECORD_CLOSED
+from toolsafe.stores.memory import MemoryStore
+
+if TYPE_CHECKING:
+    from toolsafe._tool import Tool
+
+__all__ = ["Express", "compile_express"]
+
+#: ``express(name, arguments, call_id)``: the call's Outcome, or an awaitable of it.
+Express = Callable[[str, Any, str], "Outcome | Awaitable[Outcome]"]
+#: The runtime's end of a call: ``end(call_id, tool, result, started, attempts, arguments)``.
+End = Callable[[str, "Tool", Result, float, int, Any], Outcome]
+#: Its end of a first attempt's fitting text: ``end_text(call_id, name, value, text,
+#: started, arguments)``.
+EndText = Callable[[str, str, Any, str, float, Any], Outcome]
+#: The chain's way in for a call the lane hands over: ``fallback(name, arguments, call_id)``.
+Fallback = Callable[[str, Any, str], Awaitable[Outcome]]
+#: Turns what a body raised into a Result (or re-raises the caller's cancellation).
+Failed = Callable[[BaseException, str, str], Result]
+
+_STEPS = (ValidationPolicy, BudgetPolicy, BreakerPolicy, RateLimitPolicy, RetryPolicy)
+
+
+def compile_express(
+    tool: Tool,
+    call_policies: list[Policy],
+    attempt_policies: list[Policy],
+    *,
+    attempts: Handler,
+    env: PipelineEnv,
+    backend: Any,
+    deadline: float | None,
+    failed: Failed,
+    end: End,
+    end_text: EndText,
+    fallback: Fallback,
+) -> Express | None:
+    """The tool's express lane, or None when some step has no immediate form.
+
+    ``attempts``: the chain's attempt-level handler (what retries go through).
+    """
+    store = env.store
+    if (
+        type(store) is not MemoryStore
+        or type(backend) is not ThreadBackend
+        or not tool.is_async
+        or tool.fn is None
+        or not tool._plain_kwargs
+        or (deadline is not None and deadline <= 0)
+    ):
+        return None
+    validation = budget = breaker = rate = retry = None
+    for policy in call_policies:
+        if isinstance(policy, JointPolicy):
+            continue  # not in the chain on a store that does not join (the memory store)
+        if not isinstance(policy, _STEPS):
+            return None
+        if isinstance(policy, ValidationPolicy):
+            opts = policy.options
+            if opts.strict != tool.options.strict or opts.repair != tool.options.repair:
+                return None  # not the tool's own settings: not its fast validator
+            validation = policy
+        elif isinstance(policy, BudgetPolicy):
+            budget = policy
+        elif isinstance(policy, BreakerPolicy):
+            breaker = policy
+        elif isinstance(policy, RateLimitPolicy):
+            rate = policy
+        else:
+            retry = policy
+    if validation is None:
+        return None
+    slots: tuple[tuple[str, int], ...] = ()
+    lease_s = 0.0
+    seconds: float | None = None
+    for policy in attempt_policies:
+        if isinstance(policy, ConcurrencyPolicy):
+            if policy.timeout is None or policy.timeout == float("inf"):
+                return None  # leases renewed while the attempt runs: the chain's job
+            slots = tuple(policy.limits)
+            lease_s = attempt_limit(policy.timeout, deadline) + LEASE_GRACE  # type: ignore[operator]
+        elif isinstance(policy, TimeoutPolicy):
+            seconds = policy.options.attempt
+        else:
+            return None
+    timeout = attempt_limit(seconds, deadline)
+    return _lane(
+        tool,
+        env=env,
+        store=store,
+        timeout=timeout,
+        slots=slots,
+        lease_s=lease_s,
+        budget=budget,
+        breaker=breaker,
+        rate=rate,
+        again=None if retry is None else retry.again(attempts, tool=tool, env=env),
+        deadline=deadline,
+        failed=failed,
+        end=end,
+        end_text=end_text,
+        fallback=fallback,
+    )
+
+
+def _lane(
+    tool: Tool,
+    *,
+    env: PipelineEnv,
+    store: MemoryStore,
+    timeout: float | None,
+    slots: tuple[tuple[str, int], ...],
+    lease_s: float,
+    budget: BudgetPolicy | None,
+    breaker: BreakerPolicy | None,
+    rate: RateLimitPolicy | None,
+    again: Callable[[CallContext, Result], Awaitable[Result]] | None,
+    deadline: float | None,
+    failed: Failed,
+    end: End,
+    end_text: EndText,
+    fallback: Fallback,
+) -> Express:
+    fn = tool.fn
+    assert fn is not None
+    name = tool.name
+    now = env.clock.now
+    fast_arguments = tool.fast_arguments
+    admit = store.admit_all_now
+    release = store.release_all_now
+    circuit = None if breaker is None else breaker.key
+    bucket = (
+        None if rate is None else (rate.key, float(rate.options.per_second), rate.options.capacity)
+    )
+    gated = circuit is not None or bucket is not None or bool(slots)
+    if breaker is not None:
+        breaker_key, breaker_options = breaker.key, breaker.options
+        record_now = store.record_now
+        record = breaker.recorder(tool=tool, env=env)[1]
+    if budget is not None:
+        fits, fit = budget.fitter(tool=tool, env=env)
+        fits_now = fits.fits
+
+    def context(
+        name_used: str, arguments: Any, call_id: str, args: dict[str, Any], started: float
+    ) -> CallContext:
+        ctx = CallContext(
+            ToolCall(call_id, name_used, arguments),
+            tool,
+            args,
+            started,
+            None if deadline is None else started + deadline,
+        )
+        ctx.attempt = 1
+        ctx.attempt_timeout = timeout
+        return ctx
+
+    async def after_failure(
+        name_used: str,
+        arguments: Any,
+        call_id: str,
+        args: dict[str, Any],
+        started: float,
+        result: Result,
+    ) -> Outcome:
+        """The first attempt failed: the chain's later steps take the result from here."""
+        ctx = context(name_used, arguments, call_id, args, started)
+        if again is not None:
+            result = await again(ctx, result)
+        if breaker is not None:
+            rec = record_now(breaker_key, breaker_options, breaker_outcome(result), False)
+            if rec is not RECORD_CLOSED:
+                result = await record(ctx, result, False, rec)
+        if budget is not None and result.error is None:
+            text = serialize(result, name, call_id)
+            if text is not None:
+                result = await fit(ctx, result, text)
+        return end(call_id, tool, result, started, ctx.attempt, arguments)
+
+    def succeeded(
+        name_used: str,
+        arguments: Any,
+        call_id: str,
+        args: dict[str, Any],
+        started: float,
+        value: Any,
+    ) -> Outcome | Awaitable[Outcome]:
+        if breaker is not None:
+            rec = record_now(breaker_key, breaker_options, "success", False)
+            if rec is not RECORD_CLOSED:  # a state change to announce
+                ctx = context(name_used, arguments, call_id, args, started)
+                return _then_end(
+                    record(ctx, Result(value), False, rec), end, call_id, tool, started, arguments
+                )
+        try:
+            text = serialize_result(value)
+        except Exception:
+            result = Result(value)
+            serialize(result, name, call_id)  # the ResultNotSerializable error
+            return end(call_id, tool, result, started, 1, arguments)
+        if budget is None or fits_now(text):
+            return end_text(call_id, name, value, text, started, arguments)
+        ctx = context(name_used, arguments, call_id, args, started)
+        return _then_end(fit(ctx, Result(value), text), end, call_id, tool, started, arguments)
+
+    async def rest(
+        coro: Any,
+        first: Any,
+        leases: list[tuple[str, str]] | None,
+        name_used: str,
+        arguments: Any,
+        call_id: str,
+        args: dict[str, Any],
+        started: float,
+    ) -> Outcome:
+        """The body suspended: await the rest of it within its timeout."""
+        try:
+            value = await resume_with_timeout(coro, first, timeout, name)
+        except BaseException as exc:
+            if leases:
+                release(leases)
+            result = failed(exc, name, call_id)
+            return await after_failure(name_used, arguments, call_id, args, started, result)
+        if leases:
+            release(leases)
+        out = succeeded(name_used, arguments, call_id, args, started, value)
+        if type(out) is Outcome:
+            return out
+        return await cast("Awaitable[Outcome]", out)
+
+    def express(name_used: str, arguments: Any, call_id: str) -> Outcome | Awaitable[Outcome]:
+        started = now()
+        args = fast_arguments(arguments)
+        if args is None:  # invalid, or not the fast validator's kind: the chain says why
+            return fallback(name_used, arguments, call_id)
+        leases = None
+        if gated:
+            leases = admit(circuit, bucket, slots, lease_s)
+            if leases is None:  # a breaker not closed, no token or no slot now
+                return fallback(name_used, arguments, call_id)
+        try:
+            coro = fn(**args)
+            first = coro.send(None)
+        except StopIteration as stop:
+            if leases:
+                release(leases)
+            return succeeded(name_used, arguments, call_id, args, started, stop.value)
+        except BaseException as exc:
+            if leases:
+                release(leases)
+            result = failed(exc, name, call_id)
+            return after_failure(name_used, arguments, call_id, args, started, result)
+        return rest(coro, first, leases, name_used, arguments, call_id, args, started)
+
+    return express
+
+
+async def _then_end(
+    step: Awaitable[Result], end: End, call_id: str, tool: Tool, started: float, arguments: Any
+) -> Outcome:
+    return end(call_id, tool, await step, started, 1, arguments)

@@ -1,0 +1,246 @@
+"""The express lane answers exactly as the chain does, and hands over whatever it cannot.
+
+Each case runs the same calls twice on fresh runtimes: once with no listener (the
+express lane) and once with a listener (the chain, step by step), and compares
+the outcomes field by field (ids and timings aside).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+import toolsafe
+from toolsafe import Breaker, Rate, Retry, Runtime, ToolFailure
+from toolsafe._call import Outcome
+from toolsafe.observe import events as ev
+
+FULL: dict[str, Any] = {
+    "timeout": 5,
+    "retry": Retry(attempts=3, initial=0.0, jitter="none"),
+    "breaker": Breaker(failures=2, cooldown=60),
+    "concurrency": 4,
+    "rate": Rate(per_second=1000, burst=1000),
+    "max_output_chars": 200,
+    "idempotent": True,
+}
+
+
+def _fields(outcome: Outcome) -> tuple[Any, ...]:
+    error = outcome.error
+    shown = None
+    if error is not None:
+        shown = (error.type, error.message, error.retryable, error.attempts, error.details)
+    return (
+        outcome.tool,
+        outcome.ok,
+        outcome.value,
+        shown,
+        outcome.attempts,
+        outcome.full_text,
+        outcome.trimmed,
+        outcome.text if error is None else None,
+    )
+
+
+def _both(make_tools: Any, calls: list[tuple[str, Any]], **runtime: Any) -> list[Any]:
+    """The calls' outcomes on the lane and on the chain; asserts the lane was compiled."""
+    seen: list[list[Any]] = []
+    for watched in (False, True):
+        rt = Runtime(make_tools(), **runtime)
+        assert all(e.express is not None for e in rt._entries.values())
+        taken: list[str] = []
+        for entry in rt._entries.values():
+            lane_of = entry.express
+
+            def counted(name: str, args: Any, call_id: str, lane_of: Any = lane_of) -> Any:
+                taken.append(name)
+                return lane_of(name, args, call_id)
+
+            entry.express = counted
+        if watched:
+            rt.add_listener(lambda event: None)
+
+        async def run(rt: Runtime = rt) -> list[Any]:
+            return [_fields(await rt.acall(name, args)) for name, args in calls]
+
+        seen.append(asyncio.run(run()))
+        assert bool(taken) is not watched  # the lane only when nobody watches
+        rt.close()
+    lane, chain = seen
+    assert lane == chain
+    return lane
+
+
+def test_values_text_and_budget_match_the_chain() -> None:
+    def tools() -> list[toolsafe.Tool]:
+        async def echo(x: Any) -> Any:
+            return x
+
+        async def count(n: int) -> int:
+            return n
+
+        return [
+            toolsafe.tool(echo, **FULL),
+            toolsafe.tool(echo, name="plain"),
+            toolsafe.tool(count, **FULL),
+        ]
+
+    long = "y" * 500
+    out = _both(
+        tools,
+        [
+            ("echo", {"x": 1}),
+            ("echo", {"x": "text"}),
+            ("echo", {"x": {"a": [1, 2]}}),
+            ("echo", {"x": long}),  # over budget: trimmed, full text kept
+            ("plain", {"x": long}),
+            ("count", {"n": "3"}),  # validation refuses (strict): the chain says why
+            ("count", '{"n": 3}'),  # JSON text: the chain's parser
+        ],
+    )
+    assert out[0][1] is True and out[0][7] == "1"
+    assert out[3][6] is True and out[3][5] is not None
+    assert out[4][6] is False and out[4][7] == long
+    assert out[5][3][0] == "InvalidArguments"
+    assert out[6][2] == 3
+
+
+def test_failures_retries_and_the_breaker_match_the_chain() -> None:
+    def tools() -> list[toolsafe.Tool]:
+        state = {"n": 0}
+
+        async def flaky(fail: int) -> str:
+            state["n"] += 1
+            if state["n"] <= fail:
+                raise ToolFailure("try again", retryable=True)
+            return f"done after {state['n']}"
+
+        async def broken() -> str:
+            raise ValueError("bug")
+
+        async def unserializable() -> Any:
+            return object()
+
+        return [
+            toolsafe.tool(flaky, **FULL),
+            toolsafe.tool(broken, **FULL),
+            toolsafe.tool(unserializable, **FULL),
+        ]
+
+    out = _both(
+        tools,
+        [
+            ("flaky", {"fail": 1}),  # fails once, the retry succeeds
+            ("broken", {}),  # not retryable: one attempt
+            ("unserializable", {}),
+            ("flaky", {"fail": 100}),  # three attempts fail: the breaker counts one
+            ("flaky", {"fail": 100}),  # the second failure opens it
+            ("flaky", {"fail": 0}),  # refused by the open breaker, through the chain
+        ],
+    )
+    assert out[0][4] == 2 and out[0][1] is True
+    assert out[1][3][0] == "ValueError" and out[1][4] == 1
+    assert out[2][3][0] == "ResultNotSerializable"
+    assert out[3][4] == 3
+    assert out[5][3][0] == "CircuitOpen"
+
+
+def test_timeouts_and_suspending_bodies_match_the_chain() -> None:
+    def tools() -> list[toolsafe.Tool]:
+        async def nap(s: float) -> float:
+            await asyncio.sleep(s)
+            return s
+
+        return [toolsafe.tool(nap, **{**FULL, "timeout": 0.05, "retry": None})]
+
+    out = _both(tools, [("nap", {"s": 0.001}), ("nap", {"s": 1.0})])
+    assert out[0][1] is True
+    assert out[1][3][0] == "TimeoutError"
+
+
+def test_an_empty_bucket_or_a_full_limit_goes_through_the_chain() -> None:
+    async def main() -> None:
+        @toolsafe.tool(concurrency=1, timeout=1, rate=Rate(per_second=1, burst=1, max_wait=0))
+        async def one(s: float) -> float:
+            await asyncio.sleep(s)
+            return s
+
+        rt = Runtime([one])
+        first, second = await asyncio.gather(
+            rt.acall("one", {"s": 0.05}), rt.acall("one", {"s": 0})
+        )
+        assert first.ok
+        assert second.error is not None and second.error.type == "RateLimited"
+        assert rt.store.holders("one") == 0
+        rt.close()
+
+        @toolsafe.tool(concurrency=1, timeout=1)
+        async def slot(s: float) -> float:
+            await asyncio.sleep(s)
+            return s
+
+        rt = Runtime([slot])
+        outs = await asyncio.gather(*(rt.acall("slot", {"s": 0.01}) for _ in range(5)))
+        assert all(o.ok for o in outs)  # the others waited for the slot in the chain
+        assert rt.store.holders("slot") == 0
+        rt.close()
+
+    asyncio.run(main())
+
+
+def test_cancelling_the_caller_gives_the_slot_back() -> None:
+    async def main() -> None:
+        @toolsafe.tool(concurrency=2, timeout=5)
+        async def hang() -> str:
+            await asyncio.Event().wait()
+            return "never"
+
+        rt = Runtime([hang])
+        task = asyncio.ensure_future(rt.acall("hang"))
+        await asyncio.sleep(0.01)
+        assert rt.store.holders("hang") == 1
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert rt.store.holders("hang") == 0
+        rt.close()
+
+    asyncio.run(main())
+
+
+def test_metrics_and_outcomes_count_lane_calls() -> None:
+    async def echo(x: int) -> int:
+        return x
+
+    rt = Runtime([toolsafe.tool(echo, **FULL)])
+    outs = [rt.call("echo", {"x": i}) for i in range(3)]
+    assert [o.value for o in outs] == [0, 1, 2]
+    assert len({o.call_id for o in outs}) == 3
+    assert rt.call("echo", {"x": 1}, call_id="given").call_id == "given"
+    stats = rt.metrics.snapshot()["tools"]["echo"]
+    assert stats["calls"] == 4 and stats["ok"] == 4 and stats["attempts"] == 4
+    rt.close()
+
+
+def test_watchers_idempotency_keys_and_other_steps_take_the_chain() -> None:
+    async def echo(x: int) -> int:
+        return x
+
+    seen: list[ev.Event] = []
+    rt = Runtime([toolsafe.tool(echo), toolsafe.tool(echo, name="cached", cache=True)])
+    assert rt._entries["echo"].express is not None
+    assert rt._entries["cached"].express is None  # the cache step has no immediate form
+    rt.add_listener(seen.append)
+    assert rt.call("echo", {"x": 1}).ok
+    assert any(isinstance(e, ev.AttemptStarted) for e in seen)
+    rt.close()
+
+    def sync_echo(x: int) -> int:
+        return x
+
+    rt = Runtime([toolsafe.tool(sync_echo)])
+    assert rt._entries["sync_echo"].express is None
+    rt.close()
