@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -279,3 +280,51 @@ def test_the_recorder_hides_at_least_what_the_log_hides(value: object) -> None:
     recording = json.dumps(R.value(value), ensure_ascii=False)
     if _SEED not in log:
         assert _SEED not in recording
+
+
+# ------------------------------------------------------------------ the trigger scan
+
+_ALL_TRIGGERS = sorted({t for rule in R.rules for t in rule.triggers})
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.one_of(st.sampled_from(_ALL_TRIGGERS), st.text(max_size=6)), max_size=12).map(
+        "".join
+    )
+)
+def test_trigger_scan_finds_exactly_the_triggers_a_substring_search_finds(text: str) -> None:
+    # One pass over the text (a trie of the triggers) decides which rules run: it must
+    # find every trigger, overlapping ones and prefixes of longer ones included.
+    lowered = text.lower()
+    assert R._triggers.found(lowered) == {t for t in _ALL_TRIGGERS if t in lowered}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("sk_live_abc", {"k_live_", "_live_"}),  # overlapping: k_live_ contains _live_
+        ("authorization: x", {"auth", "authorization"}),  # a prefix of a longer one
+        ("accountkey=", {"accountkey=", "key", "key="}),
+        ("eyj.token://", {"eyj", "token", "://"}),  # looked for by substring search
+        ("plain words only", set()),
+    ],
+)
+def test_trigger_scan_cases(text: str, expected: set[str]) -> None:
+    assert R._triggers.found(text) == expected
+
+
+def test_rules_without_triggers_or_with_an_empty_one_always_run() -> None:
+    always = Redactor([re_rule("custom", r"zz\d+")])
+    assert always.text("a zz12 b") == f"a {REDACTED} b"
+    empty = Redactor([re_rule("empty", r"zz\d+", triggers=("",))])
+    assert empty.text("a zz12 b") == f"a {REDACTED} b"
+    short = Redactor([re_rule("short", r"zz\d+", triggers=("zz",))])
+    assert short.text("z") == "z"  # shorter than any trigger: nothing to run
+    assert short.text("zz9") == REDACTED
+
+
+def re_rule(name: str, pattern: str, triggers: tuple[str, ...] = ()) -> Any:
+    from toolsafe.observe.redact import Rule
+
+    return Rule(name, re.compile(pattern), triggers)

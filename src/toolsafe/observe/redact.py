@@ -292,6 +292,11 @@ class Redactor:
         self.literals: tuple[str, ...] = tuple(sorted({s for s in literals if s}, key=len)[::-1])
         self.replacement = replacement
         self.enabled = enabled
+        self._triggers = _Triggers(t for rule in self.rules for t in rule.triggers)
+        #: Every rule has a trigger: text in which none occurs needs no rule run.
+        self._gated = all(rule.triggers for rule in self.rules)
+        #: Text shorter than this holds no trigger (nor a secret, when ``_gated``).
+        self._shortest = min((len(t) for rule in self.rules for t in rule.triggers), default=0)
 
     @classmethod
     def disabled(cls) -> Redactor:
@@ -326,7 +331,7 @@ class Redactor:
         """
         if not self.enabled or not text:
             return text
-        if "\\u" in text or "\\U" in text:
+        if "\\" in text and ("\\u" in text or "\\U" in text):
             plain = _ESCAPE.sub(_plain_char, text)
             if plain != text:
                 clean = self._text(plain)
@@ -338,12 +343,19 @@ class Redactor:
         for literal in self.literals:
             if literal in text:
                 text = text.replace(literal, self.replacement)
-        lowered: str | None = None
+        if self._gated and len(text) < self._shortest:
+            return text
+        lowered: str | None = text.lower()
+        assert lowered is not None
+        present = self._triggers.found(lowered)
+        if not present and self._gated:
+            return text  # the common case: one scan, no rule runs
         for rule in self.rules:
             if rule.triggers or rule.fold:
                 if lowered is None:
                     lowered = text.lower()
-                if rule.triggers and not any(t in lowered for t in rule.triggers):
+                    present = self._triggers.found(lowered)
+                if rule.triggers and present.isdisjoint(rule.triggers):
                     continue
             pattern, target = rule.pattern, text
             if rule.fold:
@@ -355,7 +367,7 @@ class Redactor:
             spans = _secret_spans(pattern, target)
             if spans:
                 text = self._splice(text, spans)
-                lowered = None
+                lowered = None  # the text changed: look for the triggers again
         return text
 
     def _splice(self, text: str, spans: list[tuple[int, int]]) -> str:
@@ -529,6 +541,86 @@ class Redactor:
         if not self.enabled:
             return "Redactor.disabled()"
         return f"<Redactor rules={len(self.rules)} keys={len(self.keys)}>"
+
+
+_NONE: frozenset[str] = frozenset()
+
+
+class _Triggers:
+    """Which of the rules' triggers occur in a lower-cased text, in one regular-expression
+    pass over it (the triggers as a trie) rather than one substring search per trigger:
+    the rules run only on text holding one of theirs, and most text holds none.
+
+    The engine stops at each character a trigger starts with; triggers starting with
+    the commonest characters of English and JSON text (``e``, ``t``, ``:``) would stop it
+    every few characters, so those few are looked for by substring search instead.
+    """
+
+    __slots__ = ("closure", "empty", "plain", "search")
+
+    def __init__(self, triggers: Iterable[str]) -> None:
+        unique = set(triggers)
+        #: An empty trigger is in every text.
+        self.empty = "" in unique
+        unique.discard("")
+        self.plain = tuple(sorted(t for t in unique if t[0] in _COMMON))
+        trie = sorted(t for t in unique if t[0] not in _COMMON)
+        self.search = re.compile(_trie(trie)).search if trie else None
+        #: A match is the longest trigger starting there; those it starts with are there too.
+        self.closure = {t: frozenset(p for p in trie if t.startswith(p)) for t in trie}
+
+    def found(self, lowered: str) -> frozenset[str] | set[str]:
+        out: set[str] | None = None
+        search = self.search
+        if search is not None:
+            match = search(lowered)
+            if match is not None:
+                closure = self.closure
+                out = set()
+                while match is not None:
+                    out |= closure[match.group()]
+                    match = search(lowered, match.start() + 1)
+        for trigger in self.plain:
+            if trigger in lowered:
+                if out is None:
+                    out = set()
+                out.add(trigger)
+        if self.empty:
+            return {""} if out is None else out | {""}
+        return _NONE if out is None else out
+
+
+#: The commonest characters of English and JSON text a trigger starts with (``_Triggers``).
+_COMMON = frozenset("et:")
+
+
+def _trie(words: Sequence[str]) -> str:
+    """A regular expression matching any of ``words``, as a trie (each branch starts with a
+    distinct character, so the engine tries one per position), longest match first."""
+    tree: dict[str, Any] = {}
+    for word in words:
+        node = tree
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = None
+
+    def emit(node: dict[str, Any]) -> str:
+        branches = []
+        for char in sorted(k for k in node if k):
+            run, child = [char], node[char]
+            while len(child) == 1 and "" not in child:  # a chain of single children
+                (next_char,) = child
+                run.append(next_char)
+                child = child[next_char]
+            branches.append(re.escape("".join(run)) + emit(child))
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        if "" in node:
+            return f"(?:{body})?"
+        return body
+
+    return emit(tree)
 
 
 def _secret_spans(pattern: re.Pattern[str], text: str) -> list[tuple[int, int]]:
