@@ -215,6 +215,15 @@ def json_safe(value: Any, *, max_items: int = 20, max_chars: int = 500, max_dept
 
 def _bounded(value: Any, items: int, chars: int, depth: int, level: int) -> tuple[Any, bool]:
     """(bounded value, whether it changed)."""
+    kind = type(value)
+    if kind is str:  # the common leaf: short ASCII text is within bounds as it is
+        if value.isascii() and len(value) <= chars + MARKER_SLACK:
+            return value, False
+    elif kind is int:
+        if value.bit_length() < 64:
+            return value, False
+    elif kind is dict and level < depth and len(value) <= items:
+        return _bounded_dict(value, items, chars, depth, level)
     if value is None or isinstance(value, bool):
         return value, False
     if isinstance(value, str):
@@ -260,6 +269,29 @@ def _bounded(value: Any, items: int, chars: int, depth: int, level: int) -> tupl
             seq.append(new)
         return (seq, True) if changed else (value, False)
     return safe_repr(value, chars), True
+
+
+def _bounded_dict(
+    value: dict[Any, Any], items: int, chars: int, depth: int, level: int
+) -> tuple[Any, bool]:
+    """A dict with at most ``items`` entries (what ``_bounded`` would do, without a copy
+    until something changes)."""
+    out: dict[str, Any] | None = None
+    for index, (key, item) in enumerate(value.items()):
+        if type(key) is str and key.isascii() and len(key) <= chars + MARKER_SLACK:
+            name = key
+        else:
+            text = key if isinstance(key, str) else safe_str(key)
+            name = clip(utf8_safe(text)[0], chars)
+        if type(item) is str and item.isascii() and len(item) <= chars + MARKER_SLACK:
+            new, moved = item, False
+        else:
+            new, moved = _bounded(item, items, chars, depth, level + 1)
+        if out is None and (moved or name is not key):
+            out = dict(list(value.items())[:index])
+        if out is not None:
+            out[name] = new
+    return (value, False) if out is None else (out, True)
 
 
 # --------------------------------------------------------------------------- UTF-8

@@ -478,7 +478,7 @@ class Tool:
         try:
             return self.model.model_validate(data, strict=strict, extra=extra)
         except ValidationError as first:
-            if not strict:
+            if not strict or _same_in_json(first):
                 raise
             # JSON-mode strictness accepts what JSON cannot carry natively
             # (enum values, dates, UUIDs, tuples as arrays); Python mode does not.
@@ -832,6 +832,37 @@ def _extra_override(schema: Mapping[str, Any]) -> bool:
 
     explicitly_open = walk(schema)
     return lenient and not explicitly_open
+
+
+#: Problems JSON-mode validation finds alike, for the same JSON value: a model's
+#: commonest mistakes (a string for an integer, a missing or an unknown key).
+_SAME_IN_JSON = frozenset(
+    {
+        "missing",
+        "extra_forbidden",
+        "int_type",
+        "int_parsing",
+        "int_from_float",
+        "float_type",
+        "float_parsing",
+        "string_type",
+        "bool_type",
+        "bool_parsing",
+    }
+)
+_JSON_VALUES = frozenset({str, int, float, bool, type(None), dict, list})
+
+
+def _same_in_json(error: ValidationError) -> bool:
+    """Would JSON-mode validation fail the same way? Then it need not run: JSON mode
+    accepts only what JSON cannot carry natively (enums, dates, UUIDs, tuples, sets),
+    and a problem of one of these kinds about a JSON value is not one of those."""
+    if error.error_count() > 20:
+        return False
+    return all(
+        err["type"] in _SAME_IN_JSON and type(err["input"]) in _JSON_VALUES
+        for err in error.errors(include_url=False, include_context=False)
+    )
 
 
 def _dumps(data: Any) -> str:

@@ -41,6 +41,7 @@ import email.utils
 import errno
 import json
 import math
+import operator
 import sys
 import time
 import traceback as _traceback
@@ -48,7 +49,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from toolsafe._text import clip, json_safe, safe_repr, safe_str, utf8_safe
+from toolsafe._text import MARKER_SLACK, clip, json_safe, safe_repr, safe_str, utf8_safe
 
 __all__ = [
     "ERROR_PREFIX",
@@ -217,10 +218,17 @@ class ToolError:
 
     def _bound(self, changed: Collection[str] | None) -> None:
         """Bound the fields (only those ``changed``: the others already are)."""
-        for name, limit in _FIELD_LIMITS:
-            if changed is not None and name not in changed:
-                continue
+        limits = (
+            _FIELD_LIMITS
+            if changed is None
+            else [(name, limit) for name, limit in _FIELD_LIMITS if name in changed]
+        )
+        for name, limit in limits:
             value = getattr(self, name)
+            if value is None or (
+                type(value) is str and len(value) <= limit + MARKER_SLACK and value.isascii()
+            ):
+                continue  # within bounds as it is (the common case)
             if isinstance(value, str):
                 bounded = clip(utf8_safe(value)[0], limit)
                 if bounded is not value:
@@ -245,18 +253,7 @@ class ToolError:
             "message": self.message,
             "retryable": self.retryable,
         }
-        for key in (
-            "tool",
-            "call_id",
-            "attempts",
-            "elapsed_ms",
-            "retry_after_s",
-            "cause",
-            "details",
-            "hint",
-            "traceback",
-        ):
-            value = getattr(self, key)
+        for key, value in zip(_OPTIONAL_KEYS, _optional_values(self), strict=True):
             if value is not None:
                 out[key] = value
         return out
@@ -265,10 +262,10 @@ class ToolError:
         """The line the model sees: ``Error executing tool: {...}`` (valid UTF-8, bounded)."""
         data = self.to_dict()
         try:
-            body = json.dumps(data, ensure_ascii=False, default=_json_default)
+            body = _encode(data)
         except (TypeError, ValueError, RecursionError):  # pragma: no cover - fields are bounded
             data["details"] = safe_repr(data.get("details"), MAX_MESSAGE_CHARS)
-            body = json.dumps(data, ensure_ascii=False, default=_json_default)
+            body = _encode(data)
         return ERROR_PREFIX + utf8_safe(body)[0]
 
     def __str__(self) -> str:
@@ -280,26 +277,16 @@ class ToolError:
         if unknown:
             raise TypeError(f"ToolError has no field(s) {', '.join(sorted(unknown))}")
         new = object.__new__(type(self))
-        for name in _FIELD_NAMES:
-            object.__setattr__(new, name, changes[name] if name in changes else getattr(self, name))
+        get = changes.get
+        for name, put, value in zip(_FIELD_NAMES, _FIELD_SETTERS, _field_values(self), strict=True):
+            put(new, get(name, value))
         new._bound(changes)
         return new
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ToolError:
         """Rebuild from ``to_dict()`` output (unknown keys are ignored)."""
-        known = {
-            "tool",
-            "call_id",
-            "attempts",
-            "elapsed_ms",
-            "retry_after_s",
-            "cause",
-            "details",
-            "hint",
-            "traceback",
-        }
-        extra = {k: data[k] for k in known if k in data}
+        extra = {k: data[k] for k in _OPTIONAL_KEYS if k in data}
         return cls(
             type=str(data["type"]),
             message=str(data["message"]),
@@ -352,6 +339,22 @@ class ToolError:
 
 
 _FIELD_NAMES = tuple(f.name for f in fields(ToolError))
+_field_values = operator.attrgetter(*_FIELD_NAMES)
+#: The slots' own setters (the class's ``__setattr__`` refuses: it is frozen).
+_FIELD_SETTERS = tuple(ToolError.__dict__[name].__set__ for name in _FIELD_NAMES)
+#: The wire keys after the four of the contract, in order.
+_OPTIONAL_KEYS = (
+    "tool",
+    "call_id",
+    "attempts",
+    "elapsed_ms",
+    "retry_after_s",
+    "cause",
+    "details",
+    "hint",
+    "traceback",
+)
+_optional_values = operator.attrgetter(*_OPTIONAL_KEYS)
 
 _FIELD_LIMITS = (
     ("type", MAX_NAME_CHARS),
@@ -399,6 +402,10 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, (set, frozenset, tuple)):
         return list(value)
     return safe_repr(value, _MAX_DETAIL_REPR)
+
+
+#: One encoder for every wire line (``json.dumps`` with options builds one per call).
+_encode = json.JSONEncoder(ensure_ascii=False, default=_json_default).encode
 
 
 def format_traceback(exc: BaseException, frames: int = 5) -> str:

@@ -328,3 +328,28 @@ def re_rule(name: str, pattern: str, triggers: tuple[str, ...] = ()) -> Any:
     from toolsafe.observe.redact import Rule
 
     return Rule(name, re.compile(pattern), triggers)
+
+
+_FRAGMENTS = st.one_of(
+    st.sampled_from([*_ALL_TRIGGERS, "password", "api_key", "\\u0070", "hunter2", "a.b"]),
+    st.text(max_size=5),
+)
+_TEXT = st.lists(_FRAGMENTS, max_size=6).map("".join)
+_DETAILS = st.recursive(
+    st.one_of(st.none(), st.integers(), _TEXT),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(_TEXT, inner, max_size=3)),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_TEXT, st.one_of(st.none(), _TEXT), _DETAILS)
+def test_an_error_let_through_untouched_is_one_the_full_path_leaves_alone(
+    message: str, hint: str | None, details: Any
+) -> None:
+    # The fast check (one scan of all the error's text) may only skip errors that the
+    # full redaction would return unchanged.
+    error = ToolError("ValueError", message or "m", False, details=details, hint=hint)
+    assert R.error(error) == R._error(error)
+    literal = Redactor().extended(literals=["hunter2"])
+    assert literal.error(error) == literal._error(error)

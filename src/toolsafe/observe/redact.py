@@ -292,6 +292,8 @@ class Redactor:
         self.literals: tuple[str, ...] = tuple(sorted({s for s in literals if s}, key=len)[::-1])
         self.replacement = replacement
         self.enabled = enabled
+        #: ``is_secret_key`` verdicts by key (a few thousand at most).
+        self._key_verdicts: dict[str, bool] = {}
         self._triggers = _Triggers(t for rule in self.rules for t in rule.triggers)
         #: Every rule has a trigger: text in which none occurs needs no rule run.
         self._gated = all(rule.triggers for rule in self.rules)
@@ -398,7 +400,13 @@ class Redactor:
         """Does a mapping key (or the name in a ``(name, value)`` pair) name a secret?"""
         if not isinstance(key, str) or not self.enabled:
             return False
-        return _norm_key(key) in self.keys or _default_secret_key(key)
+        known = self._key_verdicts.get(key)
+        if known is None:
+            known = _norm_key(key) in self.keys or _default_secret_key(key)
+            if len(self._key_verdicts) >= 4096:  # bounded: keys may come from anywhere
+                self._key_verdicts.clear()
+            self._key_verdicts[key] = known
+        return known
 
     def value(self, value: Any, _depth: int = 0) -> Any:
         """A copy of ``value`` (dicts, lists, tuples, strings) with secrets replaced.
@@ -461,8 +469,11 @@ class Redactor:
         wrong-typed ``api_key``) echoes the value it received: that value is
         replaced in the problem and wherever the message or hint repeat it.
         """
-        if not self.enabled:
+        if not self.enabled or self._clean_error(error):
             return error
+        return self._error(error)
+
+    def _error(self, error: ToolError) -> ToolError:
         message, hint, details = error.message, error.hint, error.details
         if isinstance(details, list):
             message, hint, details = self._echoes(message, hint, details)
@@ -478,6 +489,52 @@ class Redactor:
         ):
             return error
         return error.with_(message=message, hint=hint, traceback=tb, details=details)
+
+    def _clean_error(self, error: ToolError) -> bool:
+        """True when no rule can change ``error`` (most errors): no secret key or
+        ``(name, value)`` pair in its details and none of the text rules' triggers,
+        literals or escapes in any of its text, looked for in one scan of all of it.
+        False means only "maybe": ``error`` then takes the full path."""
+        if not self._gated or type(self).text is not Redactor.text:
+            return False
+        texts = [error.message]
+        if error.hint:
+            texts.append(error.hint)
+        if error.traceback:
+            texts.append(error.traceback)
+        if error.details is not None and not self._plain_value(error.details, texts, 0):
+            return False
+        # Joined by a character no trigger holds: a trigger found across two texts
+        # only sends the error the full way.
+        joined = "\x00".join(texts)
+        if "\\" in joined and ("\\u" in joined or "\\U" in joined):
+            return False
+        if any(literal in joined for literal in self.literals):
+            return False
+        return not self._triggers.found(joined.lower())
+
+    def _plain_value(self, value: Any, texts: list[str], depth: int) -> bool:
+        """Collect the strings of ``value`` into ``texts``; False if a key rule may apply
+        (a secret key, a pair naming a secret, a problem about a secret field) or it
+        is nested deeper than ``MAX_DEPTH``."""
+        if isinstance(value, str):
+            texts.append(value)
+            return True
+        if not isinstance(value, (Mapping, list, tuple)):
+            return True
+        if depth >= MAX_DEPTH:
+            return False
+        if isinstance(value, Mapping):
+            field = value.get("field")
+            if isinstance(field, str) and any(self.is_secret_key(p) for p in field.split(".")):
+                return False
+            for key, item in value.items():
+                if self.is_secret_key(key) or not self._plain_value(item, texts, depth + 1):
+                    return False
+            return True
+        if len(value) == 2 and self.is_secret_key(value[0]):
+            return False
+        return all(self._plain_value(item, texts, depth + 1) for item in value)
 
     def _echoes(
         self, message: str, hint: str | None, details: list[Any]
