@@ -69,11 +69,16 @@ def json_type_name(value: Any) -> str:
     return _JSON_NAMES.get(type(value), type(value).__name__)
 
 
+#: A string as JSON (what ``json.dumps(text, ensure_ascii=False)`` writes, without its
+#: per-call encoder).
+_quoted = json.encoder.encode_basestring
+
+
 def describe_received(value: Any, limit: int = 80) -> str:
     """``"3" (string)``: the value as JSON, shortened, and its JSON type (never raises)."""
     subject = value[: limit + 1] if isinstance(value, str) else value  # a 10 MB string
     if isinstance(subject, str):
-        shown = utf8_safe(json.dumps(subject, ensure_ascii=False))[0]
+        shown = utf8_safe(_quoted(subject))[0]
     else:
         shown = render_json(subject, limit + 1)
     if len(shown) > limit:
@@ -354,6 +359,14 @@ def _property_names(schema: Mapping[str, Any]) -> set[str]:
     return names
 
 
+_DETAIL_KEYS = ("field", "expected", "received", "message")
+
+
+def _part(value: Any) -> str:
+    text = value if type(value) is str else str(value)
+    return text if len(text) <= _MAX_PART else clip(text, _MAX_PART)
+
+
 def build_invalid(
     tool: str,
     details: list[dict[str, Any]],
@@ -365,11 +378,7 @@ def build_invalid(
     when more were found than listed). Lists at most ``MAX_DETAIL_ITEMS``."""
     total = max(count or 0, len(details))
     shown = [
-        {
-            key: clip(str(d.get(key, "")), _MAX_PART)
-            for key in ("field", "expected", "received", "message")
-        }
-        for d in details[:MAX_DETAIL_ITEMS]
+        {key: _part(d.get(key, "")) for key in _DETAIL_KEYS} for d in details[:MAX_DETAIL_ITEMS]
     ]
     parts = [
         f"{d['field'] or '(arguments)'}: expected {d['expected']}, got {d['received']}"

@@ -524,17 +524,29 @@ class Redactor:
             return True
         if depth >= MAX_DEPTH:
             return False
+        secret = self.is_secret_key
         if isinstance(value, Mapping):
             field = value.get("field")
-            if isinstance(field, str) and any(self.is_secret_key(p) for p in field.split(".")):
-                return False
+            if isinstance(field, str):
+                for part in field.split("."):
+                    if secret(part):
+                        return False
             for key, item in value.items():
-                if self.is_secret_key(key) or not self._plain_value(item, texts, depth + 1):
+                if secret(key):
+                    return False
+                if type(item) is str:
+                    texts.append(item)
+                elif not self._plain_value(item, texts, depth + 1):
                     return False
             return True
-        if len(value) == 2 and self.is_secret_key(value[0]):
+        if len(value) == 2 and secret(value[0]):
             return False
-        return all(self._plain_value(item, texts, depth + 1) for item in value)
+        for item in value:
+            if type(item) is str:
+                texts.append(item)
+            elif not self._plain_value(item, texts, depth + 1):
+                return False
+        return True
 
     def _echoes(
         self, message: str, hint: str | None, details: list[Any]
