@@ -353,3 +353,18 @@ def test_an_error_let_through_untouched_is_one_the_full_path_leaves_alone(
     assert R.error(error) == R._error(error)
     literal = Redactor().extended(literals=["hunter2"])
     assert literal.error(error) == literal._error(error)
+
+
+def test_rules_and_keys_replaced_on_a_redactor_take_effect() -> None:
+    # ``rules`` and ``keys`` are plain attributes: what the redactor derives from them
+    # (the trigger scan, the key verdicts) follows when they are replaced.
+    redactor = Redactor()
+    assert redactor.text("zz12") == "zz12"
+    assert not redactor.is_secret_key("flavour")
+    redactor.rules = (*redactor.rules, re_rule("custom", r"zz\d+"))
+    redactor.keys = redactor.keys | {"flavour"}
+    assert redactor.text("zz12") == REDACTED
+    assert redactor.is_secret_key("flavour")
+    error = ToolError("E", "got zz12", False, details={"flavour": "x"})
+    assert "zz12" not in redactor.error(error).to_text()
+    assert redactor.error(error).details == {"flavour": REDACTED}

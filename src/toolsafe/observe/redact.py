@@ -292,13 +292,20 @@ class Redactor:
         self.literals: tuple[str, ...] = tuple(sorted({s for s in literals if s}, key=len)[::-1])
         self.replacement = replacement
         self.enabled = enabled
-        #: ``is_secret_key`` verdicts by key (a few thousand at most).
+        #: ``is_secret_key`` verdicts by key (a few thousand at most), for ``_verdicts_for``.
         self._key_verdicts: dict[str, bool] = {}
-        self._triggers = _Triggers(t for rule in self.rules for t in rule.triggers)
+        self._verdicts_for = self.keys
+        self._compile()
+
+    def _compile(self) -> None:
+        """What the text rules need per text, from ``rules`` (again if it is replaced)."""
+        rules = self.rules
+        self._compiled_for = rules
+        self._triggers = _Triggers(t for rule in rules for t in rule.triggers)
         #: Every rule has a trigger: text in which none occurs needs no rule run.
-        self._gated = all(rule.triggers for rule in self.rules)
+        self._gated = all(rule.triggers for rule in rules)
         #: Text shorter than this holds no trigger (nor a secret, when ``_gated``).
-        self._shortest = min((len(t) for rule in self.rules for t in rule.triggers), default=0)
+        self._shortest = min((len(t) for rule in rules for t in rule.triggers), default=0)
 
     @classmethod
     def disabled(cls) -> Redactor:
@@ -342,6 +349,8 @@ class Redactor:
         return self._text(text)
 
     def _text(self, text: str) -> str:
+        if self.rules is not self._compiled_for:
+            self._compile()
         for literal in self.literals:
             if literal in text:
                 text = text.replace(literal, self.replacement)
@@ -400,6 +409,8 @@ class Redactor:
         """Does a mapping key (or the name in a ``(name, value)`` pair) name a secret?"""
         if not isinstance(key, str) or not self.enabled:
             return False
+        if self.keys is not self._verdicts_for:  # the key names were replaced
+            self._key_verdicts, self._verdicts_for = {}, self.keys
         known = self._key_verdicts.get(key)
         if known is None:
             known = _norm_key(key) in self.keys or _default_secret_key(key)
@@ -495,7 +506,9 @@ class Redactor:
         ``(name, value)`` pair in its details and none of the text rules' triggers,
         literals or escapes in any of its text, looked for in one scan of all of it.
         False means only "maybe": ``error`` then takes the full path."""
-        if not self._gated or type(self).text is not Redactor.text:
+        if self.rules is not self._compiled_for:
+            self._compile()
+        if not self._gated or type(self) is not Redactor:  # a subclass may redact more
             return False
         texts = [error.message]
         if error.hint:
