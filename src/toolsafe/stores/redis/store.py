@@ -112,7 +112,10 @@ class RedisStore(Store):
     ``op_timeout``: the most one reply from Redis may take (seconds); a step that
     must open a connection first may also take ``connect_timeout`` for that.
     ``retry_interval``: while Redis is down, how often a step tries it again.
-    ``max_connections``: per event loop (and for the sync client).
+    ``max_connections``: per event loop (and for the sync client); each concurrent
+    step holds one while it waits for Redis, and a step that waits longer than
+    ``op_timeout`` for a free one fails like an unanswered step, so size it to the
+    callers of one loop (128 by default; connections are opened on demand).
     ``max_value_bytes``: cached values larger than this are not stored.
     ``serializer``: ``"json"`` (default: only plain JSON data that round-trips exactly
     is cached) or ``"pickle"`` (any picklable value; only for a Redis that nobody
@@ -135,7 +138,7 @@ class RedisStore(Store):
         op_timeout: float = 0.5,
         connect_timeout: float = 2.0,
         retry_interval: float = 1.0,
-        max_connections: int = 32,
+        max_connections: int = 128,
         max_value_bytes: int = 1_048_576,
         serializer: Literal["json", "pickle"] = "json",
         listeners: Sequence[ev.Listener] = (),
