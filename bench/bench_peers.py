@@ -791,7 +791,7 @@ def _mark(ok: bool) -> str:
 
 
 def run() -> Report:
-    started = time.perf_counter()
+    started, load_before = time.perf_counter(), os.getloadavg()
     report = Report(
         "17_peers", "Peers: the same trivial tools through each framework and toolsafe (issue 17)"
     )
@@ -827,7 +827,7 @@ def run() -> Report:
         redis_wide = _inner(here, f"redis_row({REDIS_CALLERS})", timeout=120)
     except (RuntimeError, subprocess.TimeoutExpired) as exc:
         redis = redis_wide = {"skipped": str(exc)[-500:]}
-    total = time.perf_counter() - started
+    total, load_after = time.perf_counter() - started, os.getloadavg()
 
     # ------------------------------------------------------------------ what was measured
     versions = {venv: p["versions"] for venv, p in procs.items()}
@@ -838,7 +838,9 @@ def run() -> Report:
     report.text(
         "**One run on a shared 2-core machine** (other jobs were running: figures move by "
         "tens of percent between runs; compare within a table, not with other sections). "
-        f"Versions: {described}. The whole section took {total:.0f} s."
+        f"Versions: {described}. The whole section took {total:.0f} s; the machine's "
+        f"1-minute load average was {load_before[0]:.1f} when it began and "
+        f"{load_after[0]:.1f} when it ended (2 cores)."
     )
     report.text(
         f"Per call: sequential calls on one event loop (sync-from-sync rows outside any "
