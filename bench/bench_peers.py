@@ -972,11 +972,10 @@ def run() -> Report:
         )
         if redis["failed"]:
             report.text(
-                "Failed calls: with more callers than the store's connections (RedisStore "
-                "defaults: `max_connections=32` per event loop, a blocking pool, "
-                "`op_timeout=0.5`), a step that waits longer than `op_timeout` for a free "
-                "connection gets redis-py's `ConnectionError`, which the store reads as Redis "
-                "down: for `retry_interval` (1 s) every call then ends at once as "
+                "Failed calls: a store step that waits longer than the store's `op_timeout` "
+                "(0.5 s) for a free pooled connection (a blocking pool of `max_connections` "
+                "per event loop) gets redis-py's `ConnectionError`, which the store reads as "
+                "Redis down: for `retry_interval` (1 s) every call then ends at once as "
                 "`StoreUnavailable` (not run). calls/s counts only the calls that succeeded."
             )
 
