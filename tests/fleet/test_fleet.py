@@ -82,8 +82,9 @@ def test_four_processes_share_one_rate_limit_and_concurrency_cap(
     # The concurrency cap held across the fleet, and was reached.
     assert peak == cap
     # The bucket held across the fleet: at most rate * t + burst calls in any span t,
-    # allowing 100 ms for a granted call to reach the upstream (2 calls at 20/s).
-    assert excess_over_bucket(arrivals, rate, burst) <= rate * 0.1, arrivals
+    # allowing 250 ms for a granted call to reach the upstream (5 calls at 20/s: on a
+    # loaded 2-core machine 100 ms was not enough); a bucket per process admits 4x the rate.
+    assert excess_over_bucket(arrivals, rate, burst) <= rate * 0.25, arrivals
     assert max_in_window(arrivals, 1.0) <= rate * 1.1 + burst
     # ... and it was the binding limit: the fleet got close to its share, not starved.
     span = max(arrivals) - min(arrivals)
