@@ -20,12 +20,14 @@ runs the same calls both ways.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from toolsafe._call import CallContext, Outcome, ToolCall
 from toolsafe._pipeline import Handler, PipelineEnv, Policy, Result, serialize
 from toolsafe._serialize import serialize_result
+from toolsafe.backends._drain import drain_returned, is_lazy
 from toolsafe.backends.thread import ThreadBackend, resume_with_timeout
 from toolsafe.policies._joint import JointPolicy
 from toolsafe.policies.budget import BudgetPolicy
@@ -161,6 +163,7 @@ def _lane(
     fn = tool.fn
     assert fn is not None
     name = tool.name
+    options = tool.options
     now = env.clock.now
     fast_arguments = tool.fast_arguments
     admit = store.admit_all_now
@@ -252,7 +255,7 @@ def _lane(
     ) -> Outcome:
         """The body suspended: await the rest of it within its timeout."""
         try:
-            value = await resume_with_timeout(coro, first, timeout, name)
+            value = await resume_with_timeout(coro, first, timeout, name, options)
         except BaseException as exc:
             if leases:
                 release(leases)
@@ -279,9 +282,18 @@ def _lane(
             coro = fn(**args)
             first = coro.send(None)
         except StopIteration as stop:
+            value = stop.value
+            if is_lazy(value):  # an iterator returned: consumed within its bounds
+                try:
+                    value = drain_returned(value, options, _deadline_in(timeout))
+                except BaseException as exc:
+                    if leases:
+                        release(leases)
+                    result = failed(exc, name, call_id)
+                    return after_failure(name_used, arguments, call_id, args, started, result)
             if leases:
                 release(leases)
-            return succeeded(name_used, arguments, call_id, args, started, stop.value)
+            return succeeded(name_used, arguments, call_id, args, started, value)
         except BaseException as exc:
             if leases:
                 release(leases)
@@ -290,6 +302,10 @@ def _lane(
         return rest(coro, first, leases, name_used, arguments, call_id, args, started)
 
     return express
+
+
+def _deadline_in(timeout: float | None) -> float | None:
+    return None if timeout is None else time.monotonic() + timeout
 
 
 async def _then_end(

@@ -1,4 +1,5 @@
-"""A sync tool returning an iterator: consumed in its worker, within its timeout and budget."""
+"""A tool returning an iterator: consumed within its timeout and budget (a sync tool's in
+its worker, an async tool's on the loop where its code runs), never endless."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import itertools
 import threading
 import time
 from collections.abc import Iterator
+
+import pytest
 
 import toolsafe
 from toolsafe import Runtime
@@ -88,3 +91,43 @@ def test_other_iterators_become_lists_and_plain_values_are_untouched() -> None:
     with Runtime([mapped, plain]) as rt:
         assert rt.call("mapped").value == ["0", "1", "2"]
         assert rt.call("plain").value == {"a": [1]}
+
+
+def _async_endless(kind: str) -> toolsafe.Tool:
+    closed: list[bool] = []
+
+    @toolsafe.tool(timeout=0.3, max_output_chars=2000 if kind == "budget" else None)
+    async def endless() -> Iterator[int]:
+        def items() -> Iterator[int]:
+            try:
+                for i in itertools.count():
+                    if kind == "slow":
+                        time.sleep(0.02)
+                    yield i
+            finally:
+                closed.append(True)
+
+        return items()
+
+    endless.closed = closed  # type: ignore[attr-defined]
+    return endless
+
+
+@pytest.mark.parametrize("watched", [False, True], ids=["express", "chain"])
+@pytest.mark.parametrize("kind", ["slow", "budget"])
+def test_an_async_tool_returning_an_endless_iterator_answers(watched: bool, kind: str) -> None:
+    # It was serialized on the loop with no bound: the loop hung and the process grew.
+    tool = _async_endless(kind)
+
+    async def main() -> toolsafe.Outcome:
+        async with Runtime([tool]) as rt:
+            if watched:  # a listener takes the call off the express lane
+                rt.listeners.append(lambda event: None)
+            return await asyncio.wait_for(rt.acall("endless"), 30)
+
+    outcome = asyncio.run(main())
+    assert tool.closed == [True]  # type: ignore[attr-defined]
+    if kind == "slow":
+        assert outcome.error is not None and outcome.error.type == "TimeoutError"
+    else:
+        assert outcome.ok and outcome.trimmed and len(outcome.text) <= 2000

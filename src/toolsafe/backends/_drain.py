@@ -18,6 +18,11 @@ ran (the worker thread or process), as part of the attempt:
   blocks run in the worker;
 - the call's value is the list of items consumed.
 
+An async tool's returned iterator is consumed the same way, bounded by the same
+budget and its attempt's timeout (checked between items), but on the event loop,
+where the tool's own code runs: a generator that blocks per item blocks the loop
+as a blocking ``async def`` body would (``drain_returned``).
+
 Only the returned object itself is consumed here; an iterator nested inside a
 returned dict or list is serialized by the runtime as before.
 """
@@ -33,7 +38,7 @@ from toolsafe.backends._base import AttemptTimeout
 if TYPE_CHECKING:
     from toolsafe._tool import ToolOptions
 
-__all__ = ["DRAIN_CHARS", "drain", "drain_bound", "draining", "is_lazy"]
+__all__ = ["DRAIN_CHARS", "drain", "drain_bound", "drain_returned", "draining", "is_lazy"]
 
 #: Characters of JSON consumed from an iterator a tool returns when it has no budget.
 DRAIN_CHARS = 1_000_000
@@ -112,3 +117,12 @@ def draining(
         return value
 
     return run
+
+
+def drain_returned(value: Any, options: ToolOptions, deadline: float | None) -> Any:
+    """``value``, or the items of it when it is an iterator (an async tool's return):
+    bounded by the output budget and ``deadline`` (monotonic), never endless."""
+    if not is_lazy(value):
+        return value
+    limit, budgeted = drain_bound(options)
+    return drain(value, limit, budgeted=budgeted, deadline=deadline)

@@ -14,6 +14,7 @@ import dataclasses
 import functools
 import sys
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -26,12 +27,12 @@ from toolsafe.backends._base import (
     RuntimeClosed,
     check_time_left,
 )
-from toolsafe.backends._drain import draining
+from toolsafe.backends._drain import drain_returned, draining, is_lazy
 from toolsafe.backends._pool import PoolClosed, WorkerPool, WorkItem
 
 if TYPE_CHECKING:
     from toolsafe._call import CallContext
-    from toolsafe._tool import Tool
+    from toolsafe._tool import Tool, ToolOptions
 
 __all__ = [
     "DEFAULT_SYNC_WORKERS",
@@ -113,7 +114,9 @@ def _timed_out(tool_name: str, timeout: float) -> AttemptTimeout:
     )
 
 
-def run_async_with_timeout(coro: Any, timeout: float | None, tool_name: str) -> Awaitable[Any]:
+def run_async_with_timeout(
+    coro: Any, timeout: float | None, tool_name: str, options: ToolOptions | None = None
+) -> Awaitable[Any]:
     """Await the tool coroutine ``coro`` on this loop, cancelling it at ``timeout``.
 
     The first step runs eagerly, here (what it raises is raised here): a tool that
@@ -121,6 +124,9 @@ def run_async_with_timeout(coro: Any, timeout: float | None, tool_name: str) -> 
     timer, which is most of the per-call cost of a timeout. A tool that waits gets
     one timer handle (lighter than ``asyncio.timeout``, which matters with
     thousands of calls in flight).
+
+    ``options``: the tool's; an iterator it returns is then consumed within the
+    timeout and its output budget (``_drain.drain_returned``).
     """
     if timeout is not None and timeout <= 0:
         coro.close()
@@ -128,25 +134,42 @@ def run_async_with_timeout(coro: Any, timeout: float | None, tool_name: str) -> 
     try:
         first = coro.send(None)
     except StopIteration as stop:
-        return _value(stop.value)
-    return resume_with_timeout(coro, first, timeout, tool_name)
+        value = stop.value
+        if options is not None and is_lazy(value):
+            value = drain_returned(value, options, _deadline_in(timeout))
+        return _value(value)
+    return resume_with_timeout(coro, first, timeout, tool_name, options)
+
+
+def _deadline_in(timeout: float | None) -> float | None:
+    return None if timeout is None else time.monotonic() + timeout
 
 
 async def _value(value: Any) -> Any:
     return value
 
 
-async def resume_with_timeout(coro: Any, first: Any, timeout: float | None, tool_name: str) -> Any:
+async def resume_with_timeout(
+    coro: Any, first: Any, timeout: float | None, tool_name: str, options: ToolOptions | None = None
+) -> Any:
     """Go on awaiting ``coro``, whose first step was taken by hand and yielded ``first``,
-    cancelling it at ``timeout`` (seconds from now; None: no limit)."""
+    cancelling it at ``timeout`` (seconds from now; None: no limit); a returned
+    iterator consumed within what is left of it (``options``: the tool's)."""
     if timeout is None:
-        return await resume(coro, first)
+        value = await resume(coro, first)
+        if options is not None and is_lazy(value):
+            value = drain_returned(value, options, None)
+        return value
     task = asyncio.current_task()
     if task is None or sys.version_info < (3, 11):  # pragma: no cover - no Task, or 3.10
+        deadline = _deadline_in(timeout)
         try:
-            return await asyncio.wait_for(resume(coro, first), timeout)
+            value = await asyncio.wait_for(resume(coro, first), timeout)
         except asyncio.TimeoutError:
             raise _timed_out(tool_name, timeout) from None
+        if options is not None and is_lazy(value):
+            value = drain_returned(value, options, deadline)
+        return value
     already = task.cancelling()
     expiry = _Expiry(task)
     handle = task.get_loop().call_later(timeout, _fire, expiry, context=_NO_CONTEXT)
@@ -160,6 +183,8 @@ async def resume_with_timeout(coro: Any, first: Any, timeout: float | None, tool
         handle.cancel()
     if expiry.fired:  # the tool swallowed our cancellation and returned anyway
         task.uncancel()
+    if options is not None and is_lazy(value):
+        value = drain_returned(value, options, handle.when())  # loop time is monotonic
     return value
 
 
@@ -196,7 +221,7 @@ class ThreadBackend:
         # call, which thousands of calls in flight feel (less for the GC to walk).
         bound = tool.bind(arguments, ctx)
         if tool.is_async:
-            return run_async_with_timeout(bound(), timeout, tool.name)
+            return run_async_with_timeout(bound(), timeout, tool.name, tool.options)
         return self.run_sync(
             draining(bound, tool.options, timeout),  # a returned iterator: see _drain.py
             timeout=timeout,
