@@ -305,10 +305,15 @@ def test_a_10_mb_exception_message_is_cut() -> None:
     assert error.message.endswith(f"… [+{10_000_000 - MAX_MESSAGE_CHARS:,} chars]")
 
 
-def test_a_10_mb_tool_name_and_many_tools_are_cut(rt: Runtime) -> None:
+def test_a_10_mb_tool_name_and_many_tools_are_cut(
+    rt: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
     error = error_of(rt.call("x" * 10_000_000, {}))
     assert error.type == "UnknownTool"
     assert len(error.message) < 1000 and "… [+" in error.message
+    (record,) = [r for r in caplog.records if r.name == "toolsafe.calls"]
+    assert len(record.getMessage()) < 20_000  # the call log's line was 10 MB
+    assert record.toolsafe["tool"].endswith("… [+9,999,744 chars]")  # type: ignore[attr-defined]
     tools = [toolsafe.Tool.from_function(search, name=f"tool_{i}") for i in range(300)]
     with Runtime(tools) as runtime:
         error = error_of(runtime.call("nope", {}))

@@ -238,3 +238,14 @@ def test_content_capture_survives_hostile_arguments_and_results(otel: Any) -> No
         assert captured.encode("utf-8") and len(captured) < 5000
         assert span.attributes["gen_ai.tool.call.result"].encode("utf-8")
     assert "<integer of about 5,001 digits>" in spans[0].attributes["gen_ai.tool.call.arguments"]
+
+
+def test_a_huge_unknown_name_and_call_id_are_cut_on_the_span(otel: Any) -> None:
+    # Both come from outside (the model, the framework): 10 MB of name was 10 MB of span.
+    with Runtime([lookup], otel=OTel(otel.provider)) as rt:
+        outcome = rt.call("x" * 1_000_000, {}, call_id="c" * 1_000_000)
+    assert outcome.error is not None and outcome.error.type == "UnknownTool"
+    (span,) = otel.spans()
+    attrs = dict(span.attributes)
+    assert len(span.name) < 400 and len(attrs["gen_ai.tool.name"]) < 400
+    assert len(attrs["gen_ai.tool.call.id"]) < 400

@@ -14,14 +14,14 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
-from toolsafe._text import render_json
+from toolsafe._text import clip, render_json
 from toolsafe._tokens import ApproxTokenCounter, TokenCounter
 from toolsafe.observe.redact import Redactor
 
 if TYPE_CHECKING:
     from toolsafe._call import Outcome
 
-__all__ = ["CallLog", "call_logger", "render"]
+__all__ = ["NAME_CHARS", "CallLog", "bounded_name", "call_logger", "render"]
 
 call_logger = logging.getLogger("toolsafe.calls")
 
@@ -68,8 +68,8 @@ class CallLog:
         args_text = render(redact.value(arguments)) if arguments is not None else ""
         raw_args = render(arguments) if arguments is not None else ""
         out: dict[str, Any] = {
-            "tool": outcome.tool,
-            "call_id": outcome.call_id,
+            "tool": bounded_name(outcome.tool),
+            "call_id": bounded_name(outcome.call_id),
             "attempts": outcome.attempts,
             "outcome": "ok" if outcome.ok else "error",
             "duration_ms": round(outcome.elapsed_ms, 3),
@@ -105,6 +105,16 @@ class CallLog:
             return counter.count(text)
         except Exception:
             return _approx.count(text)
+
+
+#: Characters of a tool name or call id a log line or span carries: an unknown name
+#: comes from the model (10 MB of it made a 10 MB log line) and an id from a framework.
+NAME_CHARS = 256
+
+
+def bounded_name(text: str) -> str:
+    """A tool name or call id cut to ``NAME_CHARS`` with a marker (cheap when short)."""
+    return text if len(text) <= NAME_CHARS else clip(text, NAME_CHARS)
 
 
 def _bytes(text: str) -> int:

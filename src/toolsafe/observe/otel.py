@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from toolsafe._version import VERSION
 from toolsafe.errors import ConfigurationError
 from toolsafe.observe import events as ev
-from toolsafe.observe.calllog import render
+from toolsafe.observe.calllog import bounded_name, render
 from toolsafe.observe.redact import Redactor
 
 if TYPE_CHECKING:
@@ -193,10 +193,11 @@ class Tracing:
     def span(
         self, tool: str, call_id: str, arguments: Any, description: str | None = None
     ) -> Iterator[Any]:
+        tool = bounded_name(tool)  # a model's unknown name may be megabytes
         attributes: dict[str, Any] = {
             "gen_ai.operation.name": "execute_tool",
             "gen_ai.tool.name": tool,
-            "gen_ai.tool.call.id": call_id,
+            "gen_ai.tool.call.id": bounded_name(call_id),
             "gen_ai.tool.type": "function",
         }
         if description:
