@@ -212,6 +212,19 @@ def test_static_checks_that_did_not_run_are_not_shown_as_no_findings(tmp_path, c
     assert json.loads(to_json(report))["tools"][0]["static_checks"].startswith("did not run")
 
 
+def test_a_file_whose_tools_are_instances_of_installed_classes_has_tools(tmp_path, capsys) -> None:
+    """The tool's class lives in an installed package; the file that builds it has tools."""
+    pytest.importorskip("crewai_tools")
+    from toolsafe.cli import main
+
+    app = tmp_path / "app_tools.py"
+    app.write_text("from crewai_tools import FileReadTool\n\nreader = FileReadTool()\n")
+    main(["lint", str(app)])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "1 tool(s)" in out and "file_read_tool.py" in out  # its class's own source
+    assert "no tools found" not in out
+
+
 HOSTILE = """
 from crewai.tools import BaseTool
 

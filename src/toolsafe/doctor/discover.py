@@ -64,6 +64,9 @@ class Discovery:
     index: SourceIndex = field(default_factory=SourceIndex)
     #: Files that imported but in which live discovery found no tool.
     no_live_tools: list[Path] = field(default_factory=list)
+    #: Files in which lint found a tool, counting instances of a class defined in another
+    #: file or an installed package (the site's own path is where the class lives).
+    files_with_sites: set[Path] = field(default_factory=set)
 
 
 def discover(target: str, *, live: bool = True, only: str | None = None) -> Discovery:
@@ -94,10 +97,14 @@ def _static(target: str, files: list[Path]) -> Discovery:
         found.sources.append(mod)
         found.index.add_project(mod)
     sites: dict[tuple[str, str], ToolSite] = {}
+    found_in: dict[tuple[str, str], set[Path]] = {}
     for mod in found.sources:
         for site in find_sites(mod, found.index):
             sites.setdefault(site.key, site)
+            found_in.setdefault(site.key, set()).add(mod.path.resolve())
     found.sites = not_tools_removed(found.index, found.sources, list(sites.values()))
+    for site in found.sites:
+        found.files_with_sites |= found_in.get(site.key, set())
     return found
 
 

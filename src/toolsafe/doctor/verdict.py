@@ -283,7 +283,7 @@ def diagnose(
 
 
 def _files_without_tools(found: Discovery, *, live: bool) -> list[str]:
-    with_sites = {s.path.resolve() for s in found.sites}
+    with_sites = {s.path.resolve() for s in found.sites} | found.files_with_sites
     failed = {p.path.resolve() for p in found.import_problems}
     no_live = {p.resolve() for p in found.no_live_tools}
     unrunnable = {Path(path) for path, _ in found.unrunnable}
