@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import toolsafe
 import toolsafe._exit_codes as codes
 from toolsafe import cli
 
@@ -74,3 +75,25 @@ def test_error_messages_with_text_from_files_cannot_drive_the_terminal(
     assert cli.main(["stress", f"{path}:nope"]) == codes.EXIT_USAGE
     err = capsys.readouterr().err
     assert "its tools are: evil\\x1b]0;pwned\\x07" in err and "\x1b" not in err
+
+
+def test_python_dash_m_toolsafe_is_the_command(tmp_path: Path) -> None:
+    """``python -m toolsafe`` runs the CLI (the exit code is the command's, not Python's)."""
+    import os
+    import subprocess
+    import sys
+
+    empty = tmp_path / "empty.py"
+    empty.write_text("X = 1\n")
+    env = {**os.environ, "PYTHONPATH": str(Path(toolsafe.__file__).parent.parent)}
+    version = subprocess.run(
+        [sys.executable, "-m", "toolsafe", "--version"], capture_output=True, text=True, env=env
+    )
+    assert version.returncode == 0 and version.stdout.strip() == f"toolsafe {toolsafe.__version__}"
+    lint = subprocess.run(
+        [sys.executable, "-m", "toolsafe", "lint", str(empty)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert lint.returncode == codes.EXIT_USAGE and "no tools found" in lint.stdout + lint.stderr
