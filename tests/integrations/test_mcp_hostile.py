@@ -81,6 +81,20 @@ def fsname() -> str:
 
 
 @toolsafe.tool
+async def afsname() -> str:
+    """The same from an async tool (the express lane: no chain step by step)."""
+    return os.fsdecode(b"async-\\xff.txt")
+
+
+@toolsafe.tool(timeout=0.5)
+async def endless() -> Any:
+    """An async tool handing back an endless iterator."""
+    import itertools
+
+    return itertools.count()
+
+
+@toolsafe.tool
 def boom(text: str) -> str:
     """Raise with the text."""
     raise RuntimeError(text + os.fsdecode(b"\\xfe"))
@@ -231,6 +245,12 @@ async def _surrogates_are_escaped(session: Any) -> None:
     tools = {wire(t)["name"]: wire(t) for t in (await session.list_tools()).tools}
     assert tools[ODD_NAME]["description"] == "lists \\udcfc"
     assert text_of(await session.call_tool("fsname", {})) == "report-\\udcff.txt"
+    assert text_of(await session.call_tool("afsname", {})) == "async-\\udcff.txt"
+    stopped = wire(await session.call_tool("endless", {}))  # it hung the server's loop
+    # bounded by its timeout or the 1M-character cap, whichever comes first on this machine
+    assert stopped.get("structuredContent", {}).get("type") == "TimeoutError" or (
+        "not consumed past 1000000 characters" in stopped["content"][0]["text"]
+    )
     crashed = wire(await session.call_tool("boom", {"text": "disk "}))
     assert crashed["structuredContent"]["message"] == "disk \\udcfe"
     assert parse_tool_error(crashed["content"][0]["text"]) is not None
