@@ -1,7 +1,7 @@
 """``from_mcp``: an MCP server's tools as toolsafe Tools, called through the SDK's client session.
 
 Upstreams: ``toolsafe serve`` (a real server process) and ``mcp-server-time`` from PyPI
-(in ``.venv-mcp-servers``, made by ``make pytest``; skipped when absent). Runs on the
+(in ``.venv-mcp-servers``, made by ``make test-mcp2``; skipped when absent). Runs on the
 installed SDK line (1.x in ``.venv``, 2.x in ``.venv-mcp2``).
 """
 
@@ -208,7 +208,8 @@ async def test_afrom_mcp_on_an_open_session() -> None:
     assert bad.error is not None and bad.error.type == "InvalidArguments"
 
 
-@pytest.mark.skipif(not TIME_SERVER.exists(), reason="make pytest installs mcp-server-time")
+@pytest.mark.mcp_servers
+@pytest.mark.skipif(not TIME_SERVER.exists(), reason="make test-mcp2 installs mcp-server-time")
 def test_mcp_server_time_from_pypi() -> None:
     tools = from_mcp([str(TIME_SERVER), "--local-timezone", "UTC"], timeout=20)
     upstream = tools[0].upstream  # type: ignore[attr-defined]

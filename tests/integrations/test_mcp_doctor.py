@@ -148,7 +148,8 @@ def test_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert "apply to MCP servers" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(not TIME_SERVER.exists(), reason="make pytest installs mcp-server-time")
+@pytest.mark.mcp_servers
+@pytest.mark.skipif(not TIME_SERVER.exists(), reason="make test-mcp2 installs mcp-server-time")
 def test_mcp_server_time(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # Generated timezones are not IANA names: every call fails, so nothing is compared.
     code, data = _doctor(capsys, *QUICK, "--mcp", "--", str(TIME_SERVER))
@@ -179,6 +180,7 @@ def test_mcp_server_time(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert code == EXIT_OK
 
 
+@pytest.mark.mcp_servers
 def test_npm_server_everything(capsys: pytest.CaptureFixture[str]) -> None:
     command = npx_server("@modelcontextprotocol/server-everything")
     if command is None:

@@ -115,7 +115,8 @@ async def test_proxy_over_stdio(tmp_path: Path) -> None:
     assert len(lines) >= 105
 
 
-@pytest.mark.skipif(not TIME_SERVER.exists(), reason="make pytest installs mcp-server-time")
+@pytest.mark.mcp_servers
+@pytest.mark.skipif(not TIME_SERVER.exists(), reason="make test-mcp2 installs mcp-server-time")
 async def test_proxy_in_front_of_mcp_server_time(tmp_path: Path) -> None:
     params = _proxy(
         tmp_path, "--timeout", "20", upstream=[str(TIME_SERVER), "--local-timezone", "UTC"]
@@ -141,6 +142,7 @@ def test_proxy_reports_an_upstream_that_cannot_start(
     assert "cannot start the upstream MCP server" in capsys.readouterr().err
 
 
+@pytest.mark.mcp_servers
 async def test_proxy_in_front_of_npm_server_everything(tmp_path: Path) -> None:
     command = npx_server("@modelcontextprotocol/server-everything")
     if command is None:

@@ -1,5 +1,5 @@
 """``toolsafe proxy`` in front of real MCP servers nobody here wrote: ``mcp-server-git``
-from PyPI (``.venv-mcp-servers``, made by ``make pytest``) on a temporary repository, and
+from PyPI (``.venv-mcp-servers``, made by ``make test-mcp2``) on a temporary repository, and
 npm's ``@modelcontextprotocol/server-filesystem`` (``npx -y``) on a temporary directory.
 
 Each: list, call, invalid arguments (never sent), the upstream's own error, a large
@@ -36,7 +36,7 @@ from _mcp_support import (
 )
 from mcp import StdioServerParameters
 
-pytestmark = pytest.mark.mcp
+pytestmark = [pytest.mark.mcp, pytest.mark.mcp_servers]
 
 GIT_SERVER = ROOT / ".venv-mcp-servers" / "bin" / "mcp-server-git"
 
@@ -125,7 +125,7 @@ def _repository(path: Path) -> Path:
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     if not GIT_SERVER.exists():
-        pytest.skip("make pytest installs mcp-server-git into .venv-mcp-servers")
+        pytest.skip("make test-mcp2 installs mcp-server-git into .venv-mcp-servers")
     return _repository(tmp_path / "repo")
 
 

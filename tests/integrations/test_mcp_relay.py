@@ -123,6 +123,7 @@ async def test_proxy_follows_the_upstreams_tool_list(tmp_path: Path) -> None:
             assert wire(capabilities())["tools"]["listChanged"] is True
 
 
+@pytest.mark.mcp_servers
 async def test_proxy_passes_resources_and_prompts_of_server_everything(tmp_path: Path) -> None:
     """Listed, read and got through the proxy exactly as the server answers them directly."""
     command = npx_server("@modelcontextprotocol/server-everything")
