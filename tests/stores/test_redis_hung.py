@@ -59,10 +59,25 @@ def _tools() -> list[Any]:
         """Needs the shared breaker's verdict."""
         return i
 
-    return [slotted, rated, guarded]
+    @toolsafe.tool(concurrency=1, timeout=TIMEOUT)
+    async def aslotted(i: int) -> int:
+        """The same gates on async bodies: the joined store steps of the async chain."""
+        return i
+
+    @toolsafe.tool(rate="100/s", timeout=TIMEOUT)
+    async def arated(i: int) -> int:
+        """Needs a shared token."""
+        return i
+
+    @toolsafe.tool(breaker=Breaker(failures=3), timeout=TIMEOUT)
+    async def aguarded(i: int) -> int:
+        """Needs the shared breaker's verdict."""
+        return i
+
+    return [slotted, rated, guarded, aslotted, arated, aguarded]
 
 
-GATES = ["slotted", "rated", "guarded"]
+GATES = ["slotted", "rated", "guarded", "aslotted", "arated", "aguarded"]
 
 
 @pytest.mark.parametrize("tool", GATES)
