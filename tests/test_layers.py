@@ -86,3 +86,31 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
     graph.add_import(importer="pkg.b", imported="pkg.c")
     graph.add_import(importer="pkg.c", imported="pkg.a")
     assert _cycles(graph) == [["pkg.a", "pkg.b", "pkg.c"]]
+
+
+def test_every_module_of_the_package_has_a_layer() -> None:
+    """A module in no layer is checked by no contract: an upward import from it would pass."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    (contract,) = config["tool"]["importlinter"]["contracts"]
+    layered = {
+        name.strip() for layer in contract["layers"] for name in layer.replace("|", ":").split(":")
+    }
+    package = ROOT / "src" / "toolsafe"
+    modules = {p.stem for p in package.glob("*.py") if p.stem != "__init__"}
+    modules |= {p.parent.name for p in package.glob("*/__init__.py")}
+    assert sorted(modules - layered) == []
+
+
+def test_adapters_import_only_the_public_api_and_support() -> None:
+    """Adapters only translate: what they need beyond ``toolsafe`` is in ``support``."""
+    graph = grimp.build_graph("toolsafe", exclude_type_checking_imports=True)
+    private = []
+    for module in sorted(graph.find_children("toolsafe.integrations")):
+        if module == "toolsafe.integrations.support":
+            continue
+        for imported in graph.find_modules_directly_imported_by(module):
+            if "._" in imported and not imported.startswith("toolsafe.integrations."):
+                private.append(f"{module} -> {imported}")
+    assert private == []

@@ -24,9 +24,7 @@ from typing import Any
 
 import mcp.types as types
 
-from toolsafe._runtime import Runtime
-from toolsafe._tool import Tool
-from toolsafe.errors import ConfigurationError
+from toolsafe import ConfigurationError, Runtime, Tool
 from toolsafe.integrations.mcp_client import (
     PROMPTS_CHANGED,
     RESOURCES_CHANGED,

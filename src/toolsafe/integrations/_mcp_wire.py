@@ -40,8 +40,8 @@ from typing import Any
 import anyio
 import mcp.types as types
 
-from toolsafe._text import utf8_safe
-from toolsafe.errors import ToolError
+from toolsafe import ToolError
+from toolsafe.integrations.support import utf8_safe
 
 __all__ = ["SerialWriter", "StdioLines", "protocol_stdio", "repair_line", "utf8_safe_value"]
 

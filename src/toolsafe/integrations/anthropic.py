@@ -13,9 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from toolsafe._call import Outcome, ToolCall, new_call_id
-from toolsafe._runtime import Runtime
-from toolsafe._text import safe_str
+from toolsafe import Outcome, Runtime, ToolCall
+from toolsafe.integrations.support import new_call_id, safe_str
 
 __all__ = ["aexecute_tool_use", "execute_tool_use", "read_tool_use"]
 

@@ -41,10 +41,8 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         name=exc.name,
     ) from exc
 
-from toolsafe._call import Outcome, new_call_id
-from toolsafe._runtime import Runtime
-from toolsafe._text import utf8_safe
-from toolsafe.errors import ToolError
+import toolsafe
+from toolsafe import Outcome, Runtime, ToolError
 from toolsafe.integrations._mcp_http import (
     LOOPBACK_HOSTS,
     HTTPLimits,
@@ -59,6 +57,7 @@ from toolsafe.integrations._mcp_wire import (
     protocol_stdio,
     utf8_safe_value,
 )
+from toolsafe.integrations.support import new_call_id, utf8_safe
 
 __all__ = [
     "LOOPBACK_HOSTS",
@@ -164,8 +163,6 @@ def create_server(
     ``relay`` (``toolsafe proxy``): also forwards the upstream's resources and prompts,
     and passes its ``list_changed`` notifications on.
     """
-    import toolsafe
-
     handlers = _Handlers(_as_runtime(runtime_or_tools), relay)
     name = utf8_safe(name)[0]
     if instructions is not None:

@@ -53,7 +53,7 @@ import mcp.types as types
 from mcp import ClientSession
 from mcp.shared.message import SessionMessage
 
-from toolsafe._tool import Tool
+from toolsafe import Tool
 from toolsafe.errors import ConfigurationError, NotStarted, ToolFailure, parse_tool_error
 
 __all__ = [

@@ -21,9 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from toolsafe._call import Outcome, ToolCall, new_call_id
-from toolsafe._runtime import Runtime
-from toolsafe._text import safe_str
+from toolsafe import Outcome, Runtime, ToolCall
+from toolsafe.integrations.support import new_call_id, safe_str
 
 __all__ = ["aexecute_tool_calls", "execute_tool_calls", "read_tool_calls"]
 

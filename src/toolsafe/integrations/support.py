@@ -15,6 +15,8 @@ live here, so that each is written once and behaves the same in every adapter:
   framework's own usage limit, mapped to that option, reports its refusals so).
 - ``strict_model``, ``is_stub`` and ``contract_findings``: how a framework's
   ``args_schema`` and run method become a toolsafe tool.
+- ``new_call_id``, ``safe_str`` and ``utf8_safe``: a call id when the framework gave
+  none, and a framework's text made safe to log and to send (no lone surrogates).
 
 Adapters import from ``toolsafe`` and from this module only.
 """
@@ -28,8 +30,10 @@ from typing import Any
 from pydantic import BaseModel
 
 import toolsafe
+from toolsafe._call import new_call_id
 from toolsafe._runtime import Runtime
 from toolsafe._schema import contract_problems, model_from_signature
+from toolsafe._text import safe_str, utf8_safe
 from toolsafe._tool import Tool, ToolOptions, _is_not_implemented, _strict_subclass
 from toolsafe.errors import ConfigurationError, UnknownTool
 from toolsafe.policies.usage import USAGE_LIMIT_EXCEEDED
@@ -39,12 +43,15 @@ __all__ = [
     "USAGE_LIMIT_EXCEEDED",
     "contract_findings",
     "is_stub",
+    "new_call_id",
     "register",
     "resolve_tools",
     "runtime_for",
     "runtime_problems",
+    "safe_str",
     "split_policy",
     "strict_model",
+    "utf8_safe",
 ]
 
 #: Names of the per-tool options; every other policy keyword is a runtime option.
