@@ -132,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result = app(args=args, standalone_mode=False, prog_name="toolsafe")
     except exits as exc:
-        return int(getattr(exc, "exit_code", 0))
+        return int(getattr(exc, "exit_code", EXIT_OK))
     except aborts:
         print("Aborted.", file=sys.stderr)
         return EXIT_USAGE

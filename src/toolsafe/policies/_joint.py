@@ -46,7 +46,7 @@ JOINED = "toolsafe.joined"
 
 def joins(store: Store) -> bool:
     """Does ``store`` want its steps joined?"""
-    return bool(getattr(store, "joins", False))
+    return store.joins
 
 
 class Joint:

@@ -176,7 +176,7 @@ class IdempotencyPolicy:
         key_of = opts.key
         keyed = opts.keyed
         reconcile = opts.reconcile
-        shared = bool(getattr(store, "shared", True))
+        shared = store.shared
         begin_now = store.once_begin_now
         finish_now = store.once_finish_now
         fallback_wait = float(opts.wait_s)
