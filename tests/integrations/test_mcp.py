@@ -184,3 +184,31 @@ def test_call_tool_result_maps_outcomes() -> None:
     assert bad["isError"] is True
     assert bad["content"][0]["text"].startswith(toolsafe.ERROR_PREFIX)
     assert bad["structuredContent"]["type"] == "InvalidArguments"
+
+
+async def _slow(seconds: float) -> str:
+    """Awaits a while."""
+    await asyncio.sleep(seconds)
+    return "done"
+
+
+async def test_policy_keywords_apply_to_the_tools_served(mode: str) -> None:
+    """The one way every adapter takes policies: ``create_server(tools, timeout=...)``."""
+    server = create_server([_slow, add], timeout=0.2, max_output_chars=50)
+    async with in_memory(server, mode) as session:
+        slow = wire(await session.call_tool("_slow", {"seconds": 5}))
+        assert (slow["isError"], slow["structuredContent"]["type"]) == (True, "TimeoutError")
+        assert "0.2" in slow["structuredContent"]["message"]
+        quick = await session.call_tool("_slow", {"seconds": 0})
+        assert (wire(quick)["isError"], text_of(quick)) == (False, "done")
+
+
+def test_policy_keywords_beside_a_runtime_are_refused_not_ignored() -> None:
+    with toolsafe.Runtime([add]) as runtime, pytest.raises(toolsafe.ConfigurationError) as info:
+        create_server(runtime, timeout=2)
+    assert "'timeout' given with a Runtime" in str(info.value)
+
+
+def test_unknown_policy_keyword_is_a_configuration_error() -> None:
+    with pytest.raises(toolsafe.ConfigurationError, match="bogus"):
+        create_server([add], bogus=1)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import sys
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from io import TextIOWrapper
 from typing import Any
 
@@ -42,7 +42,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     ) from exc
 
 import toolsafe
-from toolsafe import Outcome, Runtime, ToolError
+from toolsafe import ConfigurationError, Outcome, Runtime, ToolError
 from toolsafe.integrations._mcp_http import (
     LOOPBACK_HOSTS,
     HTTPLimits,
@@ -57,7 +57,7 @@ from toolsafe.integrations._mcp_wire import (
     protocol_stdio,
     utf8_safe_value,
 )
-from toolsafe.integrations.support import new_call_id, utf8_safe
+from toolsafe.integrations.support import new_call_id, resolve_tools, utf8_safe
 
 __all__ = [
     "LOOPBACK_HOSTS",
@@ -76,10 +76,26 @@ __all__ = [
 SDK_MAJOR = 2 if "on_call_tool" in inspect.signature(Server.__init__).parameters else 1
 
 
-def _as_runtime(runtime_or_tools: Runtime | Iterable[Any]) -> Runtime:
+def _as_runtime(runtime_or_tools: Runtime | Iterable[Any], policy: Mapping[str, Any]) -> Runtime:
+    """The runtime whose tools the server lists and calls.
+
+    ``policy``: the keywords every adapter takes (``timeout=``, ``retry=``, ... for the
+    tools passed here; runtime options for the runtime made for them). A Runtime's
+    tools already carry their options, so keywords beside one are refused, not ignored.
+    """
     if isinstance(runtime_or_tools, Runtime):
+        if policy:
+            raise ConfigurationError(
+                [
+                    f"'{key}' given with a Runtime: its tools keep their own options; "
+                    "pass the tools themselves, or set it on them (tool.with_options)"
+                    for key in policy
+                ]
+            )
         return runtime_or_tools
-    return Runtime(runtime_or_tools)
+    if not policy:
+        return Runtime(runtime_or_tools)
+    return resolve_tools(runtime_or_tools, None, policy)[0]
 
 
 # --------------------------------------------------------------------------- the server
@@ -157,13 +173,17 @@ def create_server(
     name: str = "toolsafe",
     instructions: str | None = None,
     relay: Any = None,
+    **policy: Any,
 ) -> Server[Any, Any]:
     """A low-level MCP ``Server`` listing the runtime's tools and calling them through it.
+
+    ``policy``: tool options for the tools passed (``timeout=2``, ``retry=...``), and
+    runtime options for the runtime made for them, as in every adapter.
 
     ``relay`` (``toolsafe proxy``): also forwards the upstream's resources and prompts,
     and passes its ``list_changed`` notifications on.
     """
-    handlers = _Handlers(_as_runtime(runtime_or_tools), relay)
+    handlers = _Handlers(_as_runtime(runtime_or_tools, policy), relay)
     name = utf8_safe(name)[0]
     if instructions is not None:
         instructions = utf8_safe(instructions)[0]
@@ -226,8 +246,9 @@ async def serve_stdio(
     name: str = "toolsafe",
     protect_stdout: bool = True,
     relay: Any = None,
+    **policy: Any,
 ) -> None:
-    """Serve over stdin/stdout until the client closes stdin.
+    """Serve over stdin/stdout until the client closes stdin (``policy``: as ``create_server``).
 
     ``protect_stdout`` (the default) keeps fds 0 and 1 for the protocol alone: a
     tool that prints, or a C library writing to fd 1, goes to stderr instead of
@@ -235,7 +256,7 @@ async def serve_stdio(
     """
     from mcp.server.stdio import stdio_server
 
-    server = create_server(runtime_or_tools, name=name, relay=relay)
+    server = create_server(runtime_or_tools, name=name, relay=relay, **policy)
     with contextlib.ExitStack() as stack:
         if protect_stdout:
             reader, writer = stack.enter_context(protocol_stdio())
@@ -260,8 +281,10 @@ def http_app(
     stateless: bool = False,
     json_response: bool = False,
     relay: Any = None,
+    **policy: Any,
 ) -> Any:
-    """A Starlette ASGI app serving the tools over streamable HTTP at ``path``.
+    """A Starlette ASGI app serving the tools over streamable HTTP at ``path``
+    (``policy``: as ``create_server``).
 
     ``host`` is where it will be bound: a loopback host turns on DNS-rebinding
     protection (requests whose ``Host`` or ``Origin`` names another site get 421/403).
@@ -271,7 +294,7 @@ def http_app(
     from starlette.routing import Route
 
     manager = StreamableHTTPSessionManager(
-        app=create_server(runtime_or_tools, name=name, relay=relay),
+        app=create_server(runtime_or_tools, name=name, relay=relay, **policy),
         json_response=json_response,
         stateless=stateless,
         security_settings=security_settings(host),
@@ -313,8 +336,10 @@ async def serve_http(
     allow_remote: bool = False,
     limits: HTTPLimits | None = None,
     relay: Any = None,
+    **policy: Any,
 ) -> None:
     """Serve over streamable HTTP until interrupted. ``port=0`` picks a free port.
+    ``policy``: as ``create_server``.
 
     The server has no authentication: a host other than a loopback one is refused
     (``RemoteBindRefused``) unless ``allow_remote=True``. ``limits`` bounds how long
@@ -331,7 +356,7 @@ async def serve_http(
     sock = listen_socket(host, port)
     try:
         bound_port = sock.getsockname()[1]
-        app = http_app(runtime_or_tools, name=name, path=path, host=host, relay=relay)
+        app = http_app(runtime_or_tools, name=name, path=path, host=host, relay=relay, **policy)
         shown_host = f"[{host.strip('[]')}]" if ":" in host else host
         if on_ready is not None:
             on_ready(f"http://{shown_host}:{bound_port}{path}")
