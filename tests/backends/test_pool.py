@@ -53,20 +53,33 @@ def test_a_burst_of_sync_calls_overlaps_after_a_warm_up(warm: bool) -> None:
     assert overlap.peak == 8
 
 
-def test_the_pool_spawns_when_ready_items_outnumber_idle_threads() -> None:
-    pool = WorkerPool(16)
+def _peak_of_burst(pool: WorkerPool, n: int, *, warm: bool = False) -> int:
+    """Run ``n`` overlapping bodies on ``pool`` (after one quick item if ``warm``); their peak."""
     done = threading.Semaphore(0)
 
     def finished(_: WorkItem) -> None:
         done.release()
 
-    pool.submit(lambda: None, finished)
-    assert done.acquire(timeout=5)  # one warm worker, idle now
-    overlap = _Overlap(6)
-    for _ in range(6):
+    if warm:
+        pool.submit(lambda: None, finished)
+        assert done.acquire(timeout=5)  # one warm worker, idle now
+    overlap = _Overlap(n)
+    for _ in range(n):
         pool.submit(overlap.body, finished)
-    for _ in range(6):
+    for _ in range(n):
         assert done.acquire(timeout=10)
     pool.shutdown()
-    assert overlap.peak == 6
+    return overlap.peak
+
+
+def test_the_pool_spawns_when_ready_items_outnumber_idle_threads() -> None:
+    pool = WorkerPool(16)
+    assert _peak_of_burst(pool, 6, warm=True) == 6
     assert pool.stats().threads <= 6
+
+
+def test_past_its_eager_threads_the_pool_grows_for_work_behind_blocked_workers() -> None:
+    pool = WorkerPool(64, eager=2, blocked_after=0.001)
+    # each body blocks until all ten run: only growth past the eager two gets there
+    assert _peak_of_burst(pool, 10) == 10
+    assert pool.stats().threads <= 10
