@@ -47,6 +47,9 @@ LATEST := .venv-latest
 OLDEST := .venv-oldest
 ADAPTER_TESTS := tests/integrations/test_openai.py tests/integrations/test_anthropic.py \
                  tests/integrations/test_langchain.py tests/integrations/test_langchain_lazy_imports.py
+# The MCP SDK's oldest supported release: the server, the client and `toolsafe serve`.
+OLDEST_MCP_TESTS := tests/integrations/test_mcp.py tests/integrations/test_mcp_client.py \
+                    tests/integrations/test_mcp_serve.py
 LATEST_TESTS := $(ADAPTER_TESTS) tests/integrations/test_langchain_standard.py \
                 tests/integrations/test_openai_agents.py tests/integrations/test_pydantic_ai.py \
                 tests/integrations/test_docs_agents.py
@@ -60,7 +63,7 @@ $(LATEST)/.installed: pyproject.toml
 $(OLDEST)/.installed: pyproject.toml .ci/oldest.txt
 	$(PYTHON) -m venv $(OLDEST)
 	$(OLDEST)/bin/python -m pip install -q --upgrade pip
-	$(OLDEST)/bin/pip install -q -e ".[test,openai,anthropic,langchain]" -c .ci/oldest.txt
+	$(OLDEST)/bin/pip install -q -e ".[test,cli,openai,anthropic,langchain,mcp]" -c .ci/oldest.txt
 	touch $@
 
 venv: $(VENV)/.installed-test
@@ -99,7 +102,7 @@ pytest-latest: $(LATEST)/.installed
 	TOOLSAFE_RECORD_VERSIONS=1 $(LATEST)/bin/python -m pytest -q $(LATEST_TESTS)
 
 pytest-oldest: $(OLDEST)/.installed
-	TOOLSAFE_RECORD_VERSIONS=1 $(OLDEST)/bin/python -m pytest -q $(ADAPTER_TESTS)
+	TOOLSAFE_RECORD_VERSIONS=1 $(OLDEST)/bin/python -m pytest -q $(ADAPTER_TESTS) $(OLDEST_MCP_TESTS)
 
 # The frameworks extra keeps the MCP SDK on 1.x (crewai pins mcp<2); the MCP suites run
 # again here on the newest 2.x, in a venv holding only what they need.

@@ -7,7 +7,7 @@ field-level detail instead of the SDK's one-line jsonschema message. Every call
 goes through the runtime; a failure comes back as ``isError: true`` with the
 structured error line as text and the error dict as ``structuredContent``.
 
-Both SDK lines are supported: 1.x (>= 1.10, handlers registered with decorators)
+Both SDK lines are supported: 1.x (>= 1.24, handlers registered with decorators)
 and 2.x (handlers passed to the ``Server`` constructor). The difference stays in
 :func:`create_server`; everything above the ``Server`` object is the same.
 
