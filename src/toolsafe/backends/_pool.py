@@ -44,7 +44,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["PoolClosed", "PoolStats", "WorkItem", "WorkerPool"]
+__all__ = ["DEFAULT_SYNC_WORKERS", "PoolClosed", "PoolStats", "WorkItem", "WorkerPool"]
 
 _QUEUED, _RUNNING, _DONE, _CANCELLED = 0, 1, 2, 3
 _GROWER_NONE, _GROWER_WAITING, _GROWER_BUSY = 0, 1, 2
@@ -117,10 +117,17 @@ class PoolStats:
     stuck_by_key: dict[str, int]
 
 
+#: Sized for blocking I/O, not CPU: the pool starts threads only for work waiting behind
+#: blocked ones (``_pool``), so short bodies stay on a few threads whatever the cap. 512
+#: lets one tool (its share: half) overlap 256 blocking calls: 1,000 concurrent calls of
+#: 50 ms took 0.25 s, against 0.49 s with 256 (bench peers).
+DEFAULT_SYNC_WORKERS = 512
+
+
 class WorkerPool:
     def __init__(
         self,
-        max_workers: int = 256,
+        max_workers: int = DEFAULT_SYNC_WORKERS,
         *,
         share: int | None = None,
         max_abandoned: int | None = None,

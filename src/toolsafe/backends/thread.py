@@ -28,7 +28,7 @@ from toolsafe.backends._base import (
     check_time_left,
 )
 from toolsafe.backends._drain import drain_returned, draining, is_lazy
-from toolsafe.backends._pool import PoolClosed, WorkerPool, WorkItem
+from toolsafe.backends._pool import DEFAULT_SYNC_WORKERS, PoolClosed, WorkerPool, WorkItem
 
 if TYPE_CHECKING:
     from toolsafe._call import CallContext
@@ -50,9 +50,6 @@ def _share_of(tool: Tool) -> int | None:
     if value is None and tool.options.extra:
         value = tool.options.extra.get("sync_share")
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
-
-
-DEFAULT_SYNC_WORKERS = 256
 
 
 def _transfer(fut: asyncio.Future[Any], item: WorkItem) -> None:
