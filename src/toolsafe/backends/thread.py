@@ -9,7 +9,6 @@ as stuck and replaced up to a cap (see ``WorkerPool``).
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import dataclasses
 import functools
 import sys
@@ -27,6 +26,7 @@ from toolsafe.backends._base import (
     RuntimeClosed,
     check_time_left,
 )
+from toolsafe.backends._deadlines import arm
 from toolsafe.backends._drain import drain_returned, draining, is_lazy
 from toolsafe.backends._pool import DEFAULT_SYNC_WORKERS, PoolClosed, WorkerPool, WorkItem
 
@@ -85,26 +85,6 @@ def _fmt(seconds: float) -> str:
     return f"{seconds:.3g}s"
 
 
-#: Timer callbacks below read no context variables: sharing one empty Context saves
-#: the copy ``call_later`` would make per call (10,000 live calls, 10,000 copies).
-_NO_CONTEXT = contextvars.Context()
-
-
-class _Expiry:
-    """One attempt's timeout: fires once, cancels the task, remembers it did."""
-
-    __slots__ = ("fired", "task")
-
-    def __init__(self, task: asyncio.Task[Any]) -> None:
-        self.task = task
-        self.fired = False
-
-
-def _fire(expiry: _Expiry) -> None:
-    expiry.fired = True
-    expiry.task.cancel()
-
-
 def _timed_out(tool_name: str, timeout: float) -> AttemptTimeout:
     return AttemptTimeout(
         f"tool '{tool_name}' did not finish within {_fmt(timeout)} and was cancelled"
@@ -118,9 +98,9 @@ def run_async_with_timeout(
 
     The first step runs eagerly, here (what it raises is raised here): a tool that
     finishes without suspending (a cache hit, a pure computation) never arms a
-    timer, which is most of the per-call cost of a timeout. A tool that waits gets
-    one timer handle (lighter than ``asyncio.timeout``, which matters with
-    thousands of calls in flight).
+    timer, which is most of the per-call cost of a timeout. A tool that waits joins
+    its loop's shared deadline timers (``_deadlines``: lighter than a timer handle
+    per call, let alone ``asyncio.timeout``, with thousands of calls in flight).
 
     ``options``: the tool's; an iterator it returns is then consumed within the
     timeout and its output budget (``_drain.drain_returned``).
@@ -168,8 +148,7 @@ async def resume_with_timeout(
             value = drain_returned(value, options, deadline)
         return value
     already = task.cancelling()
-    expiry = _Expiry(task)
-    handle = task.get_loop().call_later(timeout, _fire, expiry, context=_NO_CONTEXT)
+    expiry = arm(task, timeout)  # a slot of the loop's shared deadline timers
     try:
         value = await resume(coro, first)
     except asyncio.CancelledError:
@@ -177,11 +156,11 @@ async def resume_with_timeout(
             raise _timed_out(tool_name, timeout) from None
         raise
     finally:
-        handle.cancel()
+        expiry.disarm()
     if expiry.fired:  # the tool swallowed our cancellation and returned anyway
         task.uncancel()
     if options is not None and is_lazy(value):
-        value = drain_returned(value, options, handle.when())  # loop time is monotonic
+        value = drain_returned(value, options, expiry.when())  # loop time is monotonic
     return value
 
 
