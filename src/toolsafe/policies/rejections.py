@@ -10,6 +10,8 @@ a store step that failed before the body ran. All retryable.
 
 from __future__ import annotations
 
+import math
+
 from toolsafe.errors import ToolError, is_rejection
 
 __all__ = [
@@ -27,6 +29,14 @@ __all__ = [
 CIRCUIT_OPEN = "CircuitOpen"
 RATE_LIMITED = "RateLimited"
 CONCURRENCY_LIMITED = "ConcurrencyLimited"
+
+
+def _wait_ms(seconds: float) -> float:
+    """A wait for ``retry_after_s``: whole milliseconds, rounded up, so a wait of a few
+    microseconds is not reported as 0 (retry now) while the gate is still shut."""
+    if seconds <= 0:
+        return 0.0
+    return math.ceil(round(seconds * 1000, 6)) / 1000
 
 
 def _wait_text(seconds: float) -> str:
@@ -47,7 +57,7 @@ def circuit_open(
         retryable=True,
         tool=tool,
         call_id=call_id,
-        retry_after_s=round(retry_after_s, 3),
+        retry_after_s=_wait_ms(retry_after_s),
         details={"key": key, "state": state},
         hint="The upstream is failing; try again after retry_after_s or use another tool.",
         rejected=True,
@@ -66,7 +76,7 @@ def rate_limited(tool: str, call_id: str | None, key: str, retry_after_s: float)
         retryable=True,
         tool=tool,
         call_id=call_id,
-        retry_after_s=round(retry_after_s, 3),
+        retry_after_s=_wait_ms(retry_after_s),
         details={"key": key},
         rejected=True,
     )
