@@ -20,14 +20,13 @@ runs the same calls both ways.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from toolsafe._call import CallContext, Outcome, ToolCall
 from toolsafe._pipeline import Handler, PipelineEnv, Policy, Result, serialize
 from toolsafe._serialize import serialize_result
-from toolsafe.backends._drain import drain_returned, is_lazy
+from toolsafe.backends._drain import deadline_in, drain_returned, is_lazy
 from toolsafe.backends.thread import ThreadBackend, resume_with_timeout
 from toolsafe.policies._joint import JointPolicy
 from toolsafe.policies.budget import BudgetPolicy
@@ -285,7 +284,7 @@ def _lane(
             value = stop.value
             if is_lazy(value):  # an iterator returned: consumed within its bounds
                 try:
-                    value = drain_returned(value, options, _deadline_in(timeout))
+                    value = drain_returned(value, options, deadline_in(timeout))
                 except BaseException as exc:
                     if leases:
                         release(leases)
@@ -302,10 +301,6 @@ def _lane(
         return rest(coro, first, leases, name_used, arguments, call_id, args, started)
 
     return express
-
-
-def _deadline_in(timeout: float | None) -> float | None:
-    return None if timeout is None else time.monotonic() + timeout
 
 
 async def _then_end(

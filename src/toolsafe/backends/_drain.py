@@ -38,7 +38,15 @@ from toolsafe.backends._base import AttemptTimeout
 if TYPE_CHECKING:
     from toolsafe._tool import ToolOptions
 
-__all__ = ["DRAIN_CHARS", "drain", "drain_bound", "drain_returned", "draining", "is_lazy"]
+__all__ = [
+    "DRAIN_CHARS",
+    "deadline_in",
+    "drain",
+    "drain_bound",
+    "drain_returned",
+    "draining",
+    "is_lazy",
+]
 
 #: Characters of JSON consumed from an iterator a tool returns when it has no budget.
 DRAIN_CHARS = 1_000_000
@@ -48,6 +56,11 @@ _CHARS_PER_TOKEN = 16
 
 #: Result types that are never iterators, checked first (the usual results are these).
 _PLAIN = frozenset({str, int, float, bool, type(None), dict, list, tuple, bytes})
+
+
+def deadline_in(timeout: float | None) -> float | None:
+    """The monotonic time ``timeout`` seconds from now (None: no limit), as ``drain`` reads it."""
+    return None if timeout is None else time.monotonic() + timeout
 
 
 def drain_bound(options: ToolOptions) -> tuple[int, bool]:
@@ -107,7 +120,7 @@ def draining(
     fn: Callable[[], Any], options: ToolOptions, timeout: float | None
 ) -> Callable[[], Any]:
     """``fn`` whose returned iterator, if any, is consumed by the same (worker) call."""
-    deadline = None if timeout is None else time.monotonic() + timeout
+    deadline = deadline_in(timeout)
 
     def run() -> Any:
         value = fn()

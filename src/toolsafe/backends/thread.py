@@ -13,7 +13,6 @@ import dataclasses
 import functools
 import sys
 import threading
-import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +26,7 @@ from toolsafe.backends._base import (
     check_time_left,
 )
 from toolsafe.backends._deadlines import arm
-from toolsafe.backends._drain import drain_returned, draining, is_lazy
+from toolsafe.backends._drain import deadline_in, drain_returned, draining, is_lazy
 from toolsafe.backends._pool import DEFAULT_SYNC_WORKERS, PoolClosed, WorkerPool, WorkItem
 
 if TYPE_CHECKING:
@@ -113,13 +112,9 @@ def run_async_with_timeout(
     except StopIteration as stop:
         value = stop.value
         if options is not None and is_lazy(value):
-            value = drain_returned(value, options, _deadline_in(timeout))
+            value = drain_returned(value, options, deadline_in(timeout))
         return _value(value)
     return resume_with_timeout(coro, first, timeout, tool_name, options)
-
-
-def _deadline_in(timeout: float | None) -> float | None:
-    return None if timeout is None else time.monotonic() + timeout
 
 
 async def _value(value: Any) -> Any:
@@ -139,7 +134,7 @@ async def resume_with_timeout(
         return value
     task = asyncio.current_task()
     if task is None or sys.version_info < (3, 11):  # pragma: no cover - no Task, or 3.10
-        deadline = _deadline_in(timeout)
+        deadline = deadline_in(timeout)
         try:
             value = await asyncio.wait_for(resume(coro, first), timeout)
         except asyncio.TimeoutError:
