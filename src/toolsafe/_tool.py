@@ -376,11 +376,12 @@ class Tool:
         or the arguments fail it (``validate_with_repairs`` then says why)."""
         if (
             type(arguments) is not dict
-            or self._null_plan is not None
             or self._dump_arguments
             or not arguments_clean(arguments, self.options.strict)
         ):
             return None
+        if self._null_plan is not None:  # a tool with optional parameters
+            arguments = self._null_plan.apply(arguments)
         try:
             fast = self.model.__pydantic_validator__.validate_python(
                 arguments,
