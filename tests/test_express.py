@@ -108,6 +108,36 @@ def test_values_text_and_budget_match_the_chain() -> None:
     assert out[6][2] == 3
 
 
+def test_optional_parameters_and_their_nulls_match_the_chain() -> None:
+    """A tool with defaults keeps the lane's fast validator; an explicit null for an
+    optional parameter still means "not given" (the strict OpenAI export's nulls)."""
+
+    def tools() -> list[toolsafe.Tool]:
+        async def find(q: str, limit: int = 5, tags: list[str] | None = None) -> Any:
+            return [q, limit, tags]
+
+        return [toolsafe.tool(find, **FULL)]
+
+    out = _both(
+        tools,
+        [
+            ("find", {"q": "a"}),
+            ("find", {"q": "a", "limit": None}),  # null: the default applies
+            ("find", {"q": "a", "limit": 2, "tags": None}),  # a nullable type keeps null
+            ("find", {"q": "a", "limit": None, "tags": ["x"]}),
+            ("find", {"q": None}),  # required: null refused
+            ("find", {"q": "a", "limit": "2"}),  # strict: refused
+        ],
+    )
+    assert [o[2] for o in out[:4]] == [
+        ["a", 5, None],
+        ["a", 5, None],
+        ["a", 2, None],
+        ["a", 5, ["x"]],
+    ]
+    assert out[4][3][0] == out[5][3][0] == "InvalidArguments"
+
+
 def test_failures_retries_and_the_breaker_match_the_chain() -> None:
     def tools() -> list[toolsafe.Tool]:
         state = {"n": 0}
@@ -244,3 +274,89 @@ def test_watchers_idempotency_keys_and_other_steps_take_the_chain() -> None:
     rt = Runtime([toolsafe.tool(sync_echo)])
     assert rt._entries["sync_echo"].express is None
     rt.close()
+
+
+# --------------------------------------------------------------------------- batches
+
+
+def test_a_batch_starts_calls_eagerly_in_order_and_keeps_input_order() -> None:
+    """``acall_many`` answers lane calls that never suspend at once (no Task), gathers
+    the ones that suspend, and returns every outcome in input order."""
+    started: list[int] = []
+    tasks: list[Any] = []
+
+    async def work(x: int, pause: bool = False) -> int:
+        started.append(x)
+        tasks.append(asyncio.current_task())
+        if pause:
+            await asyncio.sleep(0.01 * (5 - x))  # later calls finish first
+            tasks.append(asyncio.current_task())
+        return x * 10
+
+    rt = Runtime([toolsafe.tool(work, **FULL)])
+    calls = [("work", {"x": i, "pause": i % 2 == 1}) for i in range(6)]
+
+    async def main() -> list[Outcome]:
+        caller = asyncio.current_task()
+        outs = await rt.acall_many(calls)
+        # every call's first step ran in the caller's task (no Task for a call that
+        # never suspends); the three that suspended went on in Tasks of their own
+        assert [t is caller for t in tasks] == [True] * 6 + [False] * 3
+        return outs
+
+    outs = asyncio.run(main())
+    assert [o.value for o in outs] == [0, 10, 20, 30, 40, 50]
+    assert all(o.ok for o in outs)
+    assert started == [0, 1, 2, 3, 4, 5]  # each call's first step, in input order
+    assert rt.metrics.snapshot()["tools"]["work"]["ok"] == 6
+    assert len({o.call_id for o in outs}) == 6
+
+
+def test_batch_calls_run_in_their_own_context_as_tasks_would() -> None:
+    """A body setting a ContextVar changes neither its siblings nor the caller, before
+    and after it suspends (as with ``gather``'s one Task per call)."""
+    import contextvars
+
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="caller")
+
+    async def mark(x: int) -> str:
+        seen = var.get()
+        var.set(f"call {x}")
+        if x % 2:
+            await asyncio.sleep(0)
+            if var.get() != f"call {x}":
+                return "lost its own value"
+        return seen
+
+    rt = Runtime([toolsafe.tool(mark, **FULL)])
+
+    async def main() -> tuple[list[Any], str]:
+        outs = await rt.acall_many([("mark", {"x": i}) for i in range(4)])
+        return [o.value for o in outs], var.get()
+
+    values, after = asyncio.run(main())
+    assert values == ["caller"] * 4
+    assert after == "caller"
+
+
+def test_cancelling_a_batch_gives_every_slot_back() -> None:
+    """Calls started eagerly that suspend are Tasks the batch cancels with itself."""
+
+    async def slow(x: int) -> int:
+        await asyncio.sleep(10 if x else 0)
+        return x
+
+    options = dict(FULL, concurrency=8)
+    rt = Runtime([toolsafe.tool(slow, **options)])
+    store = rt.store
+
+    async def main() -> None:
+        task = asyncio.ensure_future(rt.acall_many([("slow", {"x": i}) for i in range(5)]))
+        await asyncio.sleep(0.05)
+        assert store.holders("slow") == 4  # x=0 done, four sleeping
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert store.holders("slow") == 0
+
+    asyncio.run(main())
