@@ -138,6 +138,44 @@ def test_optional_parameters_and_their_nulls_match_the_chain() -> None:
     assert out[4][3][0] == out[5][3][0] == "InvalidArguments"
 
 
+def test_json_text_arguments_match_the_chain() -> None:
+    """JSON text (OpenAI-style tool calls, MCP) takes the lane's fast validator; what
+    it cannot read as a plain object gets the chain's answer, hostile texts included."""
+
+    def tools() -> list[toolsafe.Tool]:
+        async def echo(x: Any, n: int = 0) -> Any:
+            return [x, n]
+
+        return [toolsafe.tool(echo, **FULL), toolsafe.tool(echo, name="lax", strict=False)]
+
+    deep = '{"x": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    texts = [
+        '{"x": 1}',
+        '{"x": "caf\u00e9", "n": 2}',
+        '{"x": {"a": [1, 2.5, null]}, "n": null}',
+        '{"x": 1, "x": 2}',  # duplicate keys: the last one, as json.loads
+        '{"x": NaN}',
+        '{"x": Infinity}',
+        '{"x": "\ud800"}',  # a lone surrogate
+        '{"x": ' + "9" * 5000 + "}",  # over Python's integer digits limit
+        deep,
+        '"{"x": 1}"',  # double-encoded
+        '{"x": 1',  # malformed
+        "[1, 2]",
+        "   ",
+        '{"x": 1, "extra": true}',
+        '{"x": "' + "y" * 70_000 + '"}',  # longer than FAST_JSON_CHARS
+    ]
+    calls = [(name, text) for text in texts for name in ("echo", "lax")]
+    out = _both(tools, calls)
+    assert out[0][2] == [1, 0]
+    assert out[2][2] == ["café", 2]
+    assert out[6][2] == [2, 0]
+    for i in (8, 10, 12, 14, 16, 18, 20, 22, 24, 26):  # strict: refused, as on the chain
+        assert out[i][3] is not None and out[i][3][0] == "InvalidArguments", (i, out[i])
+    assert out[28][2] == ["y" * 70_000, 0]
+
+
 def test_failures_retries_and_the_breaker_match_the_chain() -> None:
     def tools() -> list[toolsafe.Tool]:
         state = {"n": 0}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
+import json
 import re
 import threading
 import warnings
@@ -49,6 +50,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 Isolation = Literal["copy", "shared"]
 Contract = Literal["enforce", "warn"]
+
+#: JSON argument texts up to this size are read by the fast validator's path; longer
+#: ones (rare, and costly to parse twice if they fail) go the slow way at once.
+FAST_JSON_CHARS = 65_536
 
 _RUN_METHODS = ("_run", "run", "__call__")
 _ASYNC_RUN_METHODS = ("_arun", "arun")
@@ -373,7 +378,18 @@ class Tool:
     def fast_arguments(self, arguments: Any) -> dict[str, Any] | None:
         """The validated arguments by the hot path (a dict from an adapter, nothing to
         rewrite: one call into pydantic-core), or None when that path does not apply
-        or the arguments fail it (``validate_with_repairs`` then says why)."""
+        or the arguments fail it (``validate_with_repairs`` then says why).
+
+        JSON text (what OpenAI-style tool calls and MCP clients send) is read here with
+        the same ``json.loads`` the slow path uses; whatever that cannot read as an
+        object (malformed, double-encoded, too deep, a huge integer) goes the slow
+        way, which parses again and says why. Texts over FAST_JSON_CHARS go there at
+        once, so no big text is parsed twice."""
+        if type(arguments) is str and len(arguments) <= FAST_JSON_CHARS:
+            try:
+                arguments = json.loads(arguments)
+            except Exception:  # JSONDecodeError, ValueError (digits), RecursionError
+                return None
         if (
             type(arguments) is not dict
             or self._dump_arguments
