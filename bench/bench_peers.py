@@ -301,6 +301,9 @@ def _toolsafe(path: str, body: str, bad: bool, *, full: bool) -> Path_:
         if asyncio.iscoroutinefunction(BODIES[body]):
             raise Skip("Runtime.call of an async tool drives a loop of its own")
         return "sync", lambda: runtime.call("noop", args)
+    if path == "acall_json":  # JSON text, as OpenAI-style tool calls carry them
+        text = json.dumps(args)
+        return "async", lambda: runtime.acall("noop", text)
     return "async", lambda: runtime.acall("noop", args)
 
 
@@ -347,6 +350,7 @@ PER_CALL: list[tuple[str, str, str, str]] = [
     ("async", "pydantic_ai.handle_call", "anoop", "peer"),
     ("async", "toolsafe.acall", "anoop", "toolsafe"),
     ("async", "toolsafe_full.acall", "anoop", "toolsafe"),
+    ("async", "toolsafe_full.acall_json", "anoop", "toolsafe"),
     ("sync", "floor.direct", "snoop", "floor"),
     ("sync", "floor.to_thread", "snoop", "floor"),
     ("sync", "crewai.run", "snoop", "inline"),
@@ -371,6 +375,7 @@ PER_CALL: list[tuple[str, str, str, str]] = [
     ("invalid", "pydantic_ai.handle_call", "anoop", "peer"),
     ("invalid", "toolsafe.acall", "anoop", "toolsafe"),
     ("invalid", "toolsafe_full.acall", "anoop", "toolsafe"),
+    ("invalid", "toolsafe_full.acall_json", "anoop", "toolsafe"),
 ]
 
 
@@ -746,6 +751,7 @@ LABELS = {
     "toolsafe.acall": "toolsafe bare `Runtime.acall`",
     "toolsafe.call": "toolsafe bare `Runtime.call` (from sync code)",
     "toolsafe_full.acall": "toolsafe full `Runtime.acall`",
+    "toolsafe_full.acall_json": "toolsafe full `Runtime.acall`, arguments as JSON text",
     "toolsafe_full.call": "toolsafe full `Runtime.call` (from sync code)",
     "toolsafe.acall_many": "toolsafe bare `acall_many`",
     "toolsafe_full.acall_many": "toolsafe full `acall_many`",
@@ -852,7 +858,9 @@ def run() -> Report:
         "concurrency limit (never binding), output budget (10,000 chars), memory store. "
         "Rows of `.venv-latest` ran in a second process with its own floor and toolsafe "
         "rows; the last column compares toolsafe's target row with each peer **in the same "
-        "process** (lower is better for toolsafe)."
+        "process** (lower is better for toolsafe). The target row takes a dict; the "
+        'row "arguments as JSON text" takes the text OpenAI-style tool calls carry '
+        "(what the OpenAI Agents SDK's path parses too)."
     )
     per_rows = []
     floors = {
