@@ -8,12 +8,15 @@ the outcomes field by field (ids and timings aside).
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import datetime
+import enum
+from typing import Any, Literal
 
+import pydantic
 import pytest
 
 import toolsafe
-from toolsafe import Breaker, Rate, Retry, Runtime, ToolFailure
+from toolsafe import Breaker, FakeClock, Rate, Retry, Runtime, ToolFailure
 from toolsafe._call import Outcome
 from toolsafe.observe import events as ev
 
@@ -398,3 +401,119 @@ def test_cancelling_a_batch_gives_every_slot_back() -> None:
         assert store.holders("slow") == 0
 
     asyncio.run(main())
+
+
+# --------------------------------------------------------------------------- refusals
+
+
+class _Counting(Runtime):
+    """Counts the calls the express lane hands to the chain."""
+
+    handed = 0
+
+    def _through_chain(self, name: str, arguments: Any, call_id: str) -> Any:
+        self.handed += 1
+        return super()._through_chain(name, arguments, call_id)
+
+
+class _Color(enum.Enum):
+    red = "red"
+    blue = "blue"
+
+
+class _Inner(pydantic.BaseModel):
+    n: int
+    tags: list[str] | None = None
+
+
+# Every optional field nullable: no nulls to drop, so the fast validator applies.
+async def _rich(
+    name: str,
+    count: int,
+    ratio: float | None = None,
+    color: _Color | None = None,
+    mode: Literal["a", "b"] | None = None,
+    when: datetime.date | None = None,
+    ids: list[int] | None = None,
+    inner: _Inner | None = None,
+    password: str | None = None,
+    api_key: int | None = None,
+) -> str:
+    return "ok"
+
+
+#: Invalid and hostile arguments for ``_rich`` (and a few it accepts after all: JSON-mode
+#: values, an integral float, a repairable list repr).
+_REFUSED: list[Any] = [
+    {"name": 1, "count": "two"},
+    {},
+    {"name": "n", "count": 1, "extra": 2},
+    {"name": "n", "count": None},
+    {"name": "n", "count": 1.5},
+    {"name": "n", "count": 4.0},
+    {"name": "n", "count": "3"},
+    {"name": "n", "count": True},
+    {"name": "n", "count": 1, "color": "green"},
+    {"name": "n", "count": 1, "color": "red"},
+    {"name": "n", "count": 1, "mode": "c"},
+    {"name": "n", "count": 1, "when": "yesterday"},
+    {"name": "n", "count": 1, "when": "2020-01-01"},
+    {"name": "n", "count": 1, "ids": "[1, 2]"},
+    {"name": "n", "count": 1, "ids": [1, "x", 2.5, None]},
+    {"name": "n", "count": 1, "inner": {"n": "x", "tags": [1]}},
+    {"name": "n", "count": 1, "inner": "{'n': 1}"},
+    {"name": "n", "count": 1, "inner": {"n": 1, "password": "p4ss", "extra": 2}},
+    {"name": "n", "count": 1, "password": 123},
+    {"name": "n", "count": 1, "api_key": "sk-abcdefghijklmnopqrstuvwx1234"},
+    {"name": "Bearer abcdefghijklmnop123", "count": "https://u:pw@host/x"},
+    {"name": "n" * 3000, "count": "c" * 3000},
+    {"name": "é" * 400, "count": "\\u0070assword=abc"},
+    {"name": "n", "count": 1, **{f"e{i}": "v" for i in range(30)}},
+    {"name": "n", "count": "x", **{f"k{i}": i for i in range(300)}},
+    {"count": -(10**30), "x" * 1000: 1},
+    {"name": "n", "count": [[[[[[1]]]]]]},
+    {"name": float("nan"), "count": float("inf")},
+    {"name": "\udcff", "count": 1},
+    '{"name": 1, "count": "two"}',
+    "not json",
+]
+
+
+def test_refusals_match_the_chain_to_the_byte() -> None:
+    """The lane refuses invalid arguments itself (from the fast validator's error, not
+    validating again) with the chain's very text and ``to_dict()``: strict and lax,
+    repair on, with and without redaction."""
+    setups: list[tuple[dict[str, Any], dict[str, Any]]] = [
+        ({}, {}),
+        (FULL, {}),
+        ({**FULL, "strict": False}, {}),
+        ({**FULL, "repair": True}, {}),
+        (FULL, {"redact": ["hunter2", "p4ss"]}),
+        (FULL, {"redact": False}),
+    ]
+    for options, runtime in setups:
+        seen: list[list[Any]] = []
+        handed = []
+        for watched in (False, True):
+            rt = _Counting(
+                [toolsafe.tool(_rich, name="rich", **options)], clock=FakeClock(), **runtime
+            )
+            if watched:
+                rt.add_listener(lambda event: None)
+
+            async def run(rt: Runtime = rt) -> list[Any]:
+                out = []
+                for i, args in enumerate(_REFUSED):
+                    o = await rt.acall("rich", args, call_id=f"c{i}")
+                    out.append((o.ok, o.text, o.error and o.error.to_dict(), o.attempts))
+                return out
+
+            seen.append(asyncio.run(run()))
+            handed.append(rt.handed)
+            rt.close()
+        lane, chain = seen
+        assert lane == chain, options
+        assert sum(1 for ok, *_ in lane if not ok) >= 24, options
+        # Only JSON text, values to check first (NaN, a lone surrogate) and what the
+        # slower checks accept after all (4.0, "red", a date, repairs) go to the chain.
+        assert 0 < handed[0] <= 9, (options, handed)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from toolsafe._call import CallContext
-from toolsafe._express import End, EndText, Express, Fallback, compile_express
+from toolsafe._express import End, EndRefused, EndText, Express, Fallback, compile_express
 from toolsafe._pipeline import Handler, PipelineEnv, Policy, Result
 from toolsafe._tool import Tool, ToolOptions
 from toolsafe.backends._base import Backend, EscapedBaseException
@@ -22,8 +22,8 @@ from toolsafe.policies import build_policies, with_keyed_step
 
 __all__ = ["Entry", "Lane", "assemble", "attempt_step", "failure_of"]
 
-#: What the runtime lends a tool's express lane: ``(end, end_text, fallback)``.
-Lane = tuple[End, EndText, Fallback]
+#: What the runtime lends a tool's express lane: ``(end, end_text, end_refused, fallback)``.
+Lane = tuple[End, EndText, EndRefused, Fallback]
 
 
 @dataclass(slots=True)
@@ -58,7 +58,8 @@ def assemble(
 ) -> Entry:
     """Build ``tool``'s pipeline (``options``: resolved; raises ConfigurationError).
 
-    ``lane``: the runtime's ``(end, end_text, fallback)`` for the tool's express lane."""
+    ``lane``: the runtime's ``(end, end_text, end_refused, fallback)`` for the tool's
+    express lane."""
     call_policies, attempt_policies = build_policies(tool, options, max_in_flight=max_in_flight)
     key = options.upstream or tool.name
     attempt = attempt_step(tool, key, backend, env)
@@ -77,7 +78,7 @@ def assemble(
     deadline = None if options.deadline is None else float(options.deadline)
     express = None
     if lane is not None:
-        end, end_text, fallback = lane
+        end, end_text, end_refused, fallback = lane
         express = compile_express(
             tool,
             call_policies,
@@ -89,6 +90,7 @@ def assemble(
             failed=failure_of(env),
             end=end,
             end_text=end_text,
+            end_refused=end_refused,
             fallback=fallback,
         )
     return Entry(

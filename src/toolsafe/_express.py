@@ -10,8 +10,11 @@ no tracing span, no idempotency key, the runtime open.
 
 A call that stays on the common path (valid arguments, breaker closed, a token
 and a slot free, the body returns) pays for one frame and its body's: no
-CallContext, no Result, no per-step coroutine. Whenever a step would answer
-otherwise, the lane has taken nothing yet and hands the call to the chain
+CallContext, no Result, no per-step coroutine. Arguments the fast validator
+refuses are refused here too, from its error (``Tool.validate_after_fast``: not
+validated again) and with the chain's very error (``end_refused``: the
+validation step's ToolError and ``_end``'s built as one). Whenever a step would
+answer otherwise, the lane has taken nothing yet and hands the call to the chain
 (``fallback``), which does it step by step. A body that fails goes on through
 the chain's own later steps (retry, breaker record, output budget) with a
 CallContext made then. Semantics are the chain's; ``tests/test_express.py``
@@ -23,11 +26,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, cast
 
+from pydantic import ValidationError
+
 from toolsafe._call import CallContext, Outcome, ToolCall
 from toolsafe._pipeline import Handler, PipelineEnv, Policy, Result, serialize
 from toolsafe._serialize import serialize_result
 from toolsafe.backends._drain import deadline_in, drain_returned, is_lazy
 from toolsafe.backends.thread import ThreadBackend, resume_with_timeout
+from toolsafe.errors import InvalidArguments
 from toolsafe.policies._joint import JointPolicy
 from toolsafe.policies.budget import BudgetPolicy
 from toolsafe.policies.circuit_breaker import BreakerPolicy, breaker_outcome
@@ -51,6 +57,9 @@ End = Callable[[str, "Tool", Result, float, int, Any], Outcome]
 #: Its end of a first attempt's fitting text: ``end_text(call_id, name, value, text,
 #: started, arguments)``.
 EndText = Callable[[str, str, Any, str, float, Any], Outcome]
+#: Its end of arguments the lane refused (called by the tool's own name):
+#: ``end_refused(call_id, tool, exc, started, arguments)``.
+EndRefused = Callable[[str, "Tool", InvalidArguments, float, Any], Outcome]
 #: The chain's way in for a call the lane hands over: ``fallback(name, arguments, call_id)``.
 Fallback = Callable[[str, Any, str], Awaitable[Outcome]]
 #: Turns what a body raised into a Result (or re-raises the caller's cancellation).
@@ -71,6 +80,7 @@ def compile_express(
     failed: Failed,
     end: End,
     end_text: EndText,
+    end_refused: EndRefused,
     fallback: Fallback,
 ) -> Express | None:
     """The tool's express lane, or None when some step has no immediate form.
@@ -137,6 +147,7 @@ def compile_express(
         failed=failed,
         end=end,
         end_text=end_text,
+        end_refused=end_refused,
         fallback=fallback,
     )
 
@@ -157,6 +168,7 @@ def _lane(
     failed: Failed,
     end: End,
     end_text: EndText,
+    end_refused: EndRefused,
     fallback: Fallback,
 ) -> Express:
     fn = tool.fn
@@ -164,7 +176,8 @@ def _lane(
     name = tool.name
     options = tool.options
     now = env.clock.now
-    fast_arguments = tool.fast_arguments
+    fast_or_error = tool.fast_or_error
+    validate_after_fast = tool.validate_after_fast
     admit = store.admit_all_now
     release = store.release_all_now
     circuit = None if breaker is None else breaker.key
@@ -267,11 +280,31 @@ def _lane(
             return out
         return await cast("Awaitable[Outcome]", out)
 
+    def refuse(
+        name_used: str,
+        arguments: Any,
+        call_id: str,
+        started: float,
+        refused: tuple[ValidationError, dict[str, Any]],
+    ) -> Outcome | Awaitable[Outcome]:
+        """The fast validator refused the arguments: the validation step's answer, from
+        its error (not validated again), when the slower checks refuse them too."""
+        try:
+            validate_after_fast(refused[1], refused[0])
+        except InvalidArguments as exc:
+            if name_used == name:  # (the runtime takes the lane by the tool's own name)
+                return end_refused(call_id, tool, exc, started, arguments)
+        # Valid after all (JSON-mode strictness, an integral float, a repair): the chain
+        # takes the call from its start, and logs or announces what it repaired.
+        return fallback(name_used, arguments, call_id)
+
     def express(name_used: str, arguments: Any, call_id: str) -> Outcome | Awaitable[Outcome]:
         started = now()
-        args = fast_arguments(arguments)
-        if args is None:  # invalid, or not the fast validator's kind: the chain says why
-            return fallback(name_used, arguments, call_id)
+        args = fast_or_error(arguments)
+        if not isinstance(args, dict):
+            if args is None:  # not the fast validator's kind: the chain's parser
+                return fallback(name_used, arguments, call_id)
+            return refuse(name_used, arguments, call_id, started, args)
         leases = None
         if gated:
             leases = admit(circuit, bucket, slots, lease_s)

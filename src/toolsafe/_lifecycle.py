@@ -27,7 +27,7 @@ from toolsafe._registry import Registry
 from toolsafe._sync import SyncBridge
 from toolsafe._tool import Tool
 from toolsafe.backends._base import RuntimeClosed
-from toolsafe.errors import ToolError, UnknownTool, format_traceback
+from toolsafe.errors import InvalidArguments, ToolError, UnknownTool, error_of, format_traceback
 from toolsafe.observe import events as ev
 from toolsafe.observe._hub import Observability
 from toolsafe.observe.redact import Redactor
@@ -215,18 +215,46 @@ class CallLifecycle:
                     self.listeners, ev.CallFinished(call_id, tool.name, now, outcome, arguments)
                 )
         else:
-            error = self.redactor.error(  # what the model sees carries no secrets
-                result.error.with_(
-                    tool=tool.name, call_id=call_id, attempts=attempts, elapsed_ms=elapsed_ms
-                )
+            error = result.error.with_(
+                tool=tool.name, call_id=call_id, attempts=attempts, elapsed_ms=elapsed_ms
             )
-            outcome = Outcome.failure(
-                call_id, tool.name, error, attempts=attempts, elapsed_ms=elapsed_ms
+            return self._end_error(
+                call_id, tool.name, error, now, attempts, elapsed_ms, arguments, replayed
             )
-            if replayed:
-                outcome = outcome._replace(replayed=True)
-            if self.listeners:
-                ev.emit(self.listeners, ev.CallFailed(call_id, tool.name, now, outcome, arguments))
+        self._observe.finished(outcome, arguments)
+        return outcome
+
+    def _end_refused(
+        self, call_id: str, tool: Tool, exc: InvalidArguments, started: float, arguments: Any
+    ) -> Outcome:
+        """``_end`` of arguments the express lane refused (called by the tool's own name):
+        the validation step's error and ``_end``'s, built as one ToolError."""
+        now = self.clock.now()
+        elapsed_ms = round((now - started) * 1000.0, 3)
+        error = error_of(exc, tool=tool.name, call_id=call_id, attempts=0, elapsed_ms=elapsed_ms)
+        return self._end_error(call_id, tool.name, error, now, 0, elapsed_ms, arguments)
+
+    def _end_error(
+        self,
+        call_id: str,
+        tool_name: str,
+        error: ToolError,
+        now: float,
+        attempts: int,
+        elapsed_ms: float,
+        arguments: Any,
+        replayed: bool = False,
+    ) -> Outcome:
+        """The Outcome of a call that ends in ``error`` (its attempts and elapsed time
+        set), announced to listeners, metrics and the call log."""
+        error = self.redactor.error(error)  # what the model sees carries no secrets
+        outcome = Outcome.failure(
+            call_id, tool_name, error, attempts=attempts, elapsed_ms=elapsed_ms
+        )
+        if replayed:
+            outcome = outcome._replace(replayed=True)
+        if self.listeners:
+            ev.emit(self.listeners, ev.CallFailed(call_id, tool_name, now, outcome, arguments))
         self._observe.finished(outcome, arguments)
         return outcome
 

@@ -187,7 +187,7 @@ class Runtime(CallLifecycle):
             env=self.env,
             backend=self.backend,
             max_in_flight=self.max_in_flight,
-            lane=(self._end, self._end_text, self._through_chain),
+            lane=(self._end, self._end_text, self._end_refused, self._through_chain),
         )
         self._registry.add(entry)
 

@@ -375,10 +375,14 @@ class Tool:
         """
         return self.validate_with_repairs(arguments, strict=strict, repair=repair)[0]
 
-    def fast_arguments(self, arguments: Any) -> dict[str, Any] | None:
+    def fast_or_error(
+        self, arguments: Any
+    ) -> dict[str, Any] | tuple[ValidationError, dict[str, Any]] | None:
         """The validated arguments by the hot path (a dict from an adapter, nothing to
-        rewrite: one call into pydantic-core), or None when that path does not apply
-        or the arguments fail it (``validate_with_repairs`` then says why).
+        rewrite: one call into pydantic-core); when they fail it, pydantic's error and
+        the dict it validated (hand them to ``validate_after_fast`` rather than
+        validating again); None when that path does not apply (values to check first,
+        what it cannot read as an object: ``validate_with_repairs`` then says why).
 
         JSON text (what OpenAI-style tool calls and MCP clients send) is read here with
         the same ``json.loads`` the slow path uses; whatever that cannot read as an
@@ -404,9 +408,20 @@ class Tool:
                 strict=self.options.strict,
                 extra="forbid" if self._forbid_extra else None,
             )
-        except ValidationError:
-            return None
+        except ValidationError as error:
+            return error, arguments
         return dict(fast.__dict__)
+
+    def validate_after_fast(
+        self, data: dict[str, Any], error: ValidationError
+    ) -> tuple[dict[str, Any], list[str]]:
+        """What ``validate_with_repairs`` answers for arguments whose hot-path validation
+        (``fast_or_error``) failed with ``error`` on ``data``: that validation is not run
+        again. Raises InvalidArguments, or returns what the slower checks accept after all
+        (JSON-mode strictness, an integral float, a repair)."""
+        # ``data`` is what the slow path validates too: the same json.loads of a text,
+        # the same check that it is clean, the same nulls dropped.
+        return self._checked(data, [], self.options.strict, self.options.repair, error)
 
     def validate_with_repairs(
         self,
@@ -423,9 +438,11 @@ class Tool:
         obeying the strict OpenAI export sends) means "not given", at any depth.
         """
         if strict is None and repair is None:
-            fast = self.fast_arguments(arguments)
-            if fast is not None:
+            fast = self.fast_or_error(arguments)
+            if isinstance(fast, dict):
                 return fast, []
+            if fast is not None:
+                return self.validate_after_fast(fast[1], fast[0])
         use_repair = self.options.repair if repair is None else repair
         use_strict = self.options.strict if strict is None else strict
         data, repairs = parse_arguments(
@@ -433,6 +450,19 @@ class Tool:
         )
         if self._null_plan is not None:
             data = self._null_plan.apply(data)
+        return self._checked(data, repairs, use_strict, use_repair)
+
+    def _checked(
+        self,
+        data: dict[str, Any],
+        repairs: list[str],
+        use_strict: bool,
+        use_repair: bool,
+        first: ValidationError | None = None,
+    ) -> tuple[dict[str, Any], list[str]]:
+        """``data`` (parsed, nulls dropped) validated: the model, then integral floats and
+        repairs. ``first``: the error of the model's Python validation of ``data``, when
+        already run (``fast_or_error``)."""
         if self._rejects_unknown:
             pruned, cut = prune_unknown(data, self._known_keys)
             if cut:  # hundreds of unknown keys: list the first, count the rest
@@ -441,7 +471,7 @@ class Tool:
                 except ValidationError as error:
                     raise self._invalid(error, pruned, repairs, use_strict, cut) from None
         try:
-            instance = self._model_validate(data, use_strict)
+            instance = self._model_validate(data, use_strict, first)
         except ValidationError as error:
             integral = integral_floats(data, error) if use_strict else None
             if integral is not None:  # 4.0 for an integer: JSON Schema says it is one
@@ -490,20 +520,26 @@ class Tool:
             unlisted=unlisted,
         )
 
-    def _model_validate(self, data: dict[str, Any], strict: bool) -> BaseModel:
+    def _model_validate(
+        self, data: dict[str, Any], strict: bool, first: ValidationError | None = None
+    ) -> BaseModel:
+        """The model's validation of ``data`` (``first``: its Python-mode error, when that
+        already ran)."""
         extra: Literal["forbid"] | None = "forbid" if self._forbid_extra else None
-        try:
-            return self.model.model_validate(data, strict=strict, extra=extra)
-        except ValidationError as first:
-            if not strict or _same_in_json(first):
-                raise
-            # JSON-mode strictness accepts what JSON cannot carry natively
-            # (enum values, dates, UUIDs, tuples as arrays); Python mode does not.
+        if first is None:
             try:
-                text = _dumps(data)
-            except (TypeError, ValueError, RecursionError):
-                raise first from None
-            return self.model.model_validate_json(text, strict=True, extra=extra)
+                return self.model.model_validate(data, strict=strict, extra=extra)
+            except ValidationError as error:
+                first = error
+        if not strict or _same_in_json(first):
+            raise first
+        # JSON-mode strictness accepts what JSON cannot carry natively
+        # (enum values, dates, UUIDs, tuples as arrays); Python mode does not.
+        try:
+            text = _dumps(data)
+        except (TypeError, ValueError, RecursionError):
+            raise first from None
+        return self.model.model_validate_json(text, strict=True, extra=extra)
 
     # ------------------------------------------------------------------ export
 

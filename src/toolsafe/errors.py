@@ -305,37 +305,66 @@ class ToolError:
         traceback_frames: int = 5,
     ) -> ToolError:
         """Classify ``exc`` and build its ToolError (never raises, whatever ``exc`` does)."""
-        verdict = classify(exc)
-        if isinstance(exc, ToolFailure):
-            type_name = safe_str(exc.type) if exc.type else "ToolFailure"
-            message = safe_str(exc.message)
-            hint = None if exc.hint is None else safe_str(exc.hint)
-            details = exc.details
-        elif isinstance(exc, InvalidArguments):
-            type_name, message, hint, details = (
-                "InvalidArguments",
-                _message_of(exc),
-                exc.hint,
-                exc.details,
-            )
-        else:
-            type_name = _error_type(exc)
-            message, hint, details = _message_of(exc), None, None
-        tb = format_traceback(exc, traceback_frames) if include_traceback else None
-        return cls(
-            type=type_name,
-            message=message,
-            retryable=verdict.retryable,
-            tool=tool,
-            call_id=call_id,
-            retry_after_s=verdict.retry_after_s,
-            cause=_cause_name(exc),
-            details=details,
-            hint=hint,
-            traceback=tb,
-            exception=exc,
-            rejected=isinstance(exc, NotStarted),
+        return _error_of(cls, exc, tool, call_id, None, None, include_traceback, traceback_frames)
+
+
+def error_of(
+    exc: BaseException,
+    *,
+    tool: str | None,
+    call_id: str | None,
+    attempts: int | None,
+    elapsed_ms: float | None,
+) -> ToolError:
+    """The ToolError a call ends with: ``ToolError.from_exception(exc, tool=tool,
+    call_id=call_id).with_(attempts=attempts, elapsed_ms=elapsed_ms)``, built once
+    rather than built and then copied (the express lane's refusal of invalid arguments)."""
+    return _error_of(ToolError, exc, tool, call_id, attempts, elapsed_ms, False, 5)
+
+
+def _error_of(
+    cls: type[ToolError],
+    exc: BaseException,
+    tool: str | None,
+    call_id: str | None,
+    attempts: int | None,
+    elapsed_ms: float | None,
+    include_traceback: bool,
+    traceback_frames: int,
+) -> ToolError:
+    verdict = classify(exc)
+    if isinstance(exc, ToolFailure):
+        type_name = safe_str(exc.type) if exc.type else "ToolFailure"
+        message = safe_str(exc.message)
+        hint = None if exc.hint is None else safe_str(exc.hint)
+        details = exc.details
+    elif isinstance(exc, InvalidArguments):
+        type_name, message, hint, details = (
+            "InvalidArguments",
+            _message_of(exc),
+            exc.hint,
+            exc.details,
         )
+    else:
+        type_name = _error_type(exc)
+        message, hint, details = _message_of(exc), None, None
+    tb = format_traceback(exc, traceback_frames) if include_traceback else None
+    return cls(
+        type=type_name,
+        message=message,
+        retryable=verdict.retryable,
+        tool=tool,
+        call_id=call_id,
+        attempts=attempts,
+        elapsed_ms=elapsed_ms,
+        retry_after_s=verdict.retry_after_s,
+        cause=_cause_name(exc),
+        details=details,
+        hint=hint,
+        traceback=tb,
+        exception=exc,
+        rejected=isinstance(exc, NotStarted),
+    )
 
 
 _FIELD_NAMES = tuple(f.name for f in fields(ToolError))
