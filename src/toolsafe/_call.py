@@ -128,12 +128,5 @@ class Outcome(_OutcomeFields):
         attempts: int = 0,
         elapsed_ms: float = 0.0,
     ) -> Outcome:
-        return cls(
-            call_id=call_id,
-            tool=tool,
-            ok=False,
-            error=error,
-            text=error.to_text(),
-            attempts=attempts,
-            elapsed_ms=elapsed_ms,
-        )
+        # (by position: a NamedTuple's keyword arguments cost a dict per call)
+        return cls(call_id, tool, False, None, error, error.to_text(), attempts, elapsed_ms)

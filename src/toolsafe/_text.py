@@ -224,6 +224,8 @@ def _bounded(value: Any, items: int, chars: int, depth: int, level: int) -> tupl
             return value, False
     elif kind is dict and level < depth and len(value) <= items:
         return _bounded_dict(value, items, chars, depth, level)
+    elif kind is list and level < depth and len(value) <= items:
+        return _bounded_list(value, items, chars, depth, level)
     if value is None or isinstance(value, bool):
         return value, False
     if isinstance(value, str):
@@ -291,6 +293,24 @@ def _bounded_dict(
             out = dict(list(value.items())[:index])
         if out is not None:
             out[name] = new
+    return (value, False) if out is None else (out, True)
+
+
+def _bounded_list(
+    value: list[Any], items: int, chars: int, depth: int, level: int
+) -> tuple[Any, bool]:
+    """A list of at most ``items`` items (what ``_bounded`` would do, without a copy
+    until something changes: a ToolError's details, a list of problems, is one)."""
+    out: list[Any] | None = None
+    for index, item in enumerate(value):
+        if type(item) is dict and level + 1 < depth and len(item) <= items:
+            new, moved = _bounded_dict(item, items, chars, depth, level + 1)
+        else:
+            new, moved = _bounded(item, items, chars, depth, level + 1)
+        if out is None and moved:
+            out = value[:index]
+        if out is not None:
+            out.append(new)
     return (value, False) if out is None else (out, True)
 
 

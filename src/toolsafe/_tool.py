@@ -37,6 +37,7 @@ from toolsafe._schema import (
 )
 from toolsafe._schema import contract_problems as contract_problems  # used by integrations
 from toolsafe._validation import (
+    LISTED_UP_TO,
     compile_null_plan,
     integral_floats,
     invalid_arguments,
@@ -470,24 +471,34 @@ class Tool:
                     self._model_validate(pruned, use_strict)
                 except ValidationError as error:
                     raise self._invalid(error, pruned, repairs, use_strict, cut) from None
+        # Listed once for the JSON-mode question, the integral floats, the repairs and
+        # the error (when few).
+        listed = None
+        if first is not None and first.error_count() <= LISTED_UP_TO:
+            listed = first.errors(include_url=False)
         try:
-            instance = self._model_validate(data, use_strict, first)
+            instance = self._model_validate(data, use_strict, first, listed)
         except ValidationError as error:
-            integral = integral_floats(data, error) if use_strict else None
+            if error is not first:
+                few = error.error_count() <= LISTED_UP_TO
+                listed = error.errors(include_url=False) if few else None
+            integral = integral_floats(data, error, listed) if use_strict else None
             if integral is not None:  # 4.0 for an integer: JSON Schema says it is one
                 try:
                     instance = self._model_validate(integral, use_strict)
                 except ValidationError as again:
-                    error, data = again, integral
+                    error, data, listed = again, integral, None
                 else:
                     return self._arguments_of(instance), repairs
             fixed = None
             if use_repair:
                 from toolsafe._repair import repair_containers
 
-                fixed = repair_containers(data, error.errors(include_url=False))
+                if listed is None:
+                    listed = error.errors(include_url=False)
+                fixed = repair_containers(data, listed)
             if fixed is None:
-                raise self._invalid(error, data, repairs, use_strict) from None
+                raise self._invalid(error, data, repairs, use_strict, listed=listed) from None
             data, more = fixed
             repairs = [*repairs, *more]
             try:
@@ -508,6 +519,8 @@ class Tool:
         repairs: list[str],
         strict: bool,
         unlisted: int = 0,
+        *,
+        listed: list[Any] | None = None,
     ) -> InvalidArguments:
         return invalid_arguments(
             error,
@@ -518,20 +531,25 @@ class Tool:
             schema=self.json_schema,
             revalidate=lambda pruned: self._model_validate(pruned, strict),
             unlisted=unlisted,
+            listed=listed,
         )
 
     def _model_validate(
-        self, data: dict[str, Any], strict: bool, first: ValidationError | None = None
+        self,
+        data: dict[str, Any],
+        strict: bool,
+        first: ValidationError | None = None,
+        listed: list[Any] | None = None,
     ) -> BaseModel:
         """The model's validation of ``data`` (``first``: its Python-mode error, when that
-        already ran)."""
+        already ran; ``listed``: its ``errors()``, when listed)."""
         extra: Literal["forbid"] | None = "forbid" if self._forbid_extra else None
         if first is None:
             try:
                 return self.model.model_validate(data, strict=strict, extra=extra)
             except ValidationError as error:
                 first = error
-        if not strict or _same_in_json(first):
+        if not strict or _same_in_json(first, listed):
             raise first
         # JSON-mode strictness accepts what JSON cannot carry natively
         # (enum values, dates, UUIDs, tuples as arrays); Python mode does not.
@@ -906,15 +924,17 @@ _SAME_IN_JSON = frozenset(
 _JSON_VALUES = frozenset({str, int, float, bool, type(None), dict, list})
 
 
-def _same_in_json(error: ValidationError) -> bool:
+def _same_in_json(error: ValidationError, listed: list[Any] | None = None) -> bool:
     """Would JSON-mode validation fail the same way? Then it need not run: JSON mode
     accepts only what JSON cannot carry natively (enums, dates, UUIDs, tuples, sets),
-    and a problem of one of these kinds about a JSON value is not one of those."""
+    and a problem of one of these kinds about a JSON value is not one of those.
+    ``listed``: ``error.errors()``, when listed already."""
     if error.error_count() > 20:
         return False
+    if listed is None:
+        listed = error.errors(include_url=False, include_context=False)
     return all(
-        err["type"] in _SAME_IN_JSON and type(err["input"]) in _JSON_VALUES
-        for err in error.errors(include_url=False, include_context=False)
+        err["type"] in _SAME_IN_JSON and type(err["input"]) in _JSON_VALUES for err in listed
     )
 
 

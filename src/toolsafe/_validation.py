@@ -19,6 +19,7 @@ from toolsafe._text import clip, render_json, utf8_safe
 from toolsafe.errors import MAX_DETAIL_ITEMS, InvalidArguments
 
 __all__ = [
+    "LISTED_UP_TO",
     "NullPlan",
     "build_invalid",
     "compile_null_plan",
@@ -216,6 +217,7 @@ def invalid_arguments(
     schema: Mapping[str, Any] | None = None,
     revalidate: Callable[[Any], object] | None = None,
     unlisted: int = 0,
+    listed: list[Any] | None = None,
 ) -> InvalidArguments:
     """One InvalidArguments listing the problems pydantic found, with a hint for the model.
 
@@ -227,7 +229,8 @@ def invalid_arguments(
     seconds and gigabytes: ``revalidate`` (the same validation) is run on a pruned
     copy of ``data`` (every container cut to its first items, schema property
     names kept) and its first problems are listed, with the true count. ``unlisted``
-    counts problems already cut from ``data`` (``prune_unknown``).
+    counts problems already cut from ``data`` (``prune_unknown``). ``listed``:
+    ``exc.errors(include_url=False)``, when the caller listed them already (few).
     """
     total = exc.error_count()
     errors: list[Any] | None = None
@@ -235,7 +238,7 @@ def invalid_arguments(
         errors = _pruned_errors(data, schema, revalidate)
     complete = errors is None and not unlisted  # every problem is in ``errors``
     if errors is None:
-        errors = exc.errors(include_url=False)
+        errors = exc.errors(include_url=False) if listed is None else listed
     details: list[dict[str, Any]] = []
     merged: dict[str, dict[str, Any]] = {}
     for err in errors:
@@ -301,6 +304,8 @@ def prune_unknown(data: dict[str, Any], known: Collection[str]) -> tuple[dict[st
 
 #: Above this many problems, list them from a pruned copy of the input.
 _PRUNE_ABOVE = 200
+#: Up to this many problems, ``exc.errors()`` is listed in one go (and may be handed on).
+LISTED_UP_TO = _PRUNE_ABOVE
 #: Above this many problems, integral floats are not looked for (``errors()`` is costly).
 _INTEGRAL_UP_TO = 10_000
 #: Items kept per container in the pruned copy.
@@ -377,13 +382,16 @@ def build_invalid(
     """The InvalidArguments for ``details`` (``count``: the true number of problems,
     when more were found than listed). Lists at most ``MAX_DETAIL_ITEMS``."""
     total = max(count or 0, len(details))
-    shown = [
-        {key: _part(d.get(key, "")) for key in _DETAIL_KEYS} for d in details[:MAX_DETAIL_ITEMS]
-    ]
-    parts = [
-        f"{d['field'] or '(arguments)'}: expected {d['expected']}, got {d['received']}"
-        for d in shown
-    ]
+    shown: list[dict[str, Any]] = []
+    parts: list[str] = []
+    for detail in details[:MAX_DETAIL_ITEMS]:
+        entry = {}
+        for key in _DETAIL_KEYS:
+            value = detail.get(key, "")
+            entry[key] = value if type(value) is str and len(value) <= _MAX_PART else _part(value)
+        shown.append(entry)
+        field = entry["field"] or "(arguments)"
+        parts.append(f"{field}: expected {entry['expected']}, got {entry['received']}")
     noun = "problem" if total == 1 else "problems"
     more = total - len(shown)
     counted = f"{total:,} {noun}" + (f", the first {len(shown)} listed" if more else "")
@@ -399,17 +407,20 @@ def build_invalid(
     return InvalidArguments(message, shown, hint=hint, repairs=repairs)
 
 
-def integral_floats(data: dict[str, Any], exc: ValidationError) -> dict[str, Any] | None:
+def integral_floats(
+    data: dict[str, Any], exc: ValidationError, listed: list[Any] | None = None
+) -> dict[str, Any] | None:
     """``data`` with each integral float that strict mode refused as an integer (``4.0``)
     turned into the int, or None when there is none.
 
     JSON Schema counts 4.0 as an integer; pydantic's strict mode does not. With more
     than ``_INTEGRAL_UP_TO`` problems, none is looked for (the call is rejected).
+    ``listed``: ``exc.errors(include_url=False)``, when listed already.
     """
     if exc.error_count() > _INTEGRAL_UP_TO:
         return None
     fixes: list[list[str]] = []
-    for err in exc.errors(include_url=False):
+    for err in exc.errors(include_url=False) if listed is None else listed:
         value = err.get("input")
         if (
             err.get("type") in ("int_type", "int_from_float")

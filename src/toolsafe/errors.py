@@ -433,8 +433,42 @@ def _json_default(value: Any) -> Any:
     return safe_repr(value, _MAX_DETAIL_REPR)
 
 
-#: One encoder for every wire line (``json.dumps`` with options builds one per call).
-_encode = json.JSONEncoder(ensure_ascii=False, default=_json_default).encode
+def _wire_encoder() -> Callable[[Any], str]:
+    """One encoder for every wire line: ``json.JSONEncoder(ensure_ascii=False,
+    default=_json_default).encode``, without what that builds on every call (its C
+    encoder, the circular-reference markers: every field is bounded, so nothing
+    nests deeply; a cycle still fails, as RecursionError rather than ValueError).
+    That encoder itself where the C one is not there or writes otherwise."""
+    plain = json.JSONEncoder(ensure_ascii=False, default=_json_default).encode
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - CPython has it
+        return plain
+    try:
+        encoder = make(
+            None,
+            _json_default,
+            json.encoder.encode_basestring,
+            None,
+            ": ",
+            ", ",
+            False,
+            False,
+            True,
+        )
+        probe = {"a": [1, 2.5, None, True, 'é"\n\udcff'], "b": {"c": float("inf")}, "d": ()}
+        if "".join(encoder(probe, 0)) != plain(probe):  # pragma: no cover
+            return plain
+    except Exception:  # pragma: no cover - another signature
+        return plain
+    join = "".join
+
+    def encode(data: Any) -> str:
+        return join(encoder(data, 0))
+
+    return encode
+
+
+_encode = _wire_encoder()
 
 
 def format_traceback(exc: BaseException, frames: int = 5) -> str:
@@ -571,6 +605,10 @@ def unregister_classifier(classifier: Classifier) -> None:
         _classifiers.remove(classifier)
 
 
+#: The verdict of the commonest permanent errors (frozen: one is shared).
+_PERMANENT = Classification(False)
+
+
 def classify(exc: BaseException) -> Classification:
     """Decide whether ``exc`` is transient (worth retrying) or permanent.
 
@@ -579,6 +617,8 @@ def classify(exc: BaseException) -> Classification:
     """
     if isinstance(exc, ToolFailure):
         return Classification(bool(exc.retryable), exc.retry_after_s)
+    if not _classifiers and isinstance(exc, InvalidArguments):
+        return _PERMANENT  # (the common refusal: no user classifier to ask)
     for classifier in tuple(_classifiers):
         try:
             verdict = classifier(exc)

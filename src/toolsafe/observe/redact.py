@@ -530,22 +530,30 @@ class Redactor:
         """Collect the strings of ``value`` into ``texts``; False if a key rule may apply
         (a secret key, a pair naming a secret, a problem about a secret field) or it
         is nested deeper than ``MAX_DEPTH``."""
-        if isinstance(value, str):
+        kind = type(value)
+        if kind is str:
             texts.append(value)
             return True
-        if not isinstance(value, (Mapping, list, tuple)):
-            return True
+        if kind is not dict and kind is not list:  # (exact types first: no ABC check)
+            if isinstance(value, str):
+                texts.append(value)
+                return True
+            if not isinstance(value, (Mapping, list, tuple)):
+                return True
         if depth >= MAX_DEPTH:
             return False
         secret = self.is_secret_key
-        if isinstance(value, Mapping):
+        if kind is dict or (kind is not list and isinstance(value, Mapping)):
             field = value.get("field")
             if isinstance(field, str):
                 for part in field.split("."):
                     if secret(part):
                         return False
+            # ``is_secret_key``'s remembered verdicts, read here: a problem's keys
+            # (field, expected, ...) are the same few every time.
+            verdicts = self._key_verdicts if self.keys is self._verdicts_for else {}
             for key, item in value.items():
-                if secret(key):
+                if (type(key) is not str or verdicts.get(key) is not False) and secret(key):
                     return False
                 if type(item) is str:
                     texts.append(item)
