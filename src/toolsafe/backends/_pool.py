@@ -36,6 +36,7 @@ call must really be stopped.
 
 from __future__ import annotations
 
+import _thread
 import contextvars
 import threading
 import time
@@ -146,7 +147,12 @@ class WorkerPool:
         self.name = name
         self._on_event = on_event
         lock = threading.Lock()
-        self._cond = threading.Condition(lock)
+        #: Guards all the state below. Idle workers do not wait on a Condition (its
+        #: ``wait`` allocates a lock and its ``notify`` walks a deque in Python, a few
+        #: microseconds of a sync call's round trip): each parks on a raw lock of its
+        #: own, pushed on ``_parked`` (last in, first woken: the warmest thread).
+        self._lock = lock
+        self._parked: list[_thread.LockType] = []
         self._ready: deque[WorkItem] = deque()
         self._waiting: dict[str, deque[WorkItem]] = {}
         self._per_key: dict[str, int] = {}
@@ -176,7 +182,7 @@ class WorkerPool:
     ) -> WorkItem:
         item = WorkItem(fn, key, on_done)
         limit = self.share if share is None else max(1, share)
-        with self._cond:
+        with self._lock:
             if self._shutdown:
                 raise PoolClosed("worker pool is shut down")
             if self._per_key.get(key, 0) >= limit:
@@ -191,7 +197,7 @@ class WorkerPool:
         """The caller gave up on ``item``. Returns True when its thread is now stuck."""
         event: tuple[str, dict[str, Any]] | None = None
         cap: tuple[str, dict[str, Any]] | None = None
-        with self._cond:
+        with self._lock:
             if item.state == _QUEUED:
                 item.state = _CANCELLED
                 waiting = self._waiting.get(item.key)
@@ -230,7 +236,7 @@ class WorkerPool:
         slot: they are freed when the stuck thread really comes back. An item that is
         not running (done, or cancelled before it started) gets its callback at once.
         """
-        with self._cond:
+        with self._lock:
             if item.state == _RUNNING:
                 if item.after is None:
                     item.after = []
@@ -239,7 +245,7 @@ class WorkerPool:
         callback()
 
     def stats(self) -> PoolStats:
-        with self._cond:
+        with self._lock:
             return PoolStats(
                 threads=self._threads,
                 busy=self._busy,
@@ -254,7 +260,7 @@ class WorkerPool:
             )
 
     def stuck_for(self, key: str) -> int:
-        with self._cond:
+        with self._lock:
             return self._stuck_by_key.get(key, 0)
 
     def shutdown(self) -> None:
@@ -264,7 +270,7 @@ class WorkerPool:
         ``error = PoolClosed()``, so no caller waits for a body that will never run
         (with no timeout, it would wait for ever). Running items finish as usual.
         """
-        with self._cond:
+        with self._lock:
             self._shutdown = True
             ready, self._ready = list(self._ready), deque()
             for item in ready:  # a ready item holds its key's count; a waiting one does not
@@ -278,7 +284,9 @@ class WorkerPool:
             for item in dropped:
                 item.state = _CANCELLED
                 item.error = PoolClosed("the worker pool was shut down before the call started")
-            self._cond.notify_all()
+            parked, self._parked = self._parked, []
+            for wake in parked:
+                wake.release()
             self._grower.notify_all()
         for item in dropped:
             try:
@@ -300,8 +308,8 @@ class WorkerPool:
         burst. Each idle thread takes one ready item, so a thread is missing exactly
         when ready items outnumber idle threads.
         """
-        if self._idle > 0:
-            self._cond.notify()
+        if self._parked:
+            self._parked.pop().release()  # what ``Condition.notify`` would do, by hand
         if len(self._ready) > self._idle and self._threads < self._capacity():
             if self._threads < self.eager:
                 self._spawn()
@@ -370,7 +378,9 @@ class WorkerPool:
                 pass
 
     def _worker(self) -> None:
-        cond = self._cond
+        cond = self._lock
+        wake = _thread.allocate_lock()  # released by whoever wakes this thread
+        wake.acquire()
         finished = False
         while True:
             with cond:
@@ -382,7 +392,7 @@ class WorkerPool:
                         self._threads -= 1
                         return
                     self._idle += 1
-                    woke = cond.wait(self.idle_timeout)
+                    woke = self._park(wake)
                     self._idle -= 1
                     if not woke and not self._ready:
                         self._threads -= 1
@@ -427,6 +437,23 @@ class WorkerPool:
             item.fn = _noop  # drop references held by the closure
             if retire:
                 return
+
+    def _park(self, wake: _thread.LockType) -> bool:
+        """Wait (lock held, released meanwhile) until woken or ``idle_timeout`` passes:
+        ``Condition.wait`` on the worker's own raw lock. True when woken."""
+        lock = self._lock
+        self._parked.append(wake)
+        lock.release()
+        try:
+            woke = wake.acquire(True, self.idle_timeout)
+        finally:
+            lock.acquire()
+        if not woke:
+            try:
+                self._parked.remove(wake)  # nobody woke it: it leaves the stack itself
+            except ValueError:  # woken just after the timeout: take that wake-up
+                woke = wake.acquire(False)
+        return woke
 
     def _release_key(self, key: str) -> None:
         waiting = self._waiting.get(key)
