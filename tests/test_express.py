@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import datetime
 import enum
+import threading
+import time
 from typing import Any, Literal
 
 import pydantic
@@ -48,28 +50,36 @@ def _fields(outcome: Outcome) -> tuple[Any, ...]:
     )
 
 
-def _both(make_tools: Any, calls: list[tuple[str, Any]], **runtime: Any) -> list[Any]:
-    """The calls' outcomes on the lane and on the chain; asserts the lane was compiled."""
+def _both(
+    make_tools: Any, calls: list[tuple[str, Any]], *, sync: bool = False, **runtime: Any
+) -> list[Any]:
+    """The calls' outcomes on the lane and on the chain; asserts the lane was compiled.
+
+    ``sync``: sync tools called with ``Runtime.call`` (their lane is ``sync_express``)."""
+    lane_field = "sync_express" if sync else "express"
     seen: list[list[Any]] = []
     for watched in (False, True):
         rt = Runtime(make_tools(), **runtime)
-        assert all(e.express is not None for e in rt._entries.values())
+        assert all(getattr(e, lane_field) is not None for e in rt._entries.values())
         taken: list[str] = []
         for entry in rt._entries.values():
-            lane_of = entry.express
+            lane_of = getattr(entry, lane_field)
 
             def counted(name: str, args: Any, call_id: str, lane_of: Any = lane_of) -> Any:
                 taken.append(name)
                 return lane_of(name, args, call_id)
 
-            entry.express = counted
+            setattr(entry, lane_field, counted)
         if watched:
             rt.add_listener(lambda event: None)
 
         async def run(rt: Runtime = rt) -> list[Any]:
             return [_fields(await rt.acall(name, args)) for name, args in calls]
 
-        seen.append(asyncio.run(run()))
+        if sync:
+            seen.append([_fields(rt.call(name, args)) for name, args in calls])
+        else:
+            seen.append(asyncio.run(run()))
         assert bool(taken) is not watched  # the lane only when nobody watches
         rt.close()
     lane, chain = seen
@@ -282,11 +292,17 @@ def test_cancelling_the_caller_gives_the_slot_back() -> None:
     asyncio.run(main())
 
 
-def test_metrics_and_outcomes_count_lane_calls() -> None:
-    async def echo(x: int) -> int:
-        return x
+async def _aecho(x: int) -> int:
+    return x
 
-    rt = Runtime([toolsafe.tool(echo, **FULL)])
+
+def _echo(x: int) -> int:
+    return x
+
+
+@pytest.mark.parametrize("echo", [_aecho, _echo], ids=["async", "sync"])
+def test_metrics_and_outcomes_count_lane_calls(echo: Any) -> None:
+    rt = Runtime([toolsafe.tool(echo, name="echo", **FULL)])
     outs = [rt.call("echo", {"x": i}) for i in range(3)]
     assert [o.value for o in outs] == [0, 1, 2]
     assert len({o.call_id for o in outs}) == 3
@@ -313,7 +329,11 @@ def test_watchers_idempotency_keys_and_other_steps_take_the_chain() -> None:
         return x
 
     rt = Runtime([toolsafe.tool(sync_echo)])
-    assert rt._entries["sync_echo"].express is None
+    assert rt._entries["sync_echo"].express is not None  # acall's: awaits the worker
+    assert rt._entries["sync_echo"].sync_express is not None  # call's: waits in the thread
+    rt.close()
+    rt = Runtime([toolsafe.tool(echo)])
+    assert rt._entries["echo"].sync_express is None  # an async tool: acall's lane only
     rt.close()
 
 
@@ -517,3 +537,189 @@ def test_refusals_match_the_chain_to_the_byte() -> None:
         # Only JSON text, values to check first (NaN, a lone surrogate) and what the
         # slower checks accept after all (4.0, "red", a date, repairs) go to the chain.
         assert 0 < handed[0] <= 9, (options, handed)
+
+
+# --------------------------------------------------------------------------- sync tools
+
+
+@pytest.mark.parametrize("sync", [True, False], ids=["call", "acall"])
+def test_sync_values_text_budget_and_failures_match_the_chain(sync: bool) -> None:
+    def tools() -> list[toolsafe.Tool]:
+        state = {"n": 0}
+
+        def echo(x: Any) -> Any:
+            return x
+
+        def count(n: int) -> int:
+            return n
+
+        def flaky(fail: int) -> str:
+            state["n"] += 1
+            if state["n"] <= fail:
+                raise ToolFailure("try again", retryable=True)
+            return f"done after {state['n']}"
+
+        def broken() -> str:
+            raise ValueError("bug")
+
+        def unserializable() -> Any:
+            return object()
+
+        def letters(n: int) -> Any:
+            return iter("abcdefghij"[:n])
+
+        return [
+            toolsafe.tool(echo, **FULL),
+            toolsafe.tool(echo, name="plain"),
+            toolsafe.tool(count, **FULL),
+            toolsafe.tool(flaky, **FULL),
+            toolsafe.tool(broken, **FULL),
+            toolsafe.tool(unserializable, **FULL),
+            toolsafe.tool(letters, **FULL),
+        ]
+
+    long = "y" * 500
+    out = _both(
+        tools,
+        [
+            ("echo", {"x": 1}),
+            ("echo", {"x": {"a": [1, 2]}}),
+            ("echo", {"x": long}),  # over budget: trimmed, full text kept
+            ("plain", {"x": long}),
+            ("count", {"n": "3"}),  # validation refuses (strict): the chain says why
+            ("count", '{"n": 3}'),  # JSON text: the chain's parser
+            ("letters", {"n": 3}),  # a returned iterator, consumed on the worker
+            ("flaky", {"fail": 1}),  # fails once, the retry succeeds
+            ("broken", {}),  # not retryable: one attempt
+            ("unserializable", {}),
+            ("flaky", {"fail": 100}),  # three attempts fail: the breaker counts one
+            ("flaky", {"fail": 100}),  # the second failure opens it
+            ("flaky", {"fail": 0}),  # refused by the open breaker, through the chain
+        ],
+        sync=sync,
+    )
+    assert out[0][1] is True and out[0][7] == "1"
+    assert out[2][6] is True and out[2][5] is not None
+    assert out[3][6] is False and out[3][7] == long
+    assert out[4][3][0] == "InvalidArguments"
+    assert out[5][2] == 3
+    assert out[6][2] == ["a", "b", "c"]
+    assert out[7][4] == 2 and out[7][1] is True
+    assert out[8][3][0] == "ValueError" and out[8][4] == 1
+    assert out[9][3][0] == "ResultNotSerializable"
+    assert out[10][4] == 3
+    assert out[12][3][0] == "CircuitOpen"
+
+
+def test_a_sync_timeout_matches_the_chain_and_the_slot_waits_for_the_body() -> None:
+    release = threading.Event()
+
+    def tools() -> list[toolsafe.Tool]:
+        def hold(wait: bool) -> str:
+            if wait:
+                release.wait(5)
+            return "back"
+
+        return [toolsafe.tool(hold, **{**FULL, "timeout": 0.05, "retry": None})]
+
+    release.clear()
+    rt = Runtime(tools())
+    assert rt._entries["hold"].sync_express is not None
+    out = rt.call("hold", {"wait": True})
+    assert out.error is not None and out.error.type == "TimeoutError"
+    assert "abandoned" in out.error.message
+    assert rt.store.holders("hold") == 1  # the body runs on: its slot with it
+    release.set()
+    for _ in range(500):
+        if rt.store.holders("hold") == 0:
+            break
+        time.sleep(0.01)
+    assert rt.store.holders("hold") == 0
+    assert rt.call("hold", {"wait": False}).value == "back"
+    rt.close()
+
+    def naps() -> list[toolsafe.Tool]:
+        def nap(s: float) -> float:
+            time.sleep(s)
+            return s
+
+        return [toolsafe.tool(nap, **{**FULL, "timeout": 0.05, "retry": None})]
+
+    for sync in (True, False):
+        out = _both(naps, [("nap", {"s": 0.001}), ("nap", {"s": 0.3})], sync=sync)
+        assert out[0][1] is True
+        assert out[1][3][0] == "TimeoutError"
+
+    async def timed_out() -> Outcome:  # acall's lane: the slot waits for the body too
+        return await rt.acall("hold", {"wait": True})
+
+    release.clear()
+    rt = Runtime(tools())
+    out = asyncio.run(timed_out())
+    assert out.error is not None and "abandoned" in out.error.message
+    assert rt.store.holders("hold") == 1
+    release.set()
+    for _ in range(500):
+        if rt.store.holders("hold") == 0:
+            break
+        time.sleep(0.01)
+    assert rt.store.holders("hold") == 0
+    rt.close()
+
+
+def test_cancelling_an_acall_of_a_sync_tool_keeps_the_slot_until_the_body_returns() -> None:
+    release = threading.Event()
+
+    @toolsafe.tool(concurrency=2, timeout=5)
+    def hold() -> str:
+        release.wait(5)
+        return "back"
+
+    async def main(rt: Runtime) -> None:
+        task = asyncio.ensure_future(rt.acall("hold"))
+        await asyncio.sleep(0.05)
+        assert rt.store.holders("hold") == 1
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert rt.store.holders("hold") == 1  # the body still runs on its thread
+        release.set()
+        for _ in range(500):
+            if rt.store.holders("hold") == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert rt.store.holders("hold") == 0
+
+    rt = Runtime([hold])
+    assert rt._entries["hold"].express is not None
+    asyncio.run(main(rt))
+    rt.close()
+
+
+def test_sync_lane_hands_a_full_limit_to_the_chain_and_works_inside_a_loop() -> None:
+    @toolsafe.tool(concurrency=1, timeout=5)
+    def slot(s: float) -> float:
+        time.sleep(s)
+        return s
+
+    rt = Runtime([slot])
+    outs: list[Outcome] = []
+    threads = [
+        threading.Thread(target=lambda: outs.append(rt.call("slot", {"s": 0.02}))) for _ in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(outs) == 4 and all(o.ok for o in outs)  # the others waited in the chain
+    assert rt.store.holders("slot") == 0
+
+    async def inside() -> list[Outcome]:  # a sync call from async code
+        return [rt.call("slot", {"s": 0}), rt.call("slot", {"s": "x"})]
+
+    good, bad = asyncio.run(inside())
+    assert good.value == 0
+    assert bad.error is not None and bad.error.type == "InvalidArguments"
+    rt.close()
+    closed = rt.call("slot", {"s": 0})
+    assert closed.error is not None and closed.error.type == "RuntimeClosed"

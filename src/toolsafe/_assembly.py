@@ -43,8 +43,11 @@ class Entry:
     attempt_policies: list[Policy]
     #: Seconds for the whole call (None: only per-attempt timeouts bound it).
     deadline: float | None
-    #: The tool's express lane (``toolsafe._express``), None when it has none.
+    #: The tool's express lane for ``acall`` (``toolsafe._express``), None when it has none.
     express: Express | None = None
+    #: A sync tool's express lane for sync callers (``Runtime.call``) only: it blocks
+    #: the caller's thread on the worker.
+    sync_express: Express | None = None
 
 
 def assemble(
@@ -76,10 +79,10 @@ def assemble(
         for policy in reversed(keyed_policies):
             keyed_handler = policy.wrap(keyed_handler, tool=tool, env=env)
     deadline = None if options.deadline is None else float(options.deadline)
-    express = None
+    express = sync_express = None
     if lane is not None:
         end, end_text, end_refused, fallback = lane
-        express = compile_express(
+        lanes = compile_express(
             tool,
             call_policies,
             attempt_policies,
@@ -92,7 +95,10 @@ def assemble(
             end_text=end_text,
             end_refused=end_refused,
             fallback=fallback,
+            key=key,
         )
+        if lanes is not None:
+            express, sync_express = lanes
     return Entry(
         tool,
         options,
@@ -103,6 +109,7 @@ def assemble(
         attempt_policies,
         deadline,
         express,
+        sync_express,
     )
 
 

@@ -3,10 +3,12 @@
 Compiled once per tool at registration (``compile_express``) when every step of
 the chain has an immediate form: the in-memory store (one ``admit_all_now`` takes
 the breaker's verdict, the rate token and the concurrency slots under one lock),
-the thread backend, an async plain function as the body, and steps among
-validation, budget, breaker, rate limit, retry, concurrency and timeout. The
-runtime takes the lane when nobody watches the call step by step: no listeners,
-no tracing span, no idempotency key, the runtime open.
+the thread backend, a plain function as the body, and steps among validation,
+budget, breaker, rate limit, retry, concurrency and timeout. The runtime takes
+the lane when nobody watches the call step by step: no listeners, no tracing
+span, no idempotency key, the runtime open. A sync body runs on a pool worker:
+``acall``'s lane awaits it on the loop, ``call``'s (``Entry.sync_express``)
+waits for it in the caller's thread, with no event loop at all.
 
 A call that stays on the common path (valid arguments, breaker closed, a token
 and a slot free, the body returns) pays for one frame and its body's: no
@@ -23,16 +25,17 @@ runs the same calls both ways.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import ValidationError
 
 from toolsafe._call import CallContext, Outcome, ToolCall
-from toolsafe._pipeline import Handler, PipelineEnv, Policy, Result, serialize
+from toolsafe._pipeline import LINGERING, Handler, PipelineEnv, Policy, Result, serialize
 from toolsafe._serialize import serialize_result
-from toolsafe.backends._drain import deadline_in, drain_returned, is_lazy
-from toolsafe.backends.thread import ThreadBackend, resume_with_timeout
+from toolsafe.backends._drain import deadline_in, drain_returned, draining, is_lazy
+from toolsafe.backends.thread import ThreadBackend, resume_with_timeout, share_of
 from toolsafe.errors import InvalidArguments
 from toolsafe.policies._joint import JointPolicy
 from toolsafe.policies.budget import BudgetPolicy
@@ -48,7 +51,7 @@ from toolsafe.stores.memory import MemoryStore
 if TYPE_CHECKING:
     from toolsafe._tool import Tool
 
-__all__ = ["Express", "compile_express"]
+__all__ = ["Express", "Lanes", "compile_express"]
 
 #: ``express(name, arguments, call_id)``: the call's Outcome, or an awaitable of it.
 Express = Callable[[str, Any, str], "Outcome | Awaitable[Outcome]"]
@@ -64,6 +67,10 @@ EndRefused = Callable[[str, "Tool", InvalidArguments, float, Any], Outcome]
 Fallback = Callable[[str, Any, str], Awaitable[Outcome]]
 #: Turns what a body raised into a Result (or re-raises the caller's cancellation).
 Failed = Callable[[BaseException, str, str], Result]
+#: A sync tool's call let in: its validated arguments and the slots it holds.
+Admitted = tuple[dict[str, Any], "list[tuple[str, str]] | None"]
+#: A tool's lanes: ``acall``'s, and for a sync tool ``call``'s (None for an async tool).
+Lanes = tuple[Express, "Express | None"]
 
 _STEPS = (ValidationPolicy, BudgetPolicy, BreakerPolicy, RateLimitPolicy, RetryPolicy)
 
@@ -82,16 +89,19 @@ def compile_express(
     end_text: EndText,
     end_refused: EndRefused,
     fallback: Fallback,
-) -> Express | None:
-    """The tool's express lane, or None when some step has no immediate form.
+    key: str = "",
+) -> Lanes | None:
+    """The tool's express lanes, or None when some step has no immediate form.
 
     ``attempts``: the chain's attempt-level handler (what retries go through).
+    ``key``: the tool's upstream key (its share of the sync workers is counted on it).
+    A sync tool has two: ``acall``'s awaits its worker on the loop, ``call``'s waits
+    for it in the caller's thread (no loop at all).
     """
     store = env.store
     if (
         type(store) is not MemoryStore
         or type(backend) is not ThreadBackend
-        or not tool.is_async
         or tool.fn is None
         or not tool._plain_kwargs
         or (deadline is not None and deadline <= 0)
@@ -135,6 +145,8 @@ def compile_express(
     return _lane(
         tool,
         env=env,
+        backend=backend,
+        key=key or tool.name,
         store=store,
         timeout=timeout,
         slots=slots,
@@ -156,6 +168,8 @@ def _lane(
     tool: Tool,
     *,
     env: PipelineEnv,
+    backend: ThreadBackend,
+    key: str,
     store: MemoryStore,
     timeout: float | None,
     slots: tuple[tuple[str, int], ...],
@@ -170,7 +184,7 @@ def _lane(
     end_text: EndText,
     end_refused: EndRefused,
     fallback: Fallback,
-) -> Express:
+) -> Lanes:
     fn = tool.fn
     assert fn is not None
     name = tool.name
@@ -333,7 +347,101 @@ def _lane(
             return after_failure(name_used, arguments, call_id, args, started, result)
         return rest(coro, first, leases, name_used, arguments, call_id, args, started)
 
-    return express
+    if tool.is_async:
+        return express, None
+    where: dict[str, Any] = {
+        "timeout": timeout,
+        "key": key,
+        "tool_name": name,
+        "share": share_of(tool),
+    }
+    call_blocking: Callable[..., Any] = functools.partial(backend.call_blocking, **where)
+    run_sync: Callable[..., Awaitable[Any]] = functools.partial(backend.run_sync, **where)
+
+    def job(args: dict[str, Any]) -> Callable[[], Any]:
+        """The body with its arguments, a returned iterator consumed on the worker."""
+        return draining(functools.partial(fn, **args), options, timeout)
+
+    def enter(
+        name_used: str, arguments: Any, call_id: str, started: float
+    ) -> Admitted | Outcome | Awaitable[Outcome]:
+        """A sync tool's call admitted now: its validated arguments and the slots it
+        holds; else the call's answer (refused arguments) or the chain's (nothing taken)."""
+        args = fast_or_error(arguments)
+        if not isinstance(args, dict):
+            if args is None:  # not the fast validator's kind: the chain's parser
+                return fallback(name_used, arguments, call_id)
+            return refuse(name_used, arguments, call_id, started, args)
+        if not gated:
+            return args, None
+        leases = admit(circuit, bucket, slots, lease_s)
+        if leases is None:  # a breaker not closed, no token or no slot now
+            return fallback(name_used, arguments, call_id)
+        return args, leases
+
+    def let_go(leases: list[tuple[str, str]], state: dict[str, Any]) -> None:
+        """Give the slots back; if the body runs on (a timeout), once it returns."""
+        linger = state.pop(LINGERING, None)
+        if linger is not None:
+            linger(functools.partial(release, leases))
+        else:
+            release(leases)
+
+    def express_sync(name_used: str, arguments: Any, call_id: str) -> Outcome | Awaitable[Outcome]:
+        """``call``'s lane: the body on a worker thread, waited for in the caller's
+        thread (``ThreadBackend.call_blocking``: no event loop, no coroutine)."""
+        started = now()
+        entered = enter(name_used, arguments, call_id, started)
+        if type(entered) is not tuple:
+            return cast("Outcome | Awaitable[Outcome]", entered)
+        args, leases = cast("Admitted", entered)
+        state: dict[str, Any] = {}
+        try:
+            value = call_blocking(job(args), state=state)
+        except BaseException as exc:
+            if leases:
+                let_go(leases, state)
+            result = failed(exc, name, call_id)
+            return after_failure(name_used, arguments, call_id, args, started, result)
+        if leases:
+            release(leases)
+        return succeeded(name_used, arguments, call_id, args, started, value)
+
+    async def pooled(
+        args: dict[str, Any],
+        leases: list[tuple[str, str]] | None,
+        name_used: str,
+        arguments: Any,
+        call_id: str,
+        started: float,
+    ) -> Outcome:
+        state: dict[str, Any] = {}
+        try:
+            value = await run_sync(job(args), state=state)
+        except BaseException as exc:
+            if leases:
+                let_go(leases, state)
+            result = failed(exc, name, call_id)
+            return await after_failure(name_used, arguments, call_id, args, started, result)
+        if leases:
+            release(leases)
+        out = succeeded(name_used, arguments, call_id, args, started, value)
+        if type(out) is Outcome:
+            return out
+        return await cast("Awaitable[Outcome]", out)
+
+    def express_pooled(
+        name_used: str, arguments: Any, call_id: str
+    ) -> Outcome | Awaitable[Outcome]:
+        """``acall``'s lane for a sync tool: the body on a worker, awaited on the loop."""
+        started = now()
+        entered = enter(name_used, arguments, call_id, started)
+        if type(entered) is not tuple:
+            return cast("Outcome | Awaitable[Outcome]", entered)
+        args, leases = cast("Admitted", entered)
+        return pooled(args, leases, name_used, arguments, call_id, started)
+
+    return express_pooled, express_sync
 
 
 async def _then_end(

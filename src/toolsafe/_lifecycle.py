@@ -339,6 +339,17 @@ class CallLifecycle:
     ) -> Outcome:
         """Sync twin of ``acall`` (usable from any thread, inside a running loop too)."""
         entry = self._entries.get(name)
+        lane = None if entry is None or key is not None or self._closed else entry.sync_express
+        if lane is not None:
+            tracing = self._observe.tracing
+            if not (tracing is not None and tracing.ready(self.listeners)) and not self.listeners:
+                # Nobody watches the steps: a sync tool's express lane, no event loop at
+                # all unless a step must wait (then the rest is driven as below).
+                out = lane(name, arguments, call_id or new_call_id())
+                if type(out) is Outcome:
+                    return out
+                rest = cast("Awaitable[Outcome]", out)
+                return self._bridge.run(lambda: rest, eager=True)
         eager = entry is not None and not entry.tool.is_async
         return self._bridge.run(
             lambda: self.acall(name, arguments, call_id=call_id, key=key), eager=eager

@@ -22,7 +22,9 @@ directly instead of bouncing through the event loop, which halves the cost of a
 sync call. If anything suspends (a backoff sleep, a wait for a slot), the rest runs
 on the loop as usual (``resume``). Code on the call path must therefore not need a
 current Task before its first suspension (``asyncio.timeout`` does;
-``loop.call_later`` and futures do not).
+``loop.call_later`` and futures do not). (A sync tool with an express lane skips
+even this: ``Runtime.call`` runs the lane in the caller's thread and comes here
+only for what the lane hands to the chain.)
 """
 
 from __future__ import annotations

@@ -39,10 +39,11 @@ __all__ = [
     "ThreadBackend",
     "resume_with_timeout",
     "run_async_with_timeout",
+    "share_of",
 ]
 
 
-def _share_of(tool: Tool) -> int | None:
+def share_of(tool: Tool) -> int | None:
     """A tool's own share of the sync workers: ``@tool(sync_share=n)`` (formerly
     ``extra={"sync_share": n}``, still read)."""
     value = tool.options.sync_share
@@ -198,7 +199,7 @@ class ThreadBackend:
             timeout=timeout,
             key=key,
             tool_name=tool.name,
-            share=_share_of(tool),
+            share=share_of(tool),
             ctx=ctx,
         )
 
@@ -211,11 +212,16 @@ class ThreadBackend:
         tool_name: str,
         share: int | None = None,
         ctx: CallContext | None = None,
+        state: dict[str, Any] | None = None,
     ) -> Any:
+        """Run ``fn`` on a worker, awaited on this loop at most ``timeout``; a body that
+        runs on leaves ``state[LINGERING]`` (``ctx.state`` when a ctx is given)."""
         check_time_left(timeout, tool_name)
+        if ctx is not None:
+            state = ctx.state
         if sync_driven():
-            return self._run_blocking(
-                fn, timeout=timeout, key=key, tool_name=tool_name, share=share, ctx=ctx
+            return self.call_blocking(
+                fn, timeout=timeout, key=key, tool_name=tool_name, share=share, state=state
             )
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Any] = loop.create_future()
@@ -235,13 +241,13 @@ class ThreadBackend:
         except AttemptTimeout:
             if item.finished:  # the result came first; only its transfer was late (a busy loop)
                 return _value_of(item, tool_name)
-            raise self._timeout_error(item, timeout or 0.0, tool_name, key, ctx) from None
+            raise self._timeout_error(item, timeout or 0.0, tool_name, key, state) from None
         except PoolClosed:
             if item.started:  # the tool's own exception of that name
                 raise
             raise _closed(tool_name) from None
         except BaseException:  # cancelled, interrupted, or closed: the body may run on
-            self._linger(item, ctx)
+            self._linger(item, state)
             raise
         finally:
             if handle is not None:
@@ -255,7 +261,7 @@ class ThreadBackend:
         except PoolClosed:
             raise RuntimeClosed(tool_name) from None
 
-    def _run_blocking(
+    def call_blocking(
         self,
         fn: Callable[[], Any],
         *,
@@ -263,26 +269,34 @@ class ThreadBackend:
         key: str,
         tool_name: str,
         share: int | None,
-        ctx: CallContext | None = None,
+        state: dict[str, Any] | None = None,
     ) -> Any:
-        """Sync caller driving by hand (see toolsafe._sync): wait on the worker directly."""
+        """Run ``fn`` on a worker and wait for it in this thread, at most ``timeout``.
+
+        For a sync caller (``toolsafe._sync``'s eager mode, the sync express lane):
+        no event loop between the two threads, only a raw lock the worker releases.
+        Returns the body's value or raises what it raised (``AttemptTimeout`` at the
+        timeout, ``NotStartedTimeout`` when it never started). A body that runs on (a
+        timeout, Ctrl-C in the caller) leaves ``state[LINGERING]``: what holds
+        resources for it (a concurrency slot) frees them when it really returns.
+        """
         done = threading.Lock()
         done.acquire()
         item = self._submit(fn, lambda _: done.release(), key=key, share=share, tool_name=tool_name)
         try:
             arrived = done.acquire(timeout=-1 if timeout is None else timeout)
         except BaseException:  # Ctrl-C in the caller's thread: the body runs on
-            self._linger(item, ctx)
+            self._linger(item, state)
             raise
         if not arrived and not item.finished:
-            raise self._timeout_error(item, timeout or 0.0, tool_name, key, ctx)
+            raise self._timeout_error(item, timeout or 0.0, tool_name, key, state)
         return _value_of(item, tool_name)
 
-    def _linger(self, item: WorkItem, ctx: CallContext | None) -> None:
+    def _linger(self, item: WorkItem, state: dict[str, Any] | None) -> None:
         """The caller stops waiting for ``item``: a body still running keeps what the
         pipeline holds for it (a concurrency slot) until it really returns."""
-        if self.pool.abandon(item) and ctx is not None:
-            ctx.state[LINGERING] = functools.partial(self.pool.when_done, item)
+        if self.pool.abandon(item) and state is not None:
+            state[LINGERING] = functools.partial(self.pool.when_done, item)
 
     def _timeout_error(
         self,
@@ -290,13 +304,13 @@ class ThreadBackend:
         timeout: float,
         tool_name: str,
         key: str,
-        ctx: CallContext | None = None,
+        state: dict[str, Any] | None = None,
     ) -> AttemptTimeout:
         started = item.started
         stuck = self.pool.abandon(item)
         if started or stuck:
-            if ctx is not None:  # the body runs on: slots held for it wait for its return
-                ctx.state[LINGERING] = functools.partial(self.pool.when_done, item)
+            if state is not None:  # the body runs on: slots held for it wait for its return
+                state[LINGERING] = functools.partial(self.pool.when_done, item)
             return AttemptTimeout(
                 f"tool '{tool_name}' did not finish within {_fmt(timeout)}; "
                 "its worker thread was abandoned (sync code cannot be interrupted)"
