@@ -10,7 +10,6 @@ that is loading or read-only. The store decides what ``Down`` means for its step
 from __future__ import annotations
 
 import asyncio
-import sys
 import threading
 import time
 import weakref
@@ -22,6 +21,7 @@ from toolsafe._log import logger
 from toolsafe.errors import ToolFailure
 from toolsafe.observe import events as ev
 from toolsafe.stores._base import STEP_BUDGET
+from toolsafe.stores.redis._pipe import Orphan, Pipe, bounded
 from toolsafe.stores.redis._scripts import SCRIPTS
 
 __all__ = ["Down", "Link", "OnUnavailable", "StoreEvent", "StoreUnavailable", "redact_url"]
@@ -75,18 +75,6 @@ def _unavailable_errors() -> tuple[type[BaseException], ...]:
     )
 
 
-if sys.version_info >= (3, 11):
-
-    async def _bounded(aw: Awaitable[T], seconds: float) -> T:
-        async with asyncio.timeout(seconds):
-            return await aw
-
-else:  # pragma: no cover - Python 3.10
-
-    async def _bounded(aw: Awaitable[T], seconds: float) -> T:
-        return await asyncio.wait_for(aw, seconds)
-
-
 def redact_url(url: str) -> str:
     """The URL without its password, for messages and logs."""
     scheme, sep, rest = url.partition("://")
@@ -98,13 +86,17 @@ def redact_url(url: str) -> str:
 
 
 class _Clients:
-    """One asyncio client per event loop, with the scripts registered on it."""
+    """One event loop's asyncio client (its pool: plain commands) and pipe (scripts)."""
 
-    __slots__ = ("client", "scripts")
+    __slots__ = ("client", "pipe")
 
-    def __init__(self, client: Any, scripts: dict[str, Any]) -> None:
+    def __init__(self, client: Any, pipe: Pipe) -> None:
         self.client = client
-        self.scripts = scripts
+        self.pipe = pipe
+
+    async def aclose(self) -> None:
+        await self.pipe.aclose()
+        await self.client.aclose(close_connection_pool=True)
 
 
 class Link:
@@ -196,7 +188,13 @@ class Link:
             self.url, retry=Retry(NoBackoff(), 0), **self._pool_options(asynchronous=True)
         )
         client = aredis.Redis(connection_pool=pool)
-        clients = _Clients(client, {n: client.register_script(s) for n, s in SCRIPTS.items()})
+        pipe = Pipe(
+            pool.make_connection,
+            op_timeout=self.op_timeout,
+            connect_timeout=self.connect_timeout,
+            errors=self._errors,
+        )
+        clients = _Clients(client, pipe)
         with self._lock:
             self._clients[loop] = clients
         return clients
@@ -229,16 +227,41 @@ class Link:
             raise Down() from exc
 
     async def script(
-        self, name: str, keys: Sequence[str], args: Sequence[Any], *, cap: float | None = None
+        self,
+        name: str,
+        keys: Sequence[str],
+        args: Sequence[Any],
+        *,
+        cap: float | None = None,
+        orphan: Orphan | None = None,
+        keep: bool = False,
     ) -> Any:
-        """Run one script: one atomic step on the server."""
-        return await self.call(lambda c: c.scripts[name](keys=list(keys), args=list(args)), cap=cap)
+        """Run one script: one atomic step on the server, sent through this loop's pipe
+        (``_pipe``: batched with the other callers' scripts of the same loop iteration).
+
+        ``str`` keys and arguments are packed once and memoised; pass what changes
+        from call to call (ids, waits) as ``bytes`` or numbers. ``orphan`` hears the
+        reply if this caller stops waiting after the script was sent, or the error if
+        it was sent and got no reply; ``keep``: send it even if the caller stopped
+        waiting before it left (bookkeeping)."""
+        body = SCRIPTS[name]
+        return await self.call(
+            lambda c: c.pipe.submit(body, keys, args, orphan=orphan, keep=keep),
+            cap=cap,
+            piped=True,
+        )
 
     async def command(self, fn: Callable[[Any], Awaitable[T]]) -> T:
         """One command on this loop's client (bounded like a script)."""
         return await self.call(lambda c: fn(c.client))
 
-    async def call(self, fn: Callable[[_Clients], Awaitable[T]], *, cap: float | None = None) -> T:
+    async def call(
+        self,
+        fn: Callable[[_Clients], Awaitable[T]],
+        *,
+        cap: float | None = None,
+        piped: bool = False,
+    ) -> T:
         """One step, bounded in time; raises ``Down`` when Redis does not answer in time.
 
         While Redis is down, steps fail at once until ``retry_interval`` has passed.
@@ -253,17 +276,17 @@ class Link:
         if asyncio.current_task() is None:
             # A sync caller drives its call's first step by hand (toolsafe._sync), but
             # timeouts, here and inside redis-py, need a Task: continue in one.
-            return await asyncio.ensure_future(self.call(fn, cap=cap))
+            return await asyncio.ensure_future(self.call(fn, cap=cap, piped=piped))
         capped = False
         budget = STEP_BUDGET.get()
         if budget is not None and (cap is None or budget < cap):
             cap = budget
         try:
             clients = self._aclients()
-            bound = self._step_bound(clients)
+            bound = self._step_bound(clients, piped)
             if cap is not None and cap < bound:
                 bound, capped = max(cap, _MIN_STEP), True
-            result = await _bounded(fn(clients), bound)
+            result = await bounded(fn(clients), bound)
         except self._errors as exc:
             if capped and bound < _SLOW_S and isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
                 self.last_error = exc  # too short a wait to judge Redis by
@@ -276,8 +299,11 @@ class Link:
             self._mark_up()
         return result
 
-    def _step_bound(self, clients: _Clients) -> float:
-        """``op_timeout``, plus ``connect_timeout`` when the step must open a connection."""
+    def _step_bound(self, clients: _Clients, piped: bool) -> float:
+        """``op_timeout``, plus ``connect_timeout`` when the step may have to open a
+        connection (a script: the pipe has none; a command: the pool has no idle one)."""
+        if piped:
+            return self.op_timeout + (0.0 if clients.pipe.connected else self.connect_timeout)
         pool = clients.client.connection_pool
         idle = getattr(pool, "_available_connections", None)
         if idle:
@@ -340,7 +366,7 @@ class Link:
         with self._lock:
             mine = self._clients.pop(asyncio.get_running_loop(), None)
         if mine is not None:
-            await mine.client.aclose(close_connection_pool=True)
+            await mine.aclose()
 
     def close(self) -> None:
         """Close every client: on its own loop when that loop is alive."""
@@ -349,7 +375,7 @@ class Link:
             self._clients = weakref.WeakKeyDictionary()
             sync, self._sync = self._sync, None
         for loop, clients in items:
-            _close_on(loop, clients.client)
+            _close_on(loop, clients)
         if sync is not None:
             try:
                 sync.close()
@@ -358,14 +384,14 @@ class Link:
                 pass
 
 
-def _close_on(loop: asyncio.AbstractEventLoop, client: Any) -> None:
+def _close_on(loop: asyncio.AbstractEventLoop, clients: _Clients) -> None:
     if loop.is_closed():
         return
     try:
         running = asyncio.get_running_loop()
     except RuntimeError:
         running = None
-    closing = client.aclose(close_connection_pool=True)
+    closing = clients.aclose()
     try:
         if running is loop:
             task = loop.create_task(closing)

@@ -16,7 +16,7 @@ import math
 import secrets
 import threading
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from toolsafe.errors import ConfigurationError
@@ -244,7 +244,7 @@ class RedisStore(Store):
         lease = secrets.token_hex(8)
         waiter = "" if wait_s is not None and wait_s <= 0 else secrets.token_hex(8)
         give_up = None if wait_s is None else loop.time() + wait_s
-        args = [limit, _ms(lease_s), lease, waiter, _HEARTBEAT_MS]
+        args = [limit, _ms(lease_s), lease.encode(), waiter.encode(), _HEARTBEAT_MS]
         pause = _POLL_FIRST
         try:
             while True:
@@ -252,7 +252,9 @@ class RedisStore(Store):
                 # that does not wait (wait_s=0) gets the step's usual bound.
                 cap = None if give_up is None or not waiter else give_up - loop.time()
                 try:
-                    granted = await self._link.script("acquire", keys, args, cap=cap)
+                    granted = await self._link.script(
+                        "acquire", keys, args, cap=cap, orphan=self._late(key, waiter, lease)
+                    )
                 except Down:
                     self._spawn(self._abandon(key, waiter, lease))
                     remaining = None if give_up is None else max(0.0, give_up - loop.time())
@@ -275,10 +277,20 @@ class RedisStore(Store):
             self._spawn(self._abandon(key, waiter, lease))
             raise
 
+    def _late(self, key: str, waiter: str, lease: str) -> Callable[[Any], None]:
+        """The orphan of an ``acquire`` script (``_pipe``): a grant (or no reply) that
+        came after its caller stopped waiting is given back once the reply is in."""
+
+        def orphan(reply: Any) -> None:
+            if isinstance(reply, BaseException) or reply:
+                self._spawn(self._abandon(key, waiter, lease))
+
+        return orphan
+
     async def _leave(self, key: str, waiter: str) -> None:
         keys = self._slot_keys(key)
         try:
-            await self._link.script("leave", keys[1:3], [waiter])
+            await self._link.script("leave", keys[1:3], [waiter.encode()])
         except Down:
             pass  # the heartbeat expires and the queue forgets us
 
@@ -350,7 +362,9 @@ class RedisStore(Store):
             return await self._local.renew(key, lease[len(_LOCAL) :], lease_s)
         try:
             return bool(
-                await self._link.script("renew", [self.key("slots", key)], [lease, _ms(lease_s)])
+                await self._link.script(
+                    "renew", [self.key("slots", key)], [lease.encode(), _ms(lease_s)]
+                )
             )
         except Down:
             return True  # cannot tell; the holder keeps going and the lease may lapse
@@ -367,7 +381,9 @@ class RedisStore(Store):
     async def take(self, key: str, rate: float, burst: int, *, max_wait_s: float | None) -> Grant:
         try:
             ok, wait = await self._link.script(
-                "take", [self.key("rate", key)], [repr(float(rate)), burst, _num(max_wait_s)]
+                "take",
+                [self.key("rate", key)],
+                [repr(float(rate)), burst, _num(max_wait_s).encode()],
             )
         except Down:
             return await self._fallback().take(key, rate, burst, max_wait_s=max_wait_s)
@@ -476,7 +492,9 @@ class RedisStore(Store):
     async def once_begin(self, key: str, owner: str, lease_s: float, ttl_s: float) -> OnceAnswer:
         try:
             status, payload = await self._link.script(
-                "once_begin", [self._once_key(key)], [owner, _ms(lease_s), _ms(ttl_s), _LOST]
+                "once_begin",
+                [self._once_key(key)],
+                [owner.encode(), _ms(lease_s), _ms(ttl_s), _LOST],
             )
         except Down:
             raise self._link.unavailable() from self._link.last_error
@@ -485,7 +503,7 @@ class RedisStore(Store):
     async def once_renew(self, key: str, owner: str, lease_s: float) -> bool:
         try:
             done = await self._link.script(
-                "once_renew", [self._once_key(key)], [owner, _ms(lease_s)]
+                "once_renew", [self._once_key(key)], [owner.encode(), _ms(lease_s)]
             )
         except Down:
             raise self._link.unavailable() from self._link.last_error
@@ -496,7 +514,9 @@ class RedisStore(Store):
     ) -> None:
         try:
             await self._link.script(
-                "once_finish", [self._once_key(key)], [owner, status, _json(payload), _ms(ttl_s)]
+                "once_finish",
+                [self._once_key(key)],
+                [owner.encode(), status, _json(payload).encode(), _ms(ttl_s)],
             )
         except Down:
             raise self._link.unavailable() from self._link.last_error
@@ -521,7 +541,7 @@ class RedisStore(Store):
             key, owner, lease_s, ttl_s = plan.once
             names.append("once_begin")
             keys.append(self._once_key(key))
-            args += [owner, _ms(lease_s), _ms(ttl_s), _LOST]
+            args += [owner.encode(), _ms(lease_s), _ms(ttl_s), _LOST]
         if plan.breaker is not None:
             name, spec = plan.breaker
             names.append("admit")
@@ -531,20 +551,23 @@ class RedisStore(Store):
             name, rate, burst, max_wait = plan.rate
             names.append("take")
             keys.append(self.key("rate", name))
-            args += [repr(float(rate)), burst, _num(max_wait)]
+            args += [repr(float(rate)), burst, _num(max_wait).encode()]
         leases = [secrets.token_hex(8) for _ in plan.slots]
         lease_ms = _ms(plan.lease_s)
         for (name, limit), lease in zip(plan.slots, leases, strict=True):
             names.append("acquire")
             keys += self._slot_keys(name)
-            args += [limit, lease_ms, lease, "", _HEARTBEAT_MS]
+            args += [limit, lease_ms, lease.encode(), "", _HEARTBEAT_MS]
+        orphan = None
+        if plan.slots:
+            orphan = self._give_back([s[0] for s in plan.slots], leases, len(names) - len(leases))
         try:
-            replies = await self._link.script("joined", keys, ["1", len(names), *names, *args])
-        except (Down, asyncio.CancelledError) as exc:
-            if plan.slots:  # the script may have run: give back what it may have taken
-                self._spawn(self._release_each([s[0] for s in plan.slots], leases))
-            if isinstance(exc, asyncio.CancelledError):
-                raise
+            replies = await self._link.script(
+                "joined", keys, ["1", len(names), *names, *args], orphan=orphan
+            )
+        except Down:
+            # Sent but unanswered, or answered after this caller stopped waiting: the
+            # orphan gives back what the script took (after its reply, if one comes).
             if plan.once is not None:
                 raise self._link.unavailable() from self._link.last_error
             local = await admit_in_steps(self._fallback(), plan)
@@ -561,6 +584,22 @@ class RedisStore(Store):
             elif reply:
                 taken.append(leases[len(taken)])
         return Admitted(once, admission, grant, tuple(taken))
+
+    def _give_back(self, names: list[str], leases: list[str], first: int) -> Callable[[Any], None]:
+        """The orphan of an ``admit`` script (``_pipe``): releases the leases its reply
+        shows granted (the replies from index ``first`` on are the slots'), or, with no
+        reply (it may have run), every lease it asked for. The release is sent after the
+        reply was read, so it cannot overtake the grant on the server."""
+
+        def orphan(reply: Any) -> None:
+            if isinstance(reply, BaseException):
+                taken = len(leases)
+            else:
+                taken = sum(1 for r in reply[first:] if r)
+            if taken:
+                self._spawn(self._release_each(names[:taken], leases[:taken]))
+
+        return orphan
 
     async def _release_each(self, names: list[str], leases: list[str]) -> None:
         for name, lease in zip(names, leases, strict=True):
@@ -592,7 +631,7 @@ class RedisStore(Store):
                 continue
             names.append("release")
             keys.append(self.key("slots", name))
-            args.append(lease)
+            args.append(lease.encode())
             released.append(name)
         if plan.record is not None:
             name, spec, verdict, probe = plan.record
@@ -603,7 +642,7 @@ class RedisStore(Store):
             key, owner, status, payload, ttl_s = plan.finish
             names.append("once_finish")
             keys.append(self._once_key(key))
-            args += [owner, status, _json(payload), _ms(ttl_s)]
+            args += [owner.encode(), status, _json(payload).encode(), _ms(ttl_s)]
         if not names:
             return None
         try:
