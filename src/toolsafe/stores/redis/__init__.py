@@ -53,12 +53,24 @@ an unreleased lease expires on its own.
 
 Modules: ``store`` (``RedisStore``: the steps and their fallbacks), ``_link``
 (connections, time bounds, outage state, ``StoreUnavailable``, ``StoreEvent``),
-``_scripts`` (the Lua scripts), ``_codec`` (cached values).
+``_pipe`` (auto-pipelining of scripts), ``_scripts`` (the Lua scripts), ``_codec``
+(cached values).
 
 Connections: one asyncio client (and connection pool) per event loop, since an
 asyncio connection must not be used from a loop it was not created on (the sync
 API runs a loop per thread), plus one thread-safe sync client for releases from
 plain threads. Clients live as long as their loop.
+
+Pipelining: every script goes through its loop's pipe (``_pipe``): the scripts
+issued in one loop iteration leave as one pipeline (one write, replies read in
+order) on a connection of the pipe's own, a batch bounded as a whole by
+``op_timeout`` (plus ``connect_timeout`` to connect) and dropping its connection
+when unanswered. A caller that stops waiting (cancelled, out of time) may leave
+its script on the way: unwritten, it is dropped (never runs; bookkeeping is sent
+anyway); written, its reply still comes back and a slot it shows granted is
+given back after that reply (with no reply, every slot asked for is released, best
+effort); a release that cannot reach Redis leaves the lease to expire. No slot is
+held forever.
 """
 
 from __future__ import annotations

@@ -24,7 +24,15 @@ from toolsafe.stores._base import STEP_BUDGET
 from toolsafe.stores.redis._pipe import Orphan, Pipe, bounded
 from toolsafe.stores.redis._scripts import SCRIPTS
 
-__all__ = ["Down", "Link", "OnUnavailable", "StoreEvent", "StoreUnavailable", "redact_url"]
+__all__ = [
+    "PENDING",
+    "Down",
+    "Link",
+    "OnUnavailable",
+    "StoreEvent",
+    "StoreUnavailable",
+    "redact_url",
+]
 
 T = TypeVar("T")
 
@@ -60,6 +68,10 @@ class StoreEvent(ev.Event):
 
 class Down(Exception):
     """Internal: Redis is unavailable for this step."""
+
+
+#: ``Link.bookkeep``: no reply yet when the caller stopped waiting.
+PENDING: Any = object()
 
 
 def _unavailable_errors() -> tuple[type[BaseException], ...]:
@@ -250,6 +262,65 @@ class Link:
             cap=cap,
             piped=True,
         )
+
+    async def bookkeep(
+        self,
+        name: str,
+        keys: Sequence[str],
+        args: Sequence[Any],
+        *,
+        wait: float,
+        late: Callable[[Any], object],
+    ) -> Any:
+        """Run a bookkeeping script (a settle) that must reach Redis whatever its caller
+        does, the caller waiting at most ``wait``: the reply, or ``PENDING`` when none
+        came by then; raises ``Down`` when Redis is down or the script failed in time.
+
+        The script goes out even if the caller stops waiting (``keep``), bounded like
+        any batch; its outcome is judged (a slow reply, a failure, a recovery) when it
+        arrives, and handed to ``late`` (the reply, or a ``Down``) when the caller
+        stopped waiting first. No Task per step: a callback on the pipe's future."""
+        if self._down and time.monotonic() < self._down_until:
+            raise Down()
+        if asyncio.current_task() is None:  # see ``call``
+            return await asyncio.ensure_future(
+                self.bookkeep(name, keys, args, wait=wait, late=late)
+            )
+        fut = self._aclients().pipe.submit(SCRIPTS[name], keys, args, keep=True)
+        waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+        def arrived(done: asyncio.Future[Any]) -> None:
+            outcome = self._judge(done)
+            if waiter.done():
+                late(outcome)
+            else:
+                waiter.set_result(outcome)
+
+        fut.add_done_callback(arrived)
+        try:
+            outcome = await bounded(waiter, wait)
+        except (TimeoutError, asyncio.TimeoutError):
+            return PENDING
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    def _judge(self, done: asyncio.Future[Any]) -> Any:
+        """The outcome of a finished pipe future, counted like ``call`` counts a step:
+        the reply, the script's own error, or a ``Down`` (Redis unavailable)."""
+        exc = done.exception()
+        if exc is None:
+            self.counts["ops"] += 1
+            self._in_row = 0
+            if self._down:
+                self._mark_up()
+            return done.result()
+        if isinstance(exc, self._errors):
+            self.mark_down(exc)
+            down = Down()
+            down.__cause__ = exc
+            return down
+        return exc
 
     async def command(self, fn: Callable[[Any], Awaitable[T]]) -> T:
         """One command on this loop's client (bounded like a script)."""

@@ -36,7 +36,7 @@ from toolsafe.stores._base import (
 from toolsafe.stores._joined import Admit, Admitted, Settle, admit_in_steps
 from toolsafe.stores._once import FinalStatus, OnceAnswer, OnceStatus
 from toolsafe.stores.redis._codec import dump_value, load_value
-from toolsafe.stores.redis._link import Down, Link, OnUnavailable, redact_url
+from toolsafe.stores.redis._link import PENDING, Down, Link, OnUnavailable, redact_url
 
 if TYPE_CHECKING:
     from toolsafe.stores.memory import MemoryStore
@@ -112,10 +112,16 @@ class RedisStore(Store):
     ``op_timeout``: the most one reply from Redis may take (seconds); a step that
     must open a connection first may also take ``connect_timeout`` for that.
     ``retry_interval``: while Redis is down, how often a step tries it again.
-    ``max_connections``: per event loop (and for the sync client); each concurrent
-    step holds one while it waits for Redis, and a step that waits longer than
-    ``op_timeout`` for a free one fails like an unanswered step, so size it to the
-    callers of one loop (128 by default; connections are opened on demand).
+    ``max_connections``: per event loop (and for the sync client), for plain commands
+    (cache, releases outside ``settle``); each concurrent command holds one while it
+    waits for Redis, and one that waits longer than ``op_timeout`` for a free one
+    fails like an unanswered step, so size it to the callers of one loop (128 by
+    default; connections are opened on demand). Scripts (every limit, breaker and
+    idempotency step) do not use the pool: they are auto-pipelined per loop
+    (``_pipe``: the scripts of one loop iteration leave as one write). A caller that
+    stops waiting may leave its script on the way: unsent, it is dropped; sent, a
+    slot its reply shows granted is given back after that reply (no reply: every
+    slot it asked for, best effort), or its lease expires. Never held forever.
     ``max_value_bytes``: cached values larger than this are not stored.
     ``serializer``: ``"json"`` (default: only plain JSON data that round-trips exactly
     is cached) or ``"pickle"`` (any picklable value; only for a Redis that nobody
@@ -609,18 +615,12 @@ class RedisStore(Store):
         """One script: the releases, the breaker's count, the keyed call's end.
 
         Without an end to record, the caller waits at most ``_RELEASE_WAIT`` (like
-        ``release``): a call whose result is ready does not wait out a hung Redis."""
+        ``release``): a call whose result is ready does not wait out a hung Redis. The
+        script still goes out (``Link.bookkeep``) and what its outcome implies (waking
+        this process's slot waiters, the local count when Redis was down) is done
+        when it arrives."""
         if not self.joins:
             return await super().settle(plan)
-        if plan.finish is not None:
-            return await self._settle(plan)
-        task = asyncio.ensure_future(self._settle(plan))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        done, _ = await asyncio.wait({task}, timeout=_RELEASE_WAIT)
-        return task.result() if done else None
-
-    async def _settle(self, plan: Settle) -> BreakerRecord | None:
         names: list[str] = []
         keys: list[str] = []
         args: list[Any] = []
@@ -645,21 +645,46 @@ class RedisStore(Store):
             args += [owner.encode(), status, _json(payload).encode(), _ms(ttl_s)]
         if not names:
             return None
+        args = ["0", len(names), *names, *args]
         try:
-            replies = await self._link.script("joined", keys, ["0", len(names), *names, *args])
+            if plan.finish is not None:
+                replies = await self._link.script("joined", keys, args)
+            else:
+                replies = await self._link.bookkeep(
+                    "joined",
+                    keys,
+                    args,
+                    wait=_RELEASE_WAIT,
+                    late=lambda outcome: self._settled(plan, released, outcome),
+                )
+                if replies is PENDING:
+                    return None
         except Down:
-            record = None
-            if plan.record is not None and self.on_unavailable == "local":
-                name, spec, verdict, probe = plan.record
-                record = await self._local.breaker_record(name, spec, verdict, probe=probe)
+            record = self._unsettled(plan)
             if plan.finish is not None:
                 raise self._link.unavailable() from self._link.last_error
             return record  # releases and counts skipped: leases expire on their own
+        return self._settled(plan, released, replies)
+
+    def _settled(self, plan: Settle, released: list[str], outcome: Any) -> BreakerRecord | None:
+        """What a settle's reply (or, arriving late, its ``Down``) implies."""
+        if isinstance(outcome, Down):
+            self._unsettled(plan)
+            return None
+        if isinstance(outcome, BaseException):
+            return None  # a script error, arriving after its caller stopped waiting
         for name in released:
             self._wake_local(name)
         if plan.record is None:
             return None
-        return _record(*replies[len(released)])
+        return _record(*outcome[len(released)])
+
+    def _unsettled(self, plan: Settle) -> BreakerRecord | None:
+        """Redis did not take the settle: in ``local`` mode the outcome is counted here."""
+        if plan.record is None or self.on_unavailable != "local":
+            return None
+        name, spec, verdict, probe = plan.record
+        return self._local.record_now(name, spec, verdict, probe)
 
     # ------------------------------------------------------------------ life cycle
 
