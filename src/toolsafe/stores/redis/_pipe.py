@@ -9,7 +9,9 @@ however many callers it carries, and a command is packed from memoised pieces
 (``pack``): its keys and constant arguments are packed once, only changing ones
 (a lease id, a wait) per call. Commands are packed by hand, not by redis-py's
 ``pack_command``, because that packs every argument afresh each call; the bytes
-are the same RESP (UTF-8 bulk strings).
+are the same RESP (UTF-8 bulk strings). The memo holds 4,096 packed strings
+(least recently used go first): keys that change every call, such as idempotency
+record keys, only cycle through it.
 
 The pipelining rule (also in the package docstring):
 
