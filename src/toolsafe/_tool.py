@@ -410,7 +410,9 @@ class Tool:
                 extra="forbid" if self._forbid_extra else None,
             )
         except ValidationError as error:
-            return error, arguments
+            # Without its traceback: its frames lead back (f_back) to the caller's,
+            # which holds the error, a cycle only the garbage collector would free.
+            return error.with_traceback(None), arguments
         return dict(fast.__dict__)
 
     def validate_after_fast(
@@ -479,6 +481,7 @@ class Tool:
         try:
             instance = self._model_validate(data, use_strict, first, listed)
         except ValidationError as error:
+            error.__traceback__ = None  # (a cycle through the callers' frames otherwise)
             if error is not first:
                 few = error.error_count() <= LISTED_UP_TO
                 listed = error.errors(include_url=False) if few else None

@@ -404,7 +404,11 @@ def build_invalid(
         + "; ".join(parts[:5])
         + ("; ..." if total > 5 else "")
     )
-    return InvalidArguments(message, shown, hint=hint, repairs=repairs)
+    exc = InvalidArguments(message, shown, hint=hint, repairs=repairs)
+    # Every string of the details is in the message (field, expected, received) or is
+    # a problem's message: all ASCII, they are within a ToolError's bounds as they are.
+    exc._plain_details = message.isascii() and all(d["message"].isascii() for d in shown)
+    return exc
 
 
 def integral_floats(

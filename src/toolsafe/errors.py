@@ -123,6 +123,10 @@ class InvalidArguments(ToolsafeError):
     path, ``""`` for the whole input), ``expected``, ``received`` and ``message``.
     """
 
+    #: ``details`` are within a ToolError's bounds as they are (short ASCII strings,
+    #: few problems: ``_validation.build_invalid`` says so), so none is walked again.
+    _plain_details = False
+
     def __init__(
         self,
         message: str,
@@ -349,7 +353,8 @@ def _error_of(
         type_name = _error_type(exc)
         message, hint, details = _message_of(exc), None, None
     tb = format_traceback(exc, traceback_frames) if include_traceback else None
-    return cls(
+    plain = isinstance(exc, InvalidArguments) and exc._plain_details and cls is ToolError
+    error = cls(
         type=type_name,
         message=message,
         retryable=verdict.retryable,
@@ -359,18 +364,22 @@ def _error_of(
         elapsed_ms=elapsed_ms,
         retry_after_s=verdict.retry_after_s,
         cause=_cause_name(exc),
-        details=details,
+        details=None if plain else details,
         hint=hint,
         traceback=tb,
         exception=exc,
         rejected=isinstance(exc, NotStarted),
     )
+    if plain:  # bounded as they are: what json_safe would give back is ``details`` itself
+        _set_details(error, details)
+    return error
 
 
 _FIELD_NAMES = tuple(f.name for f in fields(ToolError))
 _field_values = operator.attrgetter(*_FIELD_NAMES)
 #: The slots' own setters (the class's ``__setattr__`` refuses: it is frozen).
 _FIELD_SETTERS = tuple(ToolError.__dict__[name].__set__ for name in _FIELD_NAMES)
+_set_details = ToolError.__dict__["details"].__set__
 #: The wire keys after the four of the contract, in order.
 _OPTIONAL_KEYS = (
     "tool",
