@@ -29,6 +29,11 @@ def _assert_closed(outcome: Outcome | None) -> None:
     assert outcome.error.retryable and toolsafe.is_rejection(outcome.error)
 
 
+def _busy_and_queued(rt: Runtime) -> tuple[int, int]:
+    pool = rt.stats()["backend"]["pool"]
+    return pool["busy"], pool["queued"]
+
+
 def _sync_tools(release: threading.Event, timeout: float) -> list[toolsafe.Tool]:
     ran: list[int] = []
 
@@ -65,7 +70,9 @@ def test_close_ends_queued_sync_calls_as_not_started(timeout: float, path: str) 
     else:
         threads = [threading.Thread(target=batch)]
         threads[0].start()
-    _wait_for(lambda: rt.stats()["backend"]["pool"]["queued"] == 3)
+    # One running, three queued (three queued alone may be the first not started yet:
+    # submitted as ready, the worker not yet at it, and two waiting behind it).
+    _wait_for(lambda: _busy_and_queued(rt) == (1, 3))
     rt.close()
     release.set()
     for t in threads:
