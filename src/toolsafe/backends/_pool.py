@@ -172,6 +172,8 @@ class WorkerPool:
         self._running: set[WorkItem] = set()
         #: Workers between a body's end and their next look at the queue.
         self._finishing = 0
+        #: Threads started that have not yet looked at the queue (each takes an item).
+        self._starting = 0
         self._grower = threading.Condition(lock)  # wakes the grower (see ``_grow``)
         self._grower_state = _GROWER_NONE
 
@@ -326,7 +328,7 @@ class WorkerPool:
         """Ready items no idle thread will take, that a new thread could (lock held)."""
         if self._shutdown:
             return 0
-        waiting = len(self._ready) - self._idle - self._finishing
+        waiting = len(self._ready) - self._idle - self._finishing - self._starting
         return min(waiting, self._capacity() - self._threads)
 
     def _grow(self) -> None:
@@ -364,6 +366,7 @@ class WorkerPool:
 
     def _spawn(self) -> None:
         self._threads += 1
+        self._starting += 1
         self._counter += 1
         thread = threading.Thread(
             target=self._worker, name=f"{self.name}-{self._counter}", daemon=True
@@ -382,8 +385,12 @@ class WorkerPool:
         wake = _thread.allocate_lock()  # released by whoever wakes this thread
         wake.acquire()
         finished = False
+        starting = True
         while True:
             with cond:
+                if starting:  # no longer counted as on its way (``_backlog``)
+                    self._starting -= 1
+                    starting = False
                 if finished:
                     self._finishing -= 1
                     finished = False
