@@ -364,9 +364,6 @@ def _property_names(schema: Mapping[str, Any]) -> set[str]:
     return names
 
 
-_DETAIL_KEYS = ("field", "expected", "received", "message")
-
-
 def _part(value: Any) -> str:
     text = value if type(value) is str else str(value)
     return text if len(text) <= _MAX_PART else clip(text, _MAX_PART)
@@ -384,17 +381,28 @@ def build_invalid(
     total = max(count or 0, len(details))
     shown: list[dict[str, Any]] = []
     parts: list[str] = []
+    notes: list[str] = []
+    limit = _MAX_PART
     for detail in details[:MAX_DETAIL_ITEMS]:
-        entry = {}
-        for key in _DETAIL_KEYS:
-            value = detail.get(key, "")
-            entry[key] = value if type(value) is str and len(value) <= _MAX_PART else _part(value)
-        shown.append(entry)
-        field = entry["field"] or "(arguments)"
-        parts.append(f"{field}: expected {entry['expected']}, got {entry['received']}")
+        get = detail.get  # each part a string of at most _MAX_PART characters
+        field, expected = get("field", ""), get("expected", "")
+        received, note = get("received", ""), get("message", "")
+        if type(field) is not str or len(field) > limit:
+            field = _part(field)
+        if type(expected) is not str or len(expected) > limit:
+            expected = _part(expected)
+        if type(received) is not str or len(received) > limit:
+            received = _part(received)
+        if type(note) is not str or len(note) > limit:
+            note = _part(note)
+        shown.append({"field": field, "expected": expected, "received": received, "message": note})
+        notes.append(note)
+        parts.append(f"{field or '(arguments)'}: expected {expected}, got {received}")
     noun = "problem" if total == 1 else "problems"
     more = total - len(shown)
-    counted = f"{total:,} {noun}" + (f", the first {len(shown)} listed" if more else "")
+    counted = (f"{total:,} " if total >= 1000 else f"{total} ") + noun
+    if more:
+        counted += f", the first {len(shown)} listed"
     label = clip(tool, 200)
     message = f"Invalid arguments for tool '{label}' ({counted}): " + "; ".join(parts)
     if more:
@@ -407,7 +415,7 @@ def build_invalid(
     exc = InvalidArguments(message, shown, hint=hint, repairs=repairs)
     # Every string of the details is in the message (field, expected, received) or is
     # a problem's message: all ASCII, they are within a ToolError's bounds as they are.
-    exc._plain_details = message.isascii() and all(d["message"].isascii() for d in shown)
+    exc._plain_details = message.isascii() and "".join(notes).isascii()
     return exc
 
 
