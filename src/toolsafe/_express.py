@@ -280,11 +280,30 @@ def _lane(
         started: float,
     ) -> Outcome:
         """The body suspended: await the rest of it within its timeout."""
+        body = resume_with_timeout(coro, first, timeout, name, options)
+        return await awaited(body, None, leases, name_used, arguments, call_id, args, started)
+
+    async def awaited(
+        body: Awaitable[Any],
+        state: dict[str, Any] | None,
+        leases: list[tuple[str, str]] | None,
+        name_used: str,
+        arguments: Any,
+        call_id: str,
+        args: dict[str, Any],
+        started: float,
+    ) -> Outcome:
+        """Both async lanes' end once the body is awaited: the slots given back (a sync
+        body's ``state`` says whether it runs on past its timeout), then the chain's
+        later steps on a failure, or the Outcome."""
         try:
-            value = await resume_with_timeout(coro, first, timeout, name, options)
+            value = await body
         except BaseException as exc:
             if leases:
-                release(leases)
+                if state is None:
+                    release(leases)
+                else:
+                    let_go(leases, state)
             result = failed(exc, name, call_id)
             return await after_failure(name_used, arguments, call_id, args, started, result)
         if leases:
@@ -416,19 +435,8 @@ def _lane(
         started: float,
     ) -> Outcome:
         state: dict[str, Any] = {}
-        try:
-            value = await run_sync(job(args), state=state)
-        except BaseException as exc:
-            if leases:
-                let_go(leases, state)
-            result = failed(exc, name, call_id)
-            return await after_failure(name_used, arguments, call_id, args, started, result)
-        if leases:
-            release(leases)
-        out = succeeded(name_used, arguments, call_id, args, started, value)
-        if type(out) is Outcome:
-            return out
-        return await cast("Awaitable[Outcome]", out)
+        body = run_sync(job(args), state=state)
+        return await awaited(body, state, leases, name_used, arguments, call_id, args, started)
 
     def express_pooled(
         name_used: str, arguments: Any, call_id: str
