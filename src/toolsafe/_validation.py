@@ -412,7 +412,10 @@ def build_invalid(
         + "; ".join(parts[:5])
         + ("; ..." if total > 5 else "")
     )
-    exc = InvalidArguments(message, shown, hint=hint, repairs=repairs)
+    # Built by hand rather than by ``__init__``, which copies each detail: ``shown``'s
+    # dicts are new ones already.
+    exc = InvalidArguments.__new__(InvalidArguments, message)  # (its ``args``: the message)
+    exc.details, exc.hint, exc.repairs = shown, hint, list(repairs)
     # Every string of the details is in the message (field, expected, received) or is
     # a problem's message: all ASCII, they are within a ToolError's bounds as they are.
     exc._plain_details = message.isascii() and "".join(notes).isascii()

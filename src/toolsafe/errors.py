@@ -222,13 +222,15 @@ class ToolError:
 
     def _bound(self, changed: Collection[str] | None) -> None:
         """Bound the fields (only those ``changed``: the others already are)."""
-        limits = (
-            _FIELD_LIMITS
-            if changed is None
-            else [(name, limit) for name, limit in _FIELD_LIMITS if name in changed]
-        )
-        for name, limit in limits:
-            value = getattr(self, name)
+        limits: tuple[tuple[str, int], ...]
+        values: tuple[Any, ...]
+        if changed is None or changed is _TEXT_FIELDS:
+            limits = _FIELD_LIMITS
+            values = _limited_values(self)
+        else:
+            limits = tuple((name, limit) for name, limit in _FIELD_LIMITS if name in changed)
+            values = tuple(getattr(self, name) for name, _ in limits)
+        for (name, limit), value in zip(limits, values, strict=True):
             if value is None or (
                 type(value) is str and len(value) <= limit + MARKER_SLACK and value.isascii()
             ):
@@ -353,7 +355,31 @@ def _error_of(
         type_name = _error_type(exc)
         message, hint, details = _message_of(exc), None, None
     tb = format_traceback(exc, traceback_frames) if include_traceback else None
-    plain = isinstance(exc, InvalidArguments) and exc._plain_details and cls is ToolError
+    if isinstance(exc, InvalidArguments) and exc._plain_details and cls is ToolError:
+        # Details bounded as they are (what json_safe would give back is ``details``
+        # itself): the fields set by their slots, as ``with_`` does, rather than by the
+        # frozen dataclass's ``__init__``, and only the text fields bounded.
+        new = object.__new__(ToolError)
+        values = (
+            type_name,
+            message,
+            verdict.retryable,
+            tool,
+            call_id,
+            attempts,
+            elapsed_ms,
+            verdict.retry_after_s,
+            _cause_name(exc),
+            details,
+            hint,
+            tb,
+            exc,
+            isinstance(exc, NotStarted),
+        )
+        for put, value in zip(_FIELD_SETTERS, values, strict=True):
+            put(new, value)
+        new._bound(_TEXT_FIELDS)
+        return new
     error = cls(
         type=type_name,
         message=message,
@@ -364,14 +390,12 @@ def _error_of(
         elapsed_ms=elapsed_ms,
         retry_after_s=verdict.retry_after_s,
         cause=_cause_name(exc),
-        details=None if plain else details,
+        details=details,
         hint=hint,
         traceback=tb,
         exception=exc,
         rejected=isinstance(exc, NotStarted),
     )
-    if plain:  # bounded as they are: what json_safe would give back is ``details`` itself
-        _set_details(error, details)
     return error
 
 
@@ -379,7 +403,6 @@ _FIELD_NAMES = tuple(f.name for f in fields(ToolError))
 _field_values = operator.attrgetter(*_FIELD_NAMES)
 #: The slots' own setters (the class's ``__setattr__`` refuses: it is frozen).
 _FIELD_SETTERS = tuple(ToolError.__dict__[name].__set__ for name in _FIELD_NAMES)
-_set_details = ToolError.__dict__["details"].__set__
 #: The wire keys after the four of the contract, in order.
 _OPTIONAL_KEYS = (
     "tool",
@@ -403,6 +426,10 @@ _FIELD_LIMITS = (
     ("hint", MAX_HINT_CHARS),
     ("traceback", MAX_TRACEBACK_CHARS),
 )
+_limited_values = operator.attrgetter(*(name for name, _ in _FIELD_LIMITS))
+#: Every field ``_bound`` looks at but ``details`` (``changed`` of a ToolError built
+#: with details already in bounds).
+_TEXT_FIELDS = frozenset(_FIELD_NAMES) - {"details"}
 
 
 def _error_type(exc: BaseException) -> str:
