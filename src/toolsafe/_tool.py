@@ -38,6 +38,7 @@ from toolsafe._schema import (
 from toolsafe._schema import contract_problems as contract_problems  # used by integrations
 from toolsafe._validation import (
     LISTED_UP_TO,
+    PRUNE_ABOVE,
     compile_null_plan,
     integral_floats,
     invalid_arguments,
@@ -466,7 +467,7 @@ class Tool:
         """``data`` (parsed, nulls dropped) validated: the model, then integral floats and
         repairs. ``first``: the error of the model's Python validation of ``data``, when
         already run (``fast_or_error``)."""
-        if self._rejects_unknown:
+        if self._rejects_unknown and len(data) > PRUNE_ABOVE:  # (what prune_unknown cuts)
             pruned, cut = prune_unknown(data, self._known_keys)
             if cut:  # hundreds of unknown keys: list the first, count the rest
                 try:

@@ -20,6 +20,7 @@ from toolsafe.errors import MAX_DETAIL_ITEMS, InvalidArguments
 
 __all__ = [
     "LISTED_UP_TO",
+    "PRUNE_ABOVE",
     "NullPlan",
     "build_invalid",
     "compile_null_plan",
@@ -304,6 +305,8 @@ def prune_unknown(data: dict[str, Any], known: Collection[str]) -> tuple[dict[st
 
 #: Above this many problems, list them from a pruned copy of the input.
 _PRUNE_ABOVE = 200
+#: Up to this many keys, ``prune_unknown`` cuts nothing (its callers may skip it).
+PRUNE_ABOVE = _PRUNE_ABOVE
 #: Up to this many problems, ``exc.errors()`` is listed in one go (and may be handed on).
 LISTED_UP_TO = _PRUNE_ABOVE
 #: Above this many problems, integral floats are not looked for (``errors()`` is costly).
@@ -398,20 +401,24 @@ def build_invalid(
         shown.append({"field": field, "expected": expected, "received": received, "message": note})
         notes.append(note)
         parts.append(f"{field or '(arguments)'}: expected {expected}, got {received}")
-    noun = "problem" if total == 1 else "problems"
-    more = total - len(shown)
-    counted = (f"{total:,} " if total >= 1000 else f"{total} ") + noun
-    if more:
-        counted += f", the first {len(shown)} listed"
     label = clip(tool, 200)
-    message = f"Invalid arguments for tool '{label}' ({counted}): " + "; ".join(parts)
-    if more:
-        message += f"; and {more:,} more"
-    hint = (
-        f"Call '{label}' again with arguments that match its schema; fix: "
-        + "; ".join(parts[:5])
-        + ("; ..." if total > 5 else "")
-    )
+    if total == 1 and parts:  # one problem (the common refusal): what the rest writes
+        message = f"Invalid arguments for tool '{label}' (1 problem): {parts[0]}"
+        hint = f"Call '{label}' again with arguments that match its schema; fix: {parts[0]}"
+    else:
+        noun = "problem" if total == 1 else "problems"
+        more = total - len(shown)
+        counted = (f"{total:,} " if total >= 1000 else f"{total} ") + noun
+        if more:
+            counted += f", the first {len(shown)} listed"
+        message = f"Invalid arguments for tool '{label}' ({counted}): " + "; ".join(parts)
+        if more:
+            message += f"; and {more:,} more"
+        hint = (
+            f"Call '{label}' again with arguments that match its schema; fix: "
+            + "; ".join(parts[:5])
+            + ("; ..." if total > 5 else "")
+        )
     # Built by hand rather than by ``__init__``, which copies each detail: ``shown``'s
     # dicts are new ones already.
     exc = InvalidArguments.__new__(InvalidArguments, message)  # (its ``args``: the message)

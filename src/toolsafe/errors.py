@@ -259,9 +259,29 @@ class ToolError:
             "message": self.message,
             "retryable": self.retryable,
         }
-        for key, value in zip(_OPTIONAL_KEYS, _optional_values(self), strict=True):
-            if value is not None:
-                out[key] = value
+        # One test per key rather than a loop over _OPTIONAL_KEYS (in its order): one is
+        # built per failed call.
+        tool, call_id, attempts, elapsed_ms, retry_after_s, cause, details, hint, tb = (
+            _optional_values(self)
+        )
+        if tool is not None:
+            out["tool"] = tool
+        if call_id is not None:
+            out["call_id"] = call_id
+        if attempts is not None:
+            out["attempts"] = attempts
+        if elapsed_ms is not None:
+            out["elapsed_ms"] = elapsed_ms
+        if retry_after_s is not None:
+            out["retry_after_s"] = retry_after_s
+        if cause is not None:
+            out["cause"] = cause
+        if details is not None:
+            out["details"] = details
+        if hint is not None:
+            out["hint"] = hint
+        if tb is not None:
+            out["traceback"] = tb
         return out
 
     def to_text(self) -> str:
