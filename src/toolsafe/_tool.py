@@ -472,17 +472,23 @@ class Tool:
             if cut:  # hundreds of unknown keys: list the first, count the rest
                 try:
                     self._model_validate(pruned, use_strict)
-                except ValidationError as error:
-                    raise self._invalid(error, pruned, repairs, use_strict, cut) from None
+                except ValidationError as cut_error:
+                    raise self._invalid(cut_error, pruned, repairs, use_strict, cut) from None
         # Listed once for the JSON-mode question, the integral floats, the repairs and
         # the error (when few).
         listed = None
         if first is not None and first.error_count() <= LISTED_UP_TO:
             listed = first.errors(include_url=False)
-        try:
-            instance = self._model_validate(data, use_strict, first, listed)
-        except ValidationError as error:
-            error.__traceback__ = None  # (a cycle through the callers' frames otherwise)
+        error: ValidationError | None = None
+        if first is not None and (not use_strict or _same_in_json(first, listed)):
+            error = first  # what ``_model_validate`` would raise (not raised and caught)
+        else:
+            try:
+                instance = self._model_validate(data, use_strict, first, listed)
+            except ValidationError as raised:
+                raised.__traceback__ = None  # (a cycle through the callers' frames otherwise)
+                error = raised
+        if error is not None:
             if error is not first:
                 few = error.error_count() <= LISTED_UP_TO
                 listed = error.errors(include_url=False) if few else None
