@@ -16,6 +16,7 @@ from toolsafe._express import End, EndRefused, EndText, Express, Fallback, compi
 from toolsafe._pipeline import Handler, PipelineEnv, Policy, Result
 from toolsafe._tool import Tool, ToolOptions
 from toolsafe.backends._base import Backend, EscapedBaseException
+from toolsafe.backends._drain import DRAIN_OPTIONS, drain_bound
 from toolsafe.errors import ToolError
 from toolsafe.observe import events as ev
 from toolsafe.policies import build_policies, with_keyed_step
@@ -65,7 +66,7 @@ def assemble(
     express lane."""
     call_policies, attempt_policies = build_policies(tool, options, max_in_flight=max_in_flight)
     key = options.upstream or tool.name
-    attempt = attempt_step(tool, key, backend, env)
+    attempt = attempt_step(tool, key, backend, env, options)
     for policy in reversed(attempt_policies):
         attempt = policy.wrap(attempt, tool=tool, env=env)
     attempts = attempt
@@ -96,6 +97,7 @@ def assemble(
             end_refused=end_refused,
             fallback=fallback,
             key=key,
+            drain=_drain_options(tool, options),
         )
         if lanes is not None:
             express, sync_express = lanes
@@ -113,17 +115,36 @@ def assemble(
     )
 
 
-def attempt_step(tool: Tool, key: str, backend: Backend, env: PipelineEnv) -> Handler:
+def _drain_options(tool: Tool, options: ToolOptions | None) -> ToolOptions | None:
+    """``options`` (resolved) when their output budget is not the tool's own (a runtime
+    default), else None: what bounds a returned iterator (``_drain.DRAIN_OPTIONS``)."""
+    if options is None or drain_bound(options) == drain_bound(tool.options):
+        return None
+    return options
+
+
+def attempt_step(
+    tool: Tool,
+    key: str,
+    backend: Backend,
+    env: PipelineEnv,
+    options: ToolOptions | None = None,
+) -> Handler:
     """The innermost step: one attempt of the body on ``backend``, within
-    ``ctx.attempt_timeout`` (set by the timeout step), with its attempt events."""
+    ``ctx.attempt_timeout`` (set by the timeout step), with its attempt events.
+    ``options``: the tool's resolved options (a runtime-wide output budget then bounds
+    a returned iterator too)."""
     clock = env.clock
     listeners = env.listeners
     failed = failure_of(env)
     name = tool.name
     run = backend.run
+    drain = _drain_options(tool, options)
 
     async def attempt(ctx: CallContext) -> Result:
         ctx.attempt += 1
+        if drain is not None:
+            ctx.state[DRAIN_OPTIONS] = drain
         if listeners:
             ev.emit(listeners, ev.AttemptStarted(ctx.call_id, name, clock.now(), ctx.attempt))
             began = clock.now()

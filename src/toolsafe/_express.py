@@ -49,7 +49,7 @@ from toolsafe.stores._base import RECORD_CLOSED
 from toolsafe.stores.memory import MemoryStore
 
 if TYPE_CHECKING:
-    from toolsafe._tool import Tool
+    from toolsafe._tool import Tool, ToolOptions
 
 __all__ = ["Express", "Lanes", "compile_express"]
 
@@ -90,11 +90,14 @@ def compile_express(
     end_refused: EndRefused,
     fallback: Fallback,
     key: str = "",
+    drain: ToolOptions | None = None,
 ) -> Lanes | None:
     """The tool's express lanes, or None when some step has no immediate form.
 
     ``attempts``: the chain's attempt-level handler (what retries go through).
     ``key``: the tool's upstream key (its share of the sync workers is counted on it).
+    ``drain``: the options whose output budget bounds a returned iterator (the
+    resolved ones; the tool's own when None).
     A sync tool has two: ``acall``'s awaits its worker on the loop, ``call``'s waits
     for it in the caller's thread (no loop at all).
     """
@@ -161,6 +164,7 @@ def compile_express(
         end_text=end_text,
         end_refused=end_refused,
         fallback=fallback,
+        drain=drain or tool.options,
     )
 
 
@@ -184,11 +188,12 @@ def _lane(
     end_text: EndText,
     end_refused: EndRefused,
     fallback: Fallback,
+    drain: ToolOptions,
 ) -> Lanes:
     fn = tool.fn
     assert fn is not None
     name = tool.name
-    options = tool.options
+    options = drain  # (only a returned iterator's bound reads them)
     now = env.clock.now
     fast_or_error = tool.fast_or_error
     validate_after_fast = tool.validate_after_fast

@@ -127,3 +127,12 @@ def endless_lines() -> Any:
     while True:
         yield f"line {i}"
         i += 1
+
+
+@toolsafe.tool
+def endless_numbers() -> Any:
+    """An endless generator with no budget of its own (a runtime-wide one bounds it)."""
+    i = 0
+    while True:
+        yield i
+        i += 1

@@ -131,3 +131,65 @@ def test_an_async_tool_returning_an_endless_iterator_answers(watched: bool, kind
         assert outcome.error is not None and outcome.error.type == "TimeoutError"
     else:
         assert outcome.ok and outcome.trimmed and len(outcome.text) <= 2000
+
+
+def _endless_numbers(is_async: bool) -> toolsafe.Tool:
+    closed: list[bool] = []
+
+    def items() -> Iterator[int]:
+        try:
+            yield from itertools.count()
+        finally:
+            closed.append(True)
+
+    if is_async:
+
+        async def endless() -> Iterator[int]:
+            return items()
+
+    else:
+
+        def endless() -> Iterator[int]:  # type: ignore[misc]
+            return items()
+
+    tool = toolsafe.tool(endless)
+    tool.closed = closed  # type: ignore[attr-defined]
+    return tool
+
+
+@pytest.mark.parametrize("budget", ["chars", "tokens"])
+@pytest.mark.parametrize("path", ["express", "chain", "sync call"])
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync tool", "async tool"])
+def test_a_runtime_wide_budget_bounds_a_returned_iterator(
+    is_async: bool, path: str, budget: str
+) -> None:
+    # The drain read the tool's own options only: with the budget on the runtime, it
+    # consumed 1,000,000 characters (a second or more) and then trimmed them to 300.
+    tool = _endless_numbers(is_async)
+    limits = {"max_output_chars": 300} if budget == "chars" else {"max_output_tokens": 20}
+
+    async def main() -> toolsafe.Outcome:
+        async with Runtime([tool], **limits) as rt:
+            if path == "chain":  # a listener takes the call off the express lane
+                rt.listeners.append(lambda event: None)
+            return await asyncio.wait_for(rt.acall("endless"), 30)
+
+    if path == "sync call":
+        with Runtime([tool], **limits) as rt:
+            outcome = rt.call("endless")
+    else:
+        outcome = asyncio.run(main())
+    assert outcome.ok and outcome.trimmed, outcome.text
+    assert outcome.full_text is not None and outcome.full_text.startswith("[0,1,2,")
+    bound = 300 if budget == "chars" else 20 * 16
+    assert len(outcome.full_text) < bound + 50  # consumption stopped just past the budget
+    assert "not consumed past" not in outcome.full_text
+    assert tool.closed == [True]  # type: ignore[attr-defined]
+
+
+def test_the_tools_own_budget_still_wins_over_the_runtimes() -> None:
+    tool = _endless_numbers(False).with_options(max_output_chars=120)
+    with Runtime([tool], max_output_chars=5000) as rt:
+        outcome = rt.call("endless")
+    assert outcome.ok and len(outcome.text) <= 120
+    assert outcome.value[:3] == [0, 1, 2] and len(outcome.value) < 50  # not 5,000 chars

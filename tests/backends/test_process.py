@@ -209,3 +209,16 @@ def test_a_returned_generator_is_consumed_in_the_worker_up_to_the_budget(rt: Run
     outcome = rt.call("endless_lines")
     assert outcome.ok and outcome.trimmed, outcome.text
     assert outcome.full_text is not None and outcome.full_text.startswith('["line 0","line 1",')
+
+
+def test_a_runtime_wide_budget_bounds_a_returned_generator_in_the_worker() -> None:
+    # The worker's target carried only the tool's own budget: 1,000,000 characters
+    # consumed, then trimmed to the runtime's 300.
+    with Runtime(
+        [pt.endless_numbers], backend=ProcessBackend(1), timeout=30, max_output_chars=300
+    ) as runtime:
+        outcome = runtime.call("endless_numbers")
+    assert outcome.ok and outcome.trimmed, outcome.text
+    assert outcome.full_text is not None and outcome.full_text.startswith("[0,1,2,")
+    assert len(outcome.full_text) < 400  # consumption stopped just past the budget
+    assert "not consumed past" not in outcome.full_text

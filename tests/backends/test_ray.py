@@ -128,6 +128,15 @@ def endless_lines() -> Iterator[str]:
         i += 1
 
 
+@toolsafe.tool
+def endless_numbers() -> Iterator[int]:
+    """An endless generator with no budget of its own (a runtime-wide one bounds it)."""
+    i = 0
+    while True:
+        yield i
+        i += 1
+
+
 class Counter:
     """A class-based tool that writes to self on every call."""
 
@@ -266,6 +275,17 @@ def test_a_returned_generator_is_consumed_in_the_worker_up_to_the_budget(rt: Run
     outcome = rt.call("endless_lines")
     assert outcome.ok and outcome.trimmed
     assert outcome.full_text is not None and outcome.full_text.startswith('["line 0","line 1",')
+
+
+def test_a_runtime_wide_budget_bounds_a_returned_generator_in_the_worker(
+    backend: RayBackend,
+) -> None:
+    # The task's target carried only the tool's own budget (1,000,000 characters).
+    with Runtime([endless_numbers], backend=backend, timeout=30, max_output_chars=300) as rt:
+        outcome = rt.call("endless_numbers")
+    assert outcome.ok and outcome.trimmed, outcome.text
+    assert outcome.full_text is not None and outcome.full_text.startswith("[0,1,2,")
+    assert len(outcome.full_text) < 400 and "not consumed past" not in outcome.full_text
 
 
 def test_unpicklable_tool_is_refused_at_registration(rt: Runtime) -> None:

@@ -23,6 +23,11 @@ budget and its attempt's timeout (checked between items), but on the event loop,
 where the tool's own code runs: a generator that blocks per item blocks the loop
 as a blocking ``async def`` body would (``drain_returned``).
 
+The budget is the one the call runs with: the tool's own, else a runtime-wide
+default (``Runtime(max_output_chars=...)``). The attempt step hands the latter to the
+backend in ``ctx.state[DRAIN_OPTIONS]`` (only when it differs from the tool's own
+options), and the express lane is compiled with it.
+
 Only the returned object itself is consumed here; an iterator nested inside a
 returned dict or list is serialized by the runtime as before.
 """
@@ -40,6 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DRAIN_CHARS",
+    "DRAIN_OPTIONS",
     "deadline_in",
     "drain",
     "drain_bound",
@@ -50,6 +56,10 @@ __all__ = [
 
 #: Characters of JSON consumed from an iterator a tool returns when it has no budget.
 DRAIN_CHARS = 1_000_000
+#: ``ctx.state`` key: the resolved options whose output budget bounds a returned
+#: iterator, set by the attempt step only when that budget is not the tool's own (a
+#: runtime-wide ``max_output_chars`` or ``max_output_tokens``); backends read it.
+DRAIN_OPTIONS = "toolsafe.drain_options"
 #: Characters per token assumed when only a token budget bounds the output (generous:
 #: the budget, not this bound, decides what the model sees).
 _CHARS_PER_TOKEN = 16

@@ -28,7 +28,7 @@ from toolsafe.backends._drain import DRAIN_CHARS, drain, drain_bound, is_lazy
 from toolsafe.errors import ConfigurationError, ToolFailure, classify
 
 if TYPE_CHECKING:
-    from toolsafe._tool import Tool
+    from toolsafe._tool import Tool, ToolOptions
 
 __all__ = [
     "Target",
@@ -60,10 +60,12 @@ class Target:
     budgeted: bool = False
 
 
-def target_of(tool: Tool, *, copies: bool = True) -> Target:
+def target_of(tool: Tool, *, copies: bool = True, options: ToolOptions | None = None) -> Target:
     """The tool-to-worker step. ``copies=False`` where every call gets its own
-    unpickled instance anyway (a Ray task), so a per-call copy would be a second one."""
-    drain_chars, budgeted = drain_bound(tool.options)
+    unpickled instance anyway (a Ray task), so a per-call copy would be a second one.
+    ``options``: those whose output budget bounds a returned iterator, when not the
+    tool's own (``_drain.DRAIN_OPTIONS``)."""
+    drain_chars, budgeted = drain_bound(options or tool.options)
     if tool.instance is None:
         if tool.fn is None:
             raise ConfigurationError(["built from a schema without a function: it only validates"])

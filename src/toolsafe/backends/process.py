@@ -76,6 +76,7 @@ from toolsafe.backends._base import (
     RuntimeClosed,
     check_time_left,
 )
+from toolsafe.backends._drain import DRAIN_OPTIONS, drain_bound
 from toolsafe.backends._remote import (
     Target,
     error_reply,
@@ -89,7 +90,7 @@ from toolsafe.stores._waiters import WaitQueue
 
 if TYPE_CHECKING:
     from toolsafe._call import CallContext
-    from toolsafe._tool import Tool
+    from toolsafe._tool import Tool, ToolOptions
 
 __all__ = ["WORKER_CRASHED", "ProcessBackend"]
 
@@ -277,7 +278,9 @@ class ProcessBackend:
         self._busy: set[_Worker] = set()
         self._starting = 0
         self._waiters = WaitQueue()
-        self._specs: weakref.WeakKeyDictionary[Tool, _Spec] = weakref.WeakKeyDictionary()
+        self._specs: weakref.WeakKeyDictionary[Tool, dict[tuple[int, bool], _Spec]] = (
+            weakref.WeakKeyDictionary()
+        )
         self._spec_ids = itertools.count(1)
         self._closed = False
         self._started_total = 0
@@ -330,11 +333,17 @@ class ProcessBackend:
         if waiting:
             self._ready.wait(self.start_timeout)
 
-    def _spec(self, tool: Tool) -> _Spec:
-        spec = self._specs.get(tool)
+    def _spec(self, tool: Tool, options: ToolOptions | None = None) -> _Spec:
+        """The tool's pickled target (per drain bound: ``options``, a runtime's budget
+        when not the tool's own, ``_drain.DRAIN_OPTIONS``), made once."""
+        specs = self._specs.get(tool)
+        if specs is None:
+            specs = self._specs[tool] = {}
+        bound = drain_bound(options or tool.options)
+        spec = specs.get(bound)
         if spec is None:
-            spec = _Spec(next(self._spec_ids), _dumps(target_of(tool)))
-            self._specs[tool] = spec
+            spec = _Spec(next(self._spec_ids), _dumps(target_of(tool, options=options)))
+            specs[bound] = spec
         return spec
 
     # ------------------------------------------------------------------ one attempt
@@ -349,7 +358,7 @@ class ProcessBackend:
         key: str,
     ) -> Any:
         check_time_left(timeout, tool.name)
-        spec = self._spec(tool)
+        spec = self._spec(tool, ctx.state.get(DRAIN_OPTIONS))
         try:
             call_blob = _dumps(tool.call_arguments(arguments, ctx.portable()))
         except Exception as exc:

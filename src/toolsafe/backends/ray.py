@@ -39,6 +39,7 @@ from toolsafe.backends._base import (
     EscapedBaseException,
     check_time_left,
 )
+from toolsafe.backends._drain import DRAIN_OPTIONS, drain_bound
 from toolsafe.backends._remote import (
     Target,
     error_reply,
@@ -51,7 +52,7 @@ from toolsafe.errors import ConfigurationError, ToolFailure
 
 if TYPE_CHECKING:
     from toolsafe._call import CallContext
-    from toolsafe._tool import Tool
+    from toolsafe._tool import Tool, ToolOptions
 
 __all__ = ["WORKER_CRASHED", "RayBackend"]
 
@@ -190,15 +191,21 @@ class RayBackend:
         return []
 
     @staticmethod
-    def _target(tool: Tool) -> Target:
+    def _target(tool: Tool, options: ToolOptions | None = None) -> Target:
         # Each task unpickles its own instance: that is the per-call copy already.
-        return target_of(tool, copies=False)
+        return target_of(tool, copies=False, options=options)
 
-    def _target_ref(self, tool: Tool) -> Any:
-        ref = self._targets.get(tool)
+    def _target_ref(self, tool: Tool, options: ToolOptions | None = None) -> Any:
+        """The tool's target in Ray's object store (per drain bound: ``options``, a
+        runtime's budget when not the tool's own, ``_drain.DRAIN_OPTIONS``)."""
+        refs = self._targets.get(tool)
+        if refs is None:
+            refs = self._targets[tool] = {}
+        bound = drain_bound(options or tool.options)
+        ref = refs.get(bound)
         if ref is None:
-            ref = self._ray().put(_cloudpickle().dumps(self._target(tool)))
-            self._targets[tool] = ref
+            ref = self._ray().put(_cloudpickle().dumps(self._target(tool, options)))
+            refs[bound] = ref
         return ref
 
     # ------------------------------------------------------------------ one attempt
@@ -224,7 +231,7 @@ class RayBackend:
                 f"the arguments of tool '{tool.name}' cannot be pickled for a Ray worker: {exc}",
                 type="ArgumentsNotSerializable",
             ) from exc
-        ref = remote.remote(self._target_ref(tool), call_blob)
+        ref = remote.remote(self._target_ref(tool, ctx.state.get(DRAIN_OPTIONS)), call_blob)
         waiter = asyncio.wrap_future(ref.future())
         try:
             blob = await asyncio.wait_for(waiter, timeout)

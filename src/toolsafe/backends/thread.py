@@ -26,7 +26,13 @@ from toolsafe.backends._base import (
     check_time_left,
 )
 from toolsafe.backends._deadlines import arm
-from toolsafe.backends._drain import deadline_in, drain_returned, draining, is_lazy
+from toolsafe.backends._drain import (
+    DRAIN_OPTIONS,
+    deadline_in,
+    drain_returned,
+    draining,
+    is_lazy,
+)
 from toolsafe.backends._pool import DEFAULT_SYNC_WORKERS, PoolClosed, WorkerPool, WorkItem
 
 if TYPE_CHECKING:
@@ -192,10 +198,12 @@ class ThreadBackend:
         # A plain function handing back the awaitable: one coroutine frame fewer per
         # call, which thousands of calls in flight feel (less for the GC to walk).
         bound = tool.bind(arguments, ctx)
+        # The output budget that bounds a returned iterator: the tool's, or the runtime's.
+        options = ctx.state.get(DRAIN_OPTIONS) or tool.options
         if tool.is_async:
-            return run_async_with_timeout(bound(), timeout, tool.name, tool.options)
+            return run_async_with_timeout(bound(), timeout, tool.name, options)
         return self.run_sync(
-            draining(bound, tool.options, timeout),  # a returned iterator: see _drain.py
+            draining(bound, options, timeout),  # a returned iterator: see _drain.py
             timeout=timeout,
             key=key,
             tool_name=tool.name,
