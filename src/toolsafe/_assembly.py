@@ -115,10 +115,10 @@ def assemble(
     )
 
 
-def _drain_options(tool: Tool, options: ToolOptions | None) -> ToolOptions | None:
+def _drain_options(tool: Tool, options: ToolOptions) -> ToolOptions | None:
     """``options`` (resolved) when their output budget is not the tool's own (a runtime
     default), else None: what bounds a returned iterator (``_drain.DRAIN_OPTIONS``)."""
-    if options is None or drain_bound(options) == drain_bound(tool.options):
+    if drain_bound(options) == drain_bound(tool.options):
         return None
     return options
 
@@ -128,7 +128,7 @@ def attempt_step(
     key: str,
     backend: Backend,
     env: PipelineEnv,
-    options: ToolOptions | None = None,
+    options: ToolOptions,
 ) -> Handler:
     """The innermost step: one attempt of the body on ``backend``, within
     ``ctx.attempt_timeout`` (set by the timeout step), with its attempt events.
